@@ -1,0 +1,62 @@
+/**
+ * A plausible inverter: output follows a solar day (zero at night, a sine by day) with weather
+ * noise; raw register values as the Inverter SIM returns them (§4.1 gains).
+ */
+
+export interface InverterProfile {
+  /** Rated AC power, W. */
+  ratedPowerW: number;
+  /** Relative noise on output (0.05 = ±5 %). */
+  noise: number;
+  /** Deterministic randomness: a seed per device makes runs repeatable. */
+  seed: number;
+}
+
+/** Mulberry32: small, fast, seedable; not for cryptography. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const clampU16 = (x: number) => Math.max(0, Math.min(65535, Math.round(x)));
+
+export class Inverter {
+  private readonly random: () => number;
+
+  constructor(private readonly profile: InverterProfile) {
+    this.random = seededRandom(profile.seed);
+  }
+
+  /** Register values by RegID (0..9) at wall-clock time `t` (ms). */
+  read(t: number): number[] {
+    const hour = (t / 3_600_000) % 24;
+    const sun = hour > 6 && hour < 18 ? Math.sin(((hour - 6) / 12) * Math.PI) : 0;
+    const jitter = () => 1 + (this.random() * 2 - 1) * this.profile.noise;
+    const pac = Math.max(0, this.profile.ratedPowerW * sun * jitter());
+    const vac = 2300 + this.random() * 150; // 230.0–245.0 V
+    const iac = (pac / (vac / 10)) * 10; // A ×10
+    const vpv1 = sun > 0 ? 3000 + this.random() * 300 : 0;
+    const vpv2 = sun > 0 ? 2950 + this.random() * 300 : 0;
+    const ipv1 = vpv1 > 0 ? ((pac * 0.52) / (vpv1 / 10)) * 10 : 0;
+    const ipv2 = vpv2 > 0 ? ((pac * 0.48) / (vpv2 / 10)) * 10 : 0;
+    const temp = 250 + sun * 300 + this.random() * 20; // 25–57 °C ×10
+    return [
+      clampU16(vac),
+      clampU16(iac),
+      clampU16(4990 + this.random() * 20),
+      clampU16(vpv1),
+      clampU16(vpv2),
+      clampU16(ipv1),
+      clampU16(ipv2),
+      clampU16(temp),
+      100,
+      clampU16(pac),
+    ];
+  }
+}
