@@ -1,0 +1,130 @@
+/** Shared pieces of the benchmarks: pre-sealed field uploads, child servers, autocannon runs. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import autocannon from 'autocannon';
+import { FIELD_KEYS } from '../src/protocol/envelope-v1.js';
+import { FieldDevice } from '../src/sim/field-device.js';
+
+export interface Child {
+  url: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startChild(entry: string, args: string[], env: Record<string, string>): Promise<Child> {
+  const proc = spawn(process.execPath, [entry, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`child did not start: ${err}`)), 20_000);
+    proc.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(err);
+      if (m) {
+        clearTimeout(t);
+        resolve(m[1]);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`child exited ${code}: ${err}`)));
+  });
+  return {
+    url,
+    proc,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+/**
+ * Uploads from `devices` field devices, round-robin so that one device's consecutive nonces are
+ * `devices` requests apart (they arrive in order even at high concurrency).
+ */
+export function presealUploads(devices: number, perDevice: number, encrypt = false): string[] {
+  const fleet = Array.from(
+    { length: devices },
+    (_, i) =>
+      new FieldDevice({
+        id: `bench-${i}`,
+        keys: FIELD_KEYS,
+        encrypt,
+        pollIntervalMs: 2000,
+        uploadIntervalMs: 10_000,
+        profile: { ratedPowerW: 4000, noise: 0.05, seed: i + 1 },
+        startTime: Date.UTC(2026, 5, 21, 12),
+      }),
+  );
+  const out: string[] = [];
+  for (let k = 0; k < perDevice; k++) {
+    for (const d of fleet) {
+      d.advance();
+      const u = d.prepareUpload();
+      if (!u) throw new Error('no packet');
+      d.uploadFinished(true);
+      out.push(u.body);
+    }
+  }
+  return out;
+}
+
+export interface LoadResult {
+  ok: number;
+  failed: number;
+  seconds: number;
+  rate: number;
+  p50: number;
+  p99: number;
+  statuses: Record<string, number>;
+}
+
+export async function load(
+  url: string,
+  bodies: string[],
+  opts: { seconds: number; connections: number; rate?: number; start?: number },
+): Promise<{ result: LoadResult; used: number }> {
+  let i = opts.start ?? 0;
+  const statuses: Record<string, number> = {};
+  let instance: autocannon.Instance | undefined;
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon(
+      {
+        url: `${url}/process`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        connections: opts.connections,
+        duration: opts.seconds,
+        ...(opts.rate ? { overallRate: opts.rate } : {}),
+        requests: [
+          {
+            setupRequest: (req) => {
+              if (i >= bodies.length) throw new Error('ran out of pre-sealed uploads');
+              return { ...req, body: bodies[i++] };
+            },
+          },
+        ],
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+  });
+  instance?.on('response', (_client: unknown, statusCode: number) => {
+    statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
+  });
+  const r = await done;
+  const ok = statuses['200'] ?? 0;
+  const failed = Object.entries(statuses).reduce((n, [k, v]) => (k === '200' ? n : n + v), 0) + r.errors;
+  return {
+    used: i - (opts.start ?? 0),
+    result: {
+      ok,
+      failed,
+      seconds: r.duration,
+      rate: ok / r.duration,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      statuses,
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Group commit: writes queued during one turn of the event loop run in ONE transaction, so one
+ * fsync (synchronous=FULL) makes many uploads durable at once. Each write runs in its own
+ * savepoint: a write that throws rolls back alone; a failed COMMIT fails every write in the group,
+ * and none of them was stored.
+ */
+import type { Database } from 'better-sqlite3';
+
+interface Pending {
+  work: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+export class GroupCommitter {
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly db: Database,
+    private readonly maxBatch: number,
+  ) {}
+
+  run<T>(work: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('storage is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      if (this.queue.length >= this.maxBatch) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Resolves once everything queued so far is committed. */
+  async drain(): Promise<void> {
+    if (this.queue.length === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    const results: { ok: boolean; value: unknown }[] = new Array(batch.length);
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        for (let i = 0; i < batch.length; i++) {
+          this.db.exec('SAVEPOINT w');
+          try {
+            results[i] = { ok: true, value: batch[i].work() };
+            this.db.exec('RELEASE w');
+          } catch (err) {
+            this.db.exec('ROLLBACK TO w');
+            this.db.exec('RELEASE w');
+            results[i] = { ok: false, value: err };
+          }
+        }
+        this.db.exec('COMMIT');
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      this.notifyIdle();
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i];
+      if (r.ok) batch[i].resolve(r.value);
+      else batch[i].reject(r.value);
+    }
+    this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    if (this.queue.length > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

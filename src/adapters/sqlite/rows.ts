@@ -1,0 +1,92 @@
+/** Row ↔ model conversion for the SQLite adapter. */
+import type { Device, DeviceKey, KeyStatus } from '../../devices/device.js';
+import type { Quality } from '../../protocol/codecs/types.js';
+import { parseReplayMode } from '../../settings.js';
+
+export interface DeviceRow {
+  id: string;
+  status: string;
+  allow_unsecured: number;
+  require_encryption: number;
+  replay_mode: string;
+  auto_registered: number;
+  created_at: number;
+  first_seen: number | null;
+  last_seen: number | null;
+  last_nonce: number | null;
+  last_source: string | null;
+  replay_high: number | null;
+  replay_seen: string;
+  uploads: number;
+  readings: number;
+  quarantined_packets: number;
+  duplicate_packets: number;
+  nonce_gaps: number;
+  rejects: string;
+}
+
+export interface KeyRow {
+  device_id: string;
+  kid: string;
+  hmac_key: string;
+  aes_key: string | null;
+  iv: string | null;
+  status: string;
+  created_at: number;
+  last_used_at: number | null;
+  retired_at: number | null;
+}
+
+export function keyFromRow(r: KeyRow): DeviceKey {
+  return {
+    kid: r.kid,
+    hmacKey: r.hmac_key,
+    aesKey: r.aes_key,
+    iv: r.iv,
+    status: r.status as KeyStatus,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    retiredAt: r.retired_at,
+  };
+}
+
+export function deviceFromRow(r: DeviceRow, keys: KeyRow[]): Device {
+  return {
+    id: r.id,
+    status: r.status === 'disabled' ? 'disabled' : 'active',
+    policy: {
+      allowUnsecured: r.allow_unsecured === 1,
+      requireEncryption: r.require_encryption === 1,
+      replay: parseReplayMode(r.replay_mode, 'replay_mode'),
+    },
+    autoRegistered: r.auto_registered === 1,
+    createdAt: r.created_at,
+    firstSeen: r.first_seen,
+    lastSeen: r.last_seen,
+    lastNonce: r.last_nonce,
+    lastSource: r.last_source,
+    replay: { high: r.replay_high, seen: BigInt(`0x${r.replay_seen}`) },
+    counters: {
+      uploads: r.uploads,
+      readings: r.readings,
+      quarantinedPackets: r.quarantined_packets,
+      duplicatePackets: r.duplicate_packets,
+      nonceGaps: r.nonce_gaps,
+      rejects: JSON.parse(r.rejects) as Record<string, number>,
+    },
+    keys: keys.map(keyFromRow),
+  };
+}
+
+const QUALITY_CHARS: Record<Quality, string> = { exact: 'e', approximate: 'a', ambiguous: 'b', missing: 'm' };
+const CHAR_QUALITY: Record<string, Quality> = { e: 'exact', a: 'approximate', b: 'ambiguous', m: 'missing' };
+
+export function encodeQualities(q: readonly Quality[]): string {
+  let s = '';
+  for (const x of q) s += QUALITY_CHARS[x];
+  return s;
+}
+
+export function decodeQuality(c: string): Quality {
+  return CHAR_QUALITY[c] ?? 'missing';
+}

@@ -1,0 +1,342 @@
+/**
+ * The embedded store: one SQLite file (WAL, synchronous=FULL by default) behind the Storage port.
+ * Reads run on this thread's connection; writes go to the writer (its own thread for a file, so
+ * the fsync of a group commit never stalls request handling).
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
+import type { ReplayState } from '../../ingest/replay-window.js';
+import { decodeCursor, encodeCursor, type ReadingCursor } from '../../ports/cursor.js';
+import type {
+  AuditEntry,
+  CommitOutcome,
+  EventQuery,
+  NewDevice,
+  Reading,
+  ReadingPage,
+  ReadingQuery,
+  SecurityEvent,
+  Storage,
+  StoredAuditEntry,
+  StoredSecurityEvent,
+  StoredUpload,
+  UploadCommit,
+  UploadProtocol,
+} from '../../ports/storage.js';
+import { MEMORY, openDatabase } from './open-database.js';
+import { type DeviceRow, decodeQuality, deviceFromRow, type KeyRow } from './rows.js';
+import { SqliteWriter } from './sqlite-writer.js';
+import type { WriterPort } from './writer-ops.js';
+import { WriterThread } from './writer-thread.js';
+
+export interface SqliteOptions {
+  /** Directory holding `ecowatt.db`, or `:memory:`. */
+  dataDir: string;
+  synchronous: 'FULL' | 'NORMAL';
+  maxBatch: number;
+  /** Writes on a thread of their own (default for files) or on this thread. */
+  writer?: 'thread' | 'inline';
+}
+
+/** Longest span of one packet's samples (5 samples at the slowest poll interval setting). */
+const MAX_BLOCK_SPAN_MS = 4 * 3_600_000;
+
+interface BlockRow {
+  id: number;
+  time: number;
+  step: number;
+  samples: number;
+  upload_id: number;
+  packet_idx: number;
+  layout: string;
+  raw: string;
+  quality: string;
+}
+
+function* blockReadings(row: BlockRow, fromPos: number): Generator<[number, Reading]> {
+  const layout = row.layout.split(',').map(Number);
+  const raw = JSON.parse(row.raw) as (number | null)[];
+  const width = layout.length;
+  for (let i = fromPos; i < raw.length; i++) {
+    const s = Math.floor(i / width);
+    yield [
+      i,
+      {
+        time: row.time + s * row.step,
+        register: layout[i % width],
+        raw: raw[i],
+        quality: decodeQuality(row.quality[i]),
+        uploadId: String(row.upload_id),
+        packetIndex: row.packet_idx,
+        sampleIndex: s,
+      },
+    ];
+  }
+}
+
+export class SqliteStorage implements Storage {
+  private readonly st: Record<string, Statement>;
+
+  private constructor(
+    readonly db: Database,
+    private readonly writer: WriterPort,
+  ) {
+    const p = (sql: string) => db.prepare(sql);
+    this.st = {
+      device: p('SELECT * FROM devices WHERE id = ?'),
+      devices: p('SELECT * FROM devices ORDER BY id'),
+      keys: p('SELECT * FROM device_keys WHERE device_id = ? ORDER BY created_at, kid'),
+      allKeys: p('SELECT * FROM device_keys ORDER BY created_at, kid'),
+      upload: p('SELECT * FROM uploads WHERE id = ?'),
+      packets: p('SELECT * FROM packets WHERE upload_id = ? ORDER BY idx'),
+      latestBlocks: p('SELECT * FROM blocks WHERE device_id = ? ORDER BY time DESC, id DESC LIMIT 20'),
+      blockPage: p(`SELECT * FROM blocks WHERE device_id = ? AND time >= ? AND time <= ?
+        AND (time > ? OR (time = ? AND id >= ?)) ORDER BY time, id LIMIT ?`),
+      ping: p('SELECT 1'),
+    };
+  }
+
+  static async open(opts: SqliteOptions): Promise<SqliteStorage> {
+    const inline = opts.dataDir === MEMORY || opts.writer === 'inline';
+    if (inline) {
+      const db = openDatabase(opts.dataDir, opts.synchronous, true);
+      return new SqliteStorage(db, new SqliteWriter(db, opts.maxBatch));
+    }
+    // The writer thread migrates the file before it reports ready.
+    const writer = await WriterThread.start({
+      dataDir: opts.dataDir,
+      synchronous: opts.synchronous,
+      maxBatch: opts.maxBatch,
+    });
+    return new SqliteStorage(openDatabase(opts.dataDir, opts.synchronous, false), writer);
+  }
+
+  commitUpload(u: UploadCommit): Promise<CommitOutcome> {
+    return this.writer.call('commitUpload', u);
+  }
+
+  async getDevice(id: string): Promise<Device | undefined> {
+    const row = this.st.device.get(id) as DeviceRow | undefined;
+    return row ? deviceFromRow(row, this.st.keys.all(id) as KeyRow[]) : undefined;
+  }
+
+  async listDevices(): Promise<Device[]> {
+    const keys = new Map<string, KeyRow[]>();
+    for (const k of this.st.allKeys.all() as KeyRow[]) {
+      const list = keys.get(k.device_id) ?? [];
+      list.push(k);
+      keys.set(k.device_id, list);
+    }
+    return (this.st.devices.all() as DeviceRow[]).map((r) => deviceFromRow(r, keys.get(r.id) ?? []));
+  }
+
+  createDevice(d: NewDevice, audit: AuditEntry): Promise<Device> {
+    return this.writer.call('createDevice', d, audit);
+  }
+
+  setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined> {
+    return this.writer.call('setDeviceStatus', id, status, audit);
+  }
+
+  setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Promise<Device | undefined> {
+    return this.writer.call('setDevicePolicy', id, policy, audit);
+  }
+
+  addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Promise<Device | undefined> {
+    return this.writer.call('addDeviceKey', id, key, audit);
+  }
+
+  retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined> {
+    return this.writer.call('retireDeviceKey', id, kid, audit);
+  }
+
+  resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined> {
+    return this.writer.call('resetReplay', id, state, audit);
+  }
+
+  countReject(deviceId: string, code: string): void {
+    this.writer.call('countReject', deviceId, code).catch(() => undefined);
+  }
+
+  recordSecurityEvent(e: SecurityEvent): void {
+    this.writer.call('recordSecurityEvent', e).catch(() => undefined);
+  }
+
+  async listSecurityEvents(q: EventQuery): Promise<StoredSecurityEvent[]> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    const add = (sql: string, v: string | number | undefined) => {
+      if (v === undefined) return;
+      where.push(sql);
+      args.push(v);
+    };
+    add('device_id = ?', q.deviceId);
+    add('code = ?', q.code);
+    add('time >= ?', q.since);
+    add('id < ?', q.before);
+    const sql = `SELECT * FROM security_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY id DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, q.limit) as {
+      id: number;
+      time: number;
+      device_id: string | null;
+      code: string;
+      reason: string;
+      source: string | null;
+      nonce: number | null;
+      request_id: string | null;
+      detail: string | null;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      time: r.time,
+      deviceId: r.device_id,
+      code: r.code,
+      reason: r.reason,
+      source: r.source,
+      nonce: r.nonce,
+      requestId: r.request_id,
+      ...(r.detail ? { detail: JSON.parse(r.detail) as Record<string, unknown> } : {}),
+    }));
+  }
+
+  async listAudit(q: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]> {
+    const rows = (
+      q.deviceId === undefined
+        ? this.db.prepare('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?').all(q.limit)
+        : this.db
+            .prepare('SELECT * FROM audit_log WHERE device_id = ? ORDER BY id DESC LIMIT ?')
+            .all(q.deviceId, q.limit)
+    ) as {
+      id: number;
+      time: number;
+      actor: string;
+      action: string;
+      device_id: string | null;
+      reason: string | null;
+      detail: string | null;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      time: r.time,
+      actor: r.actor,
+      action: r.action,
+      deviceId: r.device_id,
+      reason: r.reason,
+      ...(r.detail ? { detail: JSON.parse(r.detail) as Record<string, unknown> } : {}),
+    }));
+  }
+
+  async queryReadings(deviceId: string, q: ReadingQuery): Promise<ReadingPage> {
+    const wanted = q.registers ? new Set(q.registers) : undefined;
+    const from = q.from ?? Number.MIN_SAFE_INTEGER;
+    const to = q.to ?? Number.MAX_SAFE_INTEGER;
+    let at: ReadingCursor = (q.cursor ? decodeCursor(q.cursor) : undefined) ?? {
+      time: Number.MIN_SAFE_INTEGER,
+      id: 0,
+      pos: 0,
+    };
+    const chunk = Math.min(500, Math.max(8, Math.ceil(q.limit / 5)));
+    const readings: Reading[] = [];
+    for (;;) {
+      const rows = this.st.blockPage.all(
+        deviceId,
+        Math.max(Number.MIN_SAFE_INTEGER, from - MAX_BLOCK_SPAN_MS),
+        to,
+        at.time,
+        at.time,
+        at.id,
+        chunk,
+      ) as BlockRow[];
+      for (const row of rows) {
+        const startPos = row.id === at.id && row.time === at.time ? at.pos : 0;
+        for (const [pos, r] of blockReadings(row, startPos)) {
+          if (r.time < from || r.time > to || (wanted && !wanted.has(r.register))) continue;
+          if (readings.length === q.limit)
+            return { readings, next: encodeCursor({ time: row.time, id: row.id, pos }) };
+          readings.push(r);
+        }
+      }
+      if (rows.length < chunk) return { readings, next: null };
+      const last = rows[rows.length - 1];
+      at = { time: last.time, id: last.id + 1, pos: 0 };
+    }
+  }
+
+  async latestReadings(deviceId: string): Promise<Reading[]> {
+    const byRegister = new Map<number, Reading>();
+    for (const row of this.st.latestBlocks.all(deviceId) as BlockRow[]) {
+      const all = [...blockReadings(row, 0)].map(([, r]) => r).reverse();
+      for (const r of all) {
+        if (!byRegister.has(r.register) && r.raw !== null) byRegister.set(r.register, r);
+      }
+    }
+    return [...byRegister.values()].sort((a, b) => a.register - b.register);
+  }
+
+  async getUpload(id: string): Promise<StoredUpload | undefined> {
+    if (!/^\d{1,15}$/.test(id)) return undefined;
+    const u = this.st.upload.get(Number(id)) as
+      | {
+          id: number;
+          device_id: string;
+          nonce: number | null;
+          protocol: string;
+          encrypted: number;
+          key_kid: string | null;
+          received_at: number;
+          source: string;
+          request_id: string;
+          device_timestamp: number | null;
+          gap: number;
+        }
+      | undefined;
+    if (!u) return undefined;
+    const packets = this.st.packets.all(u.id) as {
+      idx: number;
+      device_timestamp: number | null;
+      bytes: string;
+      method: string | null;
+      label: string | null;
+      status: string;
+      reason: string | null;
+      notes: string;
+      duplicate: number;
+      sample_count: number;
+    }[];
+    return {
+      id: String(u.id),
+      deviceId: u.device_id,
+      nonce: u.nonce,
+      protocol: u.protocol as UploadProtocol,
+      encrypted: u.encrypted === 1,
+      keyKid: u.key_kid,
+      receivedAt: u.received_at,
+      source: u.source,
+      requestId: u.request_id,
+      deviceTimestamp: u.device_timestamp,
+      gap: u.gap,
+      packets: packets.map((p) => ({
+        index: p.idx,
+        deviceTimestamp: p.device_timestamp,
+        bytes: p.bytes,
+        method: p.method,
+        label: p.label,
+        status: p.status === 'quarantined' ? 'quarantined' : 'decoded',
+        reason: p.reason,
+        notes: JSON.parse(p.notes) as string[],
+        duplicate: p.duplicate === 1,
+        sampleCount: p.sample_count,
+      })),
+    };
+  }
+
+  async ping(): Promise<void> {
+    this.st.ping.get();
+  }
+
+  async close(): Promise<void> {
+    await this.writer.close();
+    this.db.close();
+  }
+}

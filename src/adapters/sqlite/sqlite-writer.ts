@@ -1,0 +1,305 @@
+/**
+ * Every write to the SQLite file: the upload commit with its replay-state advance, registry
+ * changes with their audit entries, events. Runs on the writer thread (or inline for an
+ * in-memory database); writes share transactions through the group committer.
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
+import { armedAt, checkReplay, type ReplayState, replayModeToString } from '../../ingest/replay-window.js';
+import type {
+  AuditEntry,
+  CommitOutcome,
+  NewDevice,
+  SecurityEvent,
+  UploadCommit,
+} from '../../ports/storage.js';
+import { parseReplayMode } from '../../settings.js';
+import { GroupCommitter } from './group-commit.js';
+import { type DeviceRow, deviceFromRow, encodeQualities, type KeyRow } from './rows.js';
+import type { WriterOp, WriterOps, WriterPort } from './writer-ops.js';
+
+export const encodeSeen = (seen: bigint): string => seen.toString(16);
+
+export class SqliteWriter implements WriterPort {
+  private readonly committer: GroupCommitter;
+  private readonly st: Record<string, Statement>;
+
+  constructor(
+    private readonly db: Database,
+    maxBatch: number,
+  ) {
+    this.committer = new GroupCommitter(db, maxBatch);
+    const p = (sql: string) => db.prepare(sql);
+    this.st = {
+      device: p('SELECT * FROM devices WHERE id = ?'),
+      keys: p('SELECT * FROM device_keys WHERE device_id = ? ORDER BY created_at, kid'),
+      activeKeys: p(
+        "SELECT kid FROM device_keys WHERE device_id = ? AND status = 'active' ORDER BY created_at, kid",
+      ),
+      insertDevice: p(`INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode,
+        auto_registered, created_at, replay_high, replay_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertKey: p(`INSERT INTO device_keys (device_id, kid, hmac_key, aes_key, iv, status, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      insertUpload:
+        p(`INSERT INTO uploads (device_id, nonce, protocol, encrypted, key_kid, received_at, source,
+        request_id, device_timestamp, gap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertPacketKey: p('INSERT OR IGNORE INTO packet_keys (dedupe_key, upload_id, idx) VALUES (?, ?, ?)'),
+      insertPacket:
+        p(`INSERT INTO packets (upload_id, idx, device_timestamp, bytes, method, label, status, reason,
+        notes, duplicate, sample_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertBlock:
+        p(`INSERT INTO blocks (device_id, time, step, samples, upload_id, packet_idx, layout, raw, quality)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      updateAfterUpload: p(`UPDATE devices SET first_seen = coalesce(first_seen, @now), last_seen = @now,
+        last_nonce = coalesce(@nonce, last_nonce), last_source = @source, replay_high = @high, replay_seen = @seen,
+        uploads = uploads + 1, readings = readings + @readings, quarantined_packets = quarantined_packets + @quarantined,
+        duplicate_packets = duplicate_packets + @duplicates, nonce_gaps = nonce_gaps + @gap WHERE id = @id`),
+      touchKey: p('UPDATE device_keys SET last_used_at = ? WHERE device_id = ? AND kid = ?'),
+      retireKey: p(
+        "UPDATE device_keys SET status = 'retired', retired_at = ? WHERE device_id = ? AND kid = ? AND status = 'active'",
+      ),
+      countReject: p(`UPDATE devices SET rejects = json_set(rejects, '$.' || @code,
+        coalesce(json_extract(rejects, '$.' || @code), 0) + 1) WHERE id = @id`),
+      insertEvent:
+        p(`INSERT INTO security_events (time, device_id, code, reason, source, nonce, request_id, detail)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertAudit: p(`INSERT INTO audit_log (time, actor, action, device_id, reason, detail)
+        VALUES (?, ?, ?, ?, ?, ?)`),
+      setStatus: p('UPDATE devices SET status = ? WHERE id = ?'),
+      setPolicy: p(
+        'UPDATE devices SET allow_unsecured = ?, require_encryption = ?, replay_mode = ? WHERE id = ?',
+      ),
+      setReplay: p('UPDATE devices SET replay_high = ?, replay_seen = ? WHERE id = ?'),
+    };
+  }
+
+  call<K extends WriterOp>(op: K, ...args: WriterOps[K]['args']): Promise<WriterOps[K]['result']> {
+    const method = this[op] as (...a: unknown[]) => WriterOps[K]['result'];
+    return this.committer.run(() => method.apply(this, args));
+  }
+
+  drain(): Promise<void> {
+    return this.committer.drain();
+  }
+
+  async close(): Promise<void> {
+    await this.committer.close();
+  }
+
+  private loadDevice(id: string): Device | undefined {
+    const row = this.st.device.get(id) as DeviceRow | undefined;
+    return row ? deviceFromRow(row, this.st.keys.all(id) as KeyRow[]) : undefined;
+  }
+
+  private writeAudit(a: AuditEntry): void {
+    this.st.insertAudit.run(
+      a.time,
+      a.actor,
+      a.action,
+      a.deviceId,
+      a.reason,
+      a.detail ? JSON.stringify(a.detail) : null,
+    );
+  }
+
+  private insertDevice(
+    id: string,
+    policy: DevicePolicy,
+    auto: boolean,
+    createdAt: number,
+    replay: ReplayState,
+  ): void {
+    this.st.insertDevice.run(
+      id,
+      'active',
+      policy.allowUnsecured ? 1 : 0,
+      policy.requireEncryption ? 1 : 0,
+      replayModeToString(policy.replay),
+      auto ? 1 : 0,
+      createdAt,
+      replay.high,
+      encodeSeen(replay.seen),
+    );
+  }
+
+  commitUpload(u: UploadCommit): CommitOutcome {
+    let row = this.st.device.get(u.deviceId) as DeviceRow | undefined;
+    let registered = false;
+    if (!row) {
+      if (!u.registerWith) throw new Error(`device ${u.deviceId} does not exist`);
+      this.insertDevice(u.deviceId, u.registerWith, true, u.receivedAt, armedAt(u.initialHigh));
+      row = this.st.device.get(u.deviceId) as DeviceRow;
+      registered = true;
+    }
+    if (row.status === 'disabled') return { ok: false, code: 'device_disabled' };
+
+    let state: ReplayState = { high: row.replay_high, seen: BigInt(`0x${row.replay_seen}`) };
+    let gap = 0;
+    if (u.nonce !== null) {
+      // The device row's mode, read inside the transaction, is the one that counts.
+      const mode = parseReplayMode(row.replay_mode, 'replay_mode');
+      const decision = checkReplay(state, u.nonce, mode, u.counterResetThreshold);
+      if (!decision.accept)
+        return { ok: false, code: 'replayed_nonce', reason: decision.reason, high: state.high };
+      state = decision.next;
+      gap = decision.gap;
+    }
+
+    const uploadId = Number(
+      this.st.insertUpload.run(
+        u.deviceId,
+        u.nonce,
+        u.protocol,
+        u.encrypted ? 1 : 0,
+        u.keyKid,
+        u.receivedAt,
+        u.source,
+        u.requestId,
+        u.deviceTimestamp,
+        gap,
+      ).lastInsertRowid,
+    );
+    let readings = 0;
+    let samples = 0;
+    let quarantined = 0;
+    const duplicates: number[] = [];
+    for (const pk of u.packets) {
+      const fresh = this.st.insertPacketKey.run(pk.dedupeKey, uploadId, pk.index).changes === 1;
+      if (!fresh) duplicates.push(pk.index);
+      if (pk.status === 'quarantined') quarantined++;
+      const b = pk.block;
+      this.st.insertPacket.run(
+        uploadId,
+        pk.index,
+        pk.deviceTimestamp,
+        pk.bytes,
+        pk.method,
+        pk.label,
+        pk.status,
+        pk.reason,
+        JSON.stringify(pk.notes),
+        fresh ? 0 : 1,
+        b ? b.samples : 0,
+      );
+      if (!fresh || !b) continue;
+      this.st.insertBlock.run(
+        u.deviceId,
+        b.time,
+        b.step,
+        b.samples,
+        uploadId,
+        pk.index,
+        b.layout.join(','),
+        JSON.stringify(b.values),
+        encodeQualities(b.quality),
+      );
+      samples += b.samples;
+      readings += b.values.length;
+    }
+    this.st.updateAfterUpload.run({
+      id: u.deviceId,
+      now: u.receivedAt,
+      nonce: u.nonce,
+      source: u.source,
+      high: state.high,
+      seen: encodeSeen(state.seen),
+      readings,
+      quarantined,
+      duplicates: duplicates.length,
+      gap,
+    });
+    return {
+      ok: true,
+      uploadId: String(uploadId),
+      gap,
+      duplicatePackets: duplicates,
+      readingsStored: readings,
+      samplesStored: samples,
+      registered,
+      retiredKeys: u.keyKid ? this.finishRotation(u.deviceId, u.keyKid, u.receivedAt) : [],
+    };
+  }
+
+  /** A rotation ends when the device is seen using its newest key: older keys are retired. */
+  private finishRotation(deviceId: string, kid: string, now: number): string[] {
+    this.st.touchKey.run(now, deviceId, kid);
+    const active = (this.st.activeKeys.all(deviceId) as { kid: string }[]).map((k) => k.kid);
+    if (active.length < 2 || active[active.length - 1] !== kid) return [];
+    const retired = active.slice(0, -1);
+    for (const old of retired) {
+      this.st.retireKey.run(now, deviceId, old);
+      this.writeAudit({
+        time: now,
+        actor: 'system',
+        action: 'key.retired',
+        deviceId,
+        reason: `device used its new key ${kid}`,
+        detail: { kid: old },
+      });
+    }
+    return retired;
+  }
+
+  createDevice(d: NewDevice, audit: AuditEntry): Device {
+    this.insertDevice(d.id, d.policy, false, d.createdAt, d.replay);
+    if (d.status !== 'active') this.st.setStatus.run(d.status, d.id);
+    for (const k of d.keys) this.insertKey(d.id, k);
+    this.writeAudit(audit);
+    return this.loadDevice(d.id) as Device;
+  }
+
+  private insertKey(deviceId: string, k: DeviceKey): void {
+    this.st.insertKey.run(deviceId, k.kid, k.hmacKey, k.aesKey, k.iv, k.status, k.createdAt);
+  }
+
+  private mutate(id: string, audit: AuditEntry, change: () => void): Device | undefined {
+    if (!this.st.device.get(id)) return undefined;
+    change();
+    this.writeAudit(audit);
+    return this.loadDevice(id);
+  }
+
+  setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Device | undefined {
+    return this.mutate(id, audit, () => this.st.setStatus.run(status, id));
+  }
+
+  setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Device | undefined {
+    return this.mutate(id, audit, () =>
+      this.st.setPolicy.run(
+        policy.allowUnsecured ? 1 : 0,
+        policy.requireEncryption ? 1 : 0,
+        replayModeToString(policy.replay),
+        id,
+      ),
+    );
+  }
+
+  addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Device | undefined {
+    return this.mutate(id, audit, () => this.insertKey(id, key));
+  }
+
+  retireDeviceKey(id: string, kid: string, audit: AuditEntry): Device | undefined {
+    return this.mutate(id, audit, () => this.st.retireKey.run(audit.time, id, kid));
+  }
+
+  resetReplay(id: string, state: ReplayState, audit: AuditEntry): Device | undefined {
+    return this.mutate(id, audit, () => this.st.setReplay.run(state.high, encodeSeen(state.seen), id));
+  }
+
+  countReject(deviceId: string, code: string): void {
+    this.st.countReject.run({ id: deviceId, code });
+  }
+
+  recordSecurityEvent(e: SecurityEvent): void {
+    this.st.insertEvent.run(
+      e.time,
+      e.deviceId,
+      e.code,
+      e.reason,
+      e.source,
+      e.nonce,
+      e.requestId,
+      e.detail ? JSON.stringify(e.detail) : null,
+    );
+  }
+}

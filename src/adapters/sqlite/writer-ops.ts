@@ -1,0 +1,41 @@
+/** The write operations the SQLite writer performs, as messages (they cross a thread boundary). */
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
+import type { ReplayState } from '../../ingest/replay-window.js';
+import type {
+  AuditEntry,
+  CommitOutcome,
+  NewDevice,
+  SecurityEvent,
+  UploadCommit,
+} from '../../ports/storage.js';
+
+export interface WriterOps {
+  commitUpload: { args: [UploadCommit]; result: CommitOutcome };
+  createDevice: { args: [NewDevice, AuditEntry]; result: Device };
+  setDeviceStatus: { args: [string, DeviceStatus, AuditEntry]; result: Device | undefined };
+  setDevicePolicy: { args: [string, DevicePolicy, AuditEntry]; result: Device | undefined };
+  addDeviceKey: { args: [string, DeviceKey, AuditEntry]; result: Device | undefined };
+  retireDeviceKey: { args: [string, string, AuditEntry]; result: Device | undefined };
+  resetReplay: { args: [string, ReplayState, AuditEntry]; result: Device | undefined };
+  countReject: { args: [string, string]; result: undefined };
+  recordSecurityEvent: { args: [SecurityEvent]; result: undefined };
+}
+
+export type WriterOp = keyof WriterOps;
+
+export interface WriterRequest {
+  id: number;
+  op: WriterOp;
+  args: unknown[];
+}
+
+export type WriterResponse =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: string };
+
+/** Something that performs writer operations: the writer itself, or a client of its thread. */
+export interface WriterPort {
+  call<K extends WriterOp>(op: K, ...args: WriterOps[K]['args']): Promise<WriterOps[K]['result']>;
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}

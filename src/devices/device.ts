@@ -1,0 +1,58 @@
+/** The device registry's model. */
+import type { ReplayState } from '../ingest/replay-window.js';
+import type { ReplayMode } from '../settings.js';
+
+export type DeviceStatus = 'active' | 'disabled';
+
+export interface DevicePolicy {
+  /** Accept bare (un-enveloped) uploads from this device. */
+  allowUnsecured: boolean;
+  /** Refuse envelopes with `encrypted: false`. */
+  requireEncryption: boolean;
+  replay: ReplayMode;
+}
+
+export type KeyStatus = 'active' | 'retired';
+
+/** A per-device v1 key set (HMAC key, optional AES key and IV as the field firmware uses them). */
+export interface DeviceKey {
+  kid: string;
+  hmacKey: string;
+  aesKey: string | null;
+  iv: string | null;
+  status: KeyStatus;
+  createdAt: number;
+  lastUsedAt: number | null;
+  retiredAt: number | null;
+}
+
+export interface DeviceCounters {
+  uploads: number;
+  readings: number;
+  quarantinedPackets: number;
+  duplicatePackets: number;
+  /** Uploads never received, from nonce gaps (§10.4). */
+  nonceGaps: number;
+  rejects: Record<string, number>;
+}
+
+export interface Device {
+  id: string;
+  status: DeviceStatus;
+  policy: DevicePolicy;
+  /** Registered by its first authentic upload with the fleet key, not by an administrator. */
+  autoRegistered: boolean;
+  createdAt: number;
+  firstSeen: number | null;
+  lastSeen: number | null;
+  lastNonce: number | null;
+  lastSource: string | null;
+  replay: ReplayState;
+  counters: DeviceCounters;
+  keys: DeviceKey[];
+}
+
+/** The field firmware's first nonce is 10001, and the reference server started at 10000. */
+export const FIELD_INITIAL_HIGH = 10000;
+
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;

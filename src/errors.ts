@@ -1,0 +1,52 @@
+/**
+ * The one registry of error codes a client can see. Every HTTP error response is
+ * `{"error": code, "message": text, "request_id": id}` with the status registered here, so codes
+ * stay stable and documented (README "Error codes"); a test keeps this table and the README in step.
+ */
+
+export const ERROR_CODES = {
+  malformed_json: { status: 400, message: 'The request body is not valid JSON.' },
+  malformed_envelope: { status: 400, message: 'The security envelope has a field of the wrong type.' },
+  malformed_payload: { status: 400, message: 'The upload payload is not a usable telemetry document.' },
+  invalid_parameter: { status: 400, message: 'A parameter is invalid.' },
+  missing_security_fields: { status: 401, message: 'The security envelope lacks nonce, payload or mac.' },
+  authentication_failed: { status: 401, message: 'Authentication failed.' },
+  replayed_nonce: { status: 401, message: 'The nonce was not accepted.' },
+  unauthorized: { status: 401, message: 'A valid admin bearer token is required.' },
+  unsecured_not_allowed: { status: 403, message: 'This device must send sealed uploads.' },
+  encryption_required: { status: 403, message: 'This device must send encrypted uploads.' },
+  device_disabled: { status: 403, message: 'This device is disabled.' },
+  not_found: { status: 404, message: 'Not found.' },
+  conflict: { status: 409, message: 'The resource already exists or is in another state.' },
+  payload_too_large: { status: 413, message: 'The request body is too large.' },
+  unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
+  rate_limited: { status: 429, message: 'Too many requests.' },
+  internal_error: { status: 500, message: 'Internal error.' },
+  storage_unavailable: { status: 503, message: 'Storage is unavailable; nothing was stored. Retry later.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An expected rejection with a registered code (not a fault). */
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    opts: { details?: Record<string, unknown>; retryAfterSeconds?: number } = {},
+  ) {
+    super(message ?? ERROR_CODES[code].message);
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.details = opts.details;
+    this.retryAfterSeconds = opts.retryAfterSeconds;
+  }
+}
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}

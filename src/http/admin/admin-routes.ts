@@ -1,0 +1,214 @@
+/** The admin API under /api: bearer-token auth, device registry, readings, events, uploads. */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { DeviceService } from '../../devices/device-service.js';
+import { ApiError } from '../../errors.js';
+import { decodeCursor } from '../../ports/cursor.js';
+import type { Storage } from '../../ports/storage.js';
+import {
+  asFields,
+  invalid,
+  optBool,
+  optNonce,
+  optReplay,
+  optString,
+  parseLimit,
+  parseRegisters,
+  parseTime,
+} from './params.js';
+import { deviceView, eventView, readingView } from './views.js';
+
+export interface AdminDeps {
+  storage: Storage;
+  devices: DeviceService;
+  adminToken: string;
+}
+
+type IdParams = { id: string };
+
+function tokenMatches(header: string | undefined, expected: Buffer): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice(7).trim());
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  const expected = Buffer.from(deps.adminToken);
+  const { devices, storage } = deps;
+  const actor = 'admin';
+
+  app.addHook('onRequest', async (request) => {
+    if (!tokenMatches(request.headers.authorization, expected)) throw new ApiError('unauthorized');
+  });
+
+  app.get('/devices', async () => ({ devices: (await devices.list()).map(deviceView) }));
+
+  app.post('/devices', async (request, reply) => {
+    const f = asFields(request.body);
+    const id = optString(f, 'id') ?? invalid('id', 'required');
+    const replay = optReplay(f, 'replay');
+    const allowUnsecured = optBool(f, 'allow_unsecured');
+    const requireEncryption = optBool(f, 'require_encryption');
+    const { device, key } = await devices.add(
+      {
+        id,
+        policy: {
+          ...(replay ? { replay } : {}),
+          ...(allowUnsecured !== undefined ? { allowUnsecured } : {}),
+          ...(requireEncryption !== undefined ? { requireEncryption } : {}),
+        },
+        withKey: optBool(f, 'with_key') ?? false,
+        ...(optNonce(f, 'initial_nonce') !== undefined ? { initialNonce: optNonce(f, 'initial_nonce') } : {}),
+      },
+      actor,
+    );
+    reply.code(201);
+    return { device: deviceView(device), ...(key ? { key } : {}) };
+  });
+
+  app.get<{ Params: IdParams }>('/devices/:id', async (request) =>
+    deviceView(await devices.require(request.params.id)),
+  );
+
+  app.patch<{ Params: IdParams }>('/devices/:id/policy', async (request) => {
+    const f = asFields(request.body);
+    const replay = optReplay(f, 'replay');
+    const allowUnsecured = optBool(f, 'allow_unsecured');
+    const requireEncryption = optBool(f, 'require_encryption');
+    const patch = {
+      ...(replay ? { replay } : {}),
+      ...(allowUnsecured !== undefined ? { allowUnsecured } : {}),
+      ...(requireEncryption !== undefined ? { requireEncryption } : {}),
+    };
+    return deviceView(await devices.setPolicy(request.params.id, patch, actor));
+  });
+
+  for (const [action, status] of [
+    ['disable', 'disabled'],
+    ['enable', 'active'],
+  ] as const) {
+    app.post<{ Params: IdParams }>(`/devices/:id/${action}`, async (request) => {
+      const f = asFields(request.body);
+      return deviceView(
+        await devices.setStatus(request.params.id, status, actor, optString(f, 'reason') ?? null),
+      );
+    });
+  }
+
+  app.post<{ Params: IdParams }>('/devices/:id/keys', async (request, reply) => {
+    const f = asFields(request.body);
+    const { device, key } = await devices.rotateKey(request.params.id, actor, optString(f, 'reason') ?? null);
+    reply.code(201);
+    return { device: deviceView(device), key };
+  });
+
+  app.delete<{ Params: IdParams & { kid: string } }>('/devices/:id/keys/:kid', async (request) => {
+    const f = asFields(request.body);
+    const reason = optString(f, 'reason') ?? null;
+    return deviceView(await devices.retireKey(request.params.id, request.params.kid, actor, reason));
+  });
+
+  app.post<{ Params: IdParams }>('/devices/:id/replay-reset', async (request) => {
+    const f = asFields(request.body);
+    const reason = optString(f, 'reason') ?? invalid('reason', 'required: say why the counter is re-armed');
+    const to = optNonce(f, 'to') ?? null;
+    return deviceView(await devices.resetReplay(request.params.id, reason, actor, to));
+  });
+
+  app.get<{ Params: IdParams; Querystring: Record<string, string> }>(
+    '/devices/:id/readings',
+    async (request) => {
+      const q = request.query;
+      await devices.require(request.params.id);
+      const cursor = q.cursor || undefined;
+      if (cursor !== undefined && !decodeCursor(cursor)) invalid('cursor', 'not a cursor this API returned');
+      const from = parseTime('from', q.from);
+      const to = parseTime('to', q.to);
+      if (from !== undefined && to !== undefined && from > to) invalid('from', 'must not be after to');
+      const registers = parseRegisters('register', q.register);
+      const page = await storage.queryReadings(request.params.id, {
+        limit: parseLimit('limit', q.limit, 1000, 10_000),
+        ...(from !== undefined ? { from } : {}),
+        ...(to !== undefined ? { to } : {}),
+        ...(registers ? { registers } : {}),
+        ...(cursor ? { cursor } : {}),
+      });
+      return { readings: page.readings.map(readingView), next: page.next };
+    },
+  );
+
+  app.get<{ Params: IdParams }>('/devices/:id/latest', async (request) => {
+    const d = await devices.require(request.params.id);
+    const readings = await storage.latestReadings(d.id);
+    return {
+      device_id: d.id,
+      last_seen: d.lastSeen === null ? null : new Date(d.lastSeen).toISOString(),
+      readings: readings.map(readingView),
+    };
+  });
+
+  app.get<{ Querystring: Record<string, string> }>('/security-events', async (request) => {
+    const q = request.query;
+    const before = q.before ? parseLimit('before', q.before, 0, Number.MAX_SAFE_INTEGER) : undefined;
+    const since = parseTime('since', q.since);
+    const events = await storage.listSecurityEvents({
+      limit: parseLimit('limit', q.limit, 100, 1000),
+      ...(q.device ? { deviceId: q.device } : {}),
+      ...(q.code ? { code: q.code } : {}),
+      ...(since !== undefined ? { since } : {}),
+      ...(before !== undefined ? { before } : {}),
+    });
+    return { events: events.map(eventView) };
+  });
+
+  app.get<{ Querystring: Record<string, string> }>('/audit', async (request) => {
+    const q = request.query;
+    const entries = await storage.listAudit({
+      limit: parseLimit('limit', q.limit, 100, 1000),
+      ...(q.device ? { deviceId: q.device } : {}),
+    });
+    return {
+      entries: entries.map((e) => ({
+        id: e.id,
+        time: new Date(e.time).toISOString(),
+        actor: e.actor,
+        action: e.action,
+        device_id: e.deviceId,
+        reason: e.reason,
+        ...(e.detail ? { detail: e.detail } : {}),
+      })),
+    };
+  });
+
+  app.get<{ Params: IdParams }>('/uploads/:id', async (request) => {
+    const u = await storage.getUpload(request.params.id);
+    if (!u) throw new ApiError('not_found', `No upload "${request.params.id}".`);
+    return {
+      id: u.id,
+      device_id: u.deviceId,
+      nonce: u.nonce,
+      protocol: u.protocol,
+      encrypted: u.encrypted,
+      key: u.keyKid,
+      received_at: new Date(u.receivedAt).toISOString(),
+      source: u.source,
+      request_id: u.requestId,
+      device_timestamp: u.deviceTimestamp,
+      nonce_gap: Math.max(0, u.gap),
+      packets: u.packets.map((p) => ({
+        index: p.index,
+        status: p.duplicate ? 'duplicate' : p.status,
+        method: p.method,
+        label: p.label,
+        device_timestamp: p.deviceTimestamp,
+        samples: p.sampleCount,
+        bytes: p.bytes,
+        ...(p.reason ? { reason: p.reason } : {}),
+        notes: p.notes,
+      })),
+      quarantined: u.packets
+        .filter((p) => p.status === 'quarantined')
+        .map((p) => ({ index: p.index, reason: p.reason })),
+    };
+  });
+}

@@ -1,0 +1,19 @@
+/** `POST /process`: the field devices' upload endpoint (PROTOCOL.md §1, §10.2). */
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../../errors.js';
+import type { IngestService } from '../../ingest/ingest-service.js';
+
+export function registerProcessRoute(app: FastifyInstance, ingest: IngestService): void {
+  app.post('/process', async (request) => {
+    const receivedAt = Date.now();
+    if (request.body === undefined) throw new ApiError('malformed_json', 'The request body is empty.');
+    const header = request.headers['x-device-id'];
+    return ingest.process({
+      body: request.body,
+      claimedDeviceId: typeof header === 'string' && header.length > 0 ? header : undefined,
+      source: request.ip,
+      requestId: request.id,
+      receivedAt,
+    });
+  });
+}

@@ -1,0 +1,328 @@
+/**
+ * `POST /process` as one ordered list of named stages (PROTOCOL.md §10.2): classify the body,
+ * authenticate it, read the document, apply the device's policy, decode the packets, then commit
+ * the upload together with the replay-state advance. An expected rejection is an ApiError with a
+ * registered code and a security event; a fault (database down) is a 503 and nothing is stored.
+ */
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import { type Device, type DevicePolicy, FIELD_INITIAL_HIGH } from '../devices/device.js';
+import { ApiError, type ErrorCode } from '../errors.js';
+import type { CommitOutcome, PacketRecord, Storage, UploadCommit, UploadProtocol } from '../ports/storage.js';
+import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../protocol/envelope-v1.js';
+import type { Mode, ReplayMode } from '../settings.js';
+import { decodePackets } from './decode-packets.js';
+import { parseUploadDocument, type UploadDocument } from './upload-document.js';
+
+export interface IngestConfig {
+  mode: Mode;
+  fleetKeys: V1Keys;
+  pollIntervalMs: number;
+  defaultAllowUnsecured: boolean;
+  defaultReplayMode: ReplayMode;
+  counterResetThreshold: number;
+  nonceGapEventThreshold: number;
+}
+
+export interface IngestRequest {
+  body: unknown;
+  /** `X-Device-Id` header, if sent. */
+  claimedDeviceId: string | undefined;
+  source: string;
+  requestId: string;
+  receivedAt: number;
+}
+
+export interface PacketSummary {
+  index: number;
+  method: string | null;
+  label: string | null;
+  status: 'decoded' | 'quarantined' | 'duplicate';
+  quality: Record<string, number>;
+}
+
+export interface IngestResponse {
+  status: 'success';
+  device_id: string;
+  upload_id: string;
+  nonce: number | null;
+  packets: number;
+  samples: number;
+  readings: number;
+  duplicate_packets: number;
+  nonce_gap: number;
+  quarantined: { index: number; reason: string }[];
+  packet_summary: PacketSummary[];
+}
+
+interface Authenticated {
+  doc: UploadDocument;
+  device: Device | undefined;
+  nonce: number | null;
+  keyKid: string | null;
+  protocol: UploadProtocol;
+  encrypted: boolean;
+}
+
+/** What the field documentation says for each rejection (development mode only). */
+const FIELD_MESSAGES: Partial<Record<ErrorCode, string>> = {
+  replayed_nonce: 'Replay attack detected',
+  authentication_failed: 'HMAC verification failed',
+};
+
+const FLEET_KID = 'fleet';
+
+const activeKeys = (d: Device | undefined) => (d ? d.keys.filter((k) => k.status === 'active') : []);
+
+export class IngestService {
+  constructor(
+    private readonly storage: Storage,
+    private readonly config: IngestConfig,
+    private readonly log: Logger,
+  ) {}
+
+  private get registrationPolicy(): DevicePolicy {
+    return {
+      allowUnsecured: this.config.defaultAllowUnsecured,
+      requireEncryption: false,
+      replay: this.config.defaultReplayMode,
+    };
+  }
+
+  async process(req: IngestRequest): Promise<IngestResponse> {
+    const auth = await this.authenticate(req);
+    this.checkPolicy(req, auth);
+    const packets = decodePackets(auth.doc.deviceId, auth.doc, {
+      receivedAt: req.receivedAt,
+      pollIntervalMs: this.config.pollIntervalMs,
+    });
+    const outcome = await this.commit(req, auth, packets);
+    return this.respond(req, auth, packets, outcome);
+  }
+
+  private reject(
+    req: IngestRequest,
+    code: ErrorCode,
+    reason: string,
+    ctx: { deviceId?: string | null; nonce?: number | null; detail?: Record<string, unknown> } = {},
+  ): never {
+    const deviceId = ctx.deviceId ?? null;
+    const event = {
+      time: req.receivedAt,
+      deviceId,
+      code,
+      reason,
+      source: req.source,
+      nonce: ctx.nonce ?? null,
+      requestId: req.requestId,
+      ...(ctx.detail ? { detail: ctx.detail } : {}),
+    };
+    this.storage.recordSecurityEvent(event);
+    if (deviceId !== null) this.storage.countReject(deviceId, code);
+    this.log.warn({
+      event: 'security',
+      device: deviceId,
+      code,
+      reason,
+      source: req.source,
+      nonce: event.nonce,
+    });
+    const fieldMessage = FIELD_MESSAGES[code];
+    const message =
+      this.config.mode === 'development' && fieldMessage ? `${fieldMessage} (${reason})` : undefined;
+    throw new ApiError(code, message);
+  }
+
+  private async authenticate(req: IngestRequest): Promise<Authenticated> {
+    const body = req.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new ApiError(
+        'malformed_payload',
+        'The body must be a JSON object: an envelope or an upload document.',
+      );
+    }
+    if (!isEnvelopeAttempt(body)) return this.authenticateUnsecured(req, body);
+
+    const parsed = parseV1Envelope(body);
+    if (!parsed.ok) this.reject(req, parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null });
+    const env = parsed.envelope;
+    const claim = req.claimedDeviceId ?? env.deviceId;
+    const claimed = claim !== undefined ? await this.storage.getDevice(claim) : undefined;
+    const own = activeKeys(claimed);
+    const keyring = own.length > 0 ? own.map((k) => ({ kid: k.kid, keys: toV1Keys(k) })) : [];
+    const keys = keyring.length > 0 ? keyring.map((k) => k.keys) : [this.config.fleetKeys];
+    const ctx = { deviceId: claimed?.id ?? null, nonce: env.nonce };
+
+    const opened = openV1(env, keys);
+    if (!opened.ok) this.reject(req, 'authentication_failed', opened.reason, ctx);
+    const keyKid = keyring.length > 0 ? keyring[opened.keyIndex].kid : FLEET_KID;
+
+    let inner: unknown;
+    try {
+      inner = JSON.parse(opened.plaintext.toString('utf8'));
+    } catch {
+      throw new ApiError('malformed_payload', 'The authenticated payload is not valid JSON.');
+    }
+    const doc = parseUploadDocument(inner);
+    if (!doc.ok) throw new ApiError('malformed_payload', doc.message);
+    const deviceId = doc.doc.deviceId;
+    if (claim !== undefined && claim !== deviceId) {
+      this.reject(req, 'authentication_failed', 'device_id_mismatch', {
+        ...ctx,
+        detail: { claimed: claim, inner: deviceId },
+      });
+    }
+    const device = claimed ?? (await this.storage.getDevice(deviceId));
+    if (keyKid === FLEET_KID && activeKeys(device).length > 0) {
+      // A device with keys of its own must use them: the fleet key is public knowledge.
+      this.reject(req, 'authentication_failed', 'fleet_key_not_allowed', { deviceId, nonce: env.nonce });
+    }
+    return {
+      doc: doc.doc,
+      device,
+      nonce: opened.nonce,
+      keyKid: keyKid === FLEET_KID ? null : keyKid,
+      protocol: 'v1',
+      encrypted: env.encrypted,
+    };
+  }
+
+  private async authenticateUnsecured(req: IngestRequest, body: object): Promise<Authenticated> {
+    const doc = parseUploadDocument(body);
+    if (!doc.ok) throw new ApiError('malformed_payload', doc.message);
+    const device = await this.storage.getDevice(doc.doc.deviceId);
+    const allowed = device ? device.policy.allowUnsecured : this.config.defaultAllowUnsecured;
+    if (!allowed) this.reject(req, 'unsecured_not_allowed', 'bare payload', { deviceId: doc.doc.deviceId });
+    return { doc: doc.doc, device, nonce: null, keyKid: null, protocol: 'unsecured', encrypted: false };
+  }
+
+  private checkPolicy(req: IngestRequest, auth: Authenticated): void {
+    const { device } = auth;
+    const ctx = { deviceId: auth.doc.deviceId, nonce: auth.nonce };
+    if (device?.status === 'disabled') this.reject(req, 'device_disabled', 'device is disabled', ctx);
+    const requireEncryption = device ? device.policy.requireEncryption : false;
+    if (requireEncryption && !auth.encrypted) {
+      this.reject(req, 'encryption_required', 'plaintext envelope', ctx);
+    }
+  }
+
+  private async commit(
+    req: IngestRequest,
+    auth: Authenticated,
+    packets: PacketRecord[],
+  ): Promise<CommitOutcome> {
+    const commit: UploadCommit = {
+      deviceId: auth.doc.deviceId,
+      registerWith: auth.device ? null : this.registrationPolicy,
+      nonce: auth.nonce,
+      replayMode: auth.device?.policy.replay ?? this.config.defaultReplayMode,
+      counterResetThreshold: this.config.counterResetThreshold,
+      initialHigh: FIELD_INITIAL_HIGH,
+      keyKid: auth.keyKid,
+      protocol: auth.protocol,
+      encrypted: auth.encrypted,
+      receivedAt: req.receivedAt,
+      source: req.source,
+      requestId: req.requestId,
+      deviceTimestamp: auth.doc.timestamp,
+      packets,
+    };
+    try {
+      return await this.storage.commitUpload(commit);
+    } catch (err) {
+      this.log.error({ err, device: commit.deviceId }, 'upload commit failed; nothing stored');
+      throw new ApiError('storage_unavailable', undefined, { retryAfterSeconds: 5 });
+    }
+  }
+
+  private respond(
+    req: IngestRequest,
+    auth: Authenticated,
+    packets: PacketRecord[],
+    outcome: CommitOutcome,
+  ): IngestResponse {
+    const deviceId = auth.doc.deviceId;
+    if (!outcome.ok) {
+      if (outcome.code === 'device_disabled') {
+        this.reject(req, 'device_disabled', 'device is disabled', { deviceId, nonce: auth.nonce });
+      }
+      const reason = outcome.reason;
+      if (reason === 'counter_reset_suspected') {
+        this.storage.recordSecurityEvent({
+          time: req.receivedAt,
+          deviceId,
+          code: 'counter_reset_suspected',
+          reason: `authentic nonce ${auth.nonce} far below the last accepted ${outcome.high}; re-arm with replay-reset`,
+          source: req.source,
+          nonce: auth.nonce,
+          requestId: req.requestId,
+        });
+      }
+      this.reject(req, 'replayed_nonce', reason, {
+        deviceId,
+        nonce: auth.nonce,
+        detail: { high: outcome.high },
+      });
+    }
+    const quarantined = packets.filter((p) => p.status === 'quarantined');
+    for (const p of quarantined) {
+      this.storage.recordSecurityEvent({
+        time: req.receivedAt,
+        deviceId,
+        code: 'packet_quarantined',
+        reason: p.reason ?? 'undecodable',
+        source: req.source,
+        nonce: auth.nonce,
+        requestId: req.requestId,
+        detail: { upload: outcome.uploadId, packet: p.index },
+      });
+    }
+    if (outcome.gap >= this.config.nonceGapEventThreshold) {
+      this.storage.recordSecurityEvent({
+        time: req.receivedAt,
+        deviceId,
+        code: 'nonce_gap',
+        reason: `${outcome.gap} uploads between the last accepted nonce and ${auth.nonce} never arrived`,
+        source: req.source,
+        nonce: auth.nonce,
+        requestId: req.requestId,
+      });
+    }
+    this.log.info({
+      event: 'upload',
+      device: deviceId,
+      upload: outcome.uploadId,
+      nonce: auth.nonce,
+      packets: packets.length,
+      readings: outcome.readingsStored,
+    });
+    const duplicates = new Set(outcome.duplicatePackets);
+    return {
+      status: 'success',
+      device_id: deviceId,
+      upload_id: outcome.uploadId,
+      nonce: auth.nonce,
+      packets: packets.length,
+      samples: outcome.samplesStored,
+      readings: outcome.readingsStored,
+      duplicate_packets: outcome.duplicatePackets.length,
+      nonce_gap: Math.max(0, outcome.gap),
+      quarantined: quarantined.map((p) => ({ index: p.index, reason: p.reason ?? 'undecodable' })),
+      packet_summary: packets.map((p) => summarise(p, duplicates.has(p.index))),
+    };
+  }
+}
+
+function summarise(p: PacketRecord, duplicate: boolean): PacketSummary {
+  const quality: Record<string, number> = {};
+  for (const q of p.block?.quality ?? []) quality[q] = (quality[q] ?? 0) + 1;
+  const status = duplicate ? 'duplicate' : p.status;
+  return { index: p.index, method: p.method, label: p.label, status, quality };
+}
+
+function toV1Keys(k: { hmacKey: string; aesKey: string | null; iv: string | null }): V1Keys {
+  return {
+    hmacKey: Buffer.from(k.hmacKey, 'hex'),
+    ...(k.aesKey ? { aesKey: Buffer.from(k.aesKey, 'hex') } : {}),
+    ...(k.iv ? { iv: Buffer.from(k.iv, 'hex') } : {}),
+  };
+}

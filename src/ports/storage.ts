@@ -1,0 +1,187 @@
+/**
+ * Storage ports. Services and ingest stages depend on these, never on an adapter; every adapter
+ * passes the same contract tests (test/contract).
+ */
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../devices/device.js';
+import type { ReplayRejection, ReplayState } from '../ingest/replay-window.js';
+import type { Quality } from '../protocol/codecs/types.js';
+import type { ReplayMode } from '../settings.js';
+
+/** The decoded values of one packet: `samples` samples of `layout`, sample-major. */
+export interface SampleBlock {
+  /** Wall-clock time of the first sample, ms since the epoch (derived, §10.5). */
+  time: number;
+  /** Milliseconds between consecutive samples. */
+  step: number;
+  samples: number;
+  /** RegIDs of one sample. */
+  layout: readonly number[];
+  values: readonly (number | null)[];
+  quality: readonly Quality[];
+}
+
+export interface PacketRecord {
+  index: number;
+  /** The device's `millis()` when it made the packet, if it said. */
+  deviceTimestamp: number | null;
+  /** The packet's bytes as sent (already cut to their real length), base64. */
+  bytes: string;
+  /** Hash of device id, device timestamp and bytes: a re-sent packet has the same key. */
+  dedupeKey: string;
+  method: string | null;
+  label: string | null;
+  status: 'decoded' | 'quarantined';
+  reason: string | null;
+  notes: readonly string[];
+  /** `null` when quarantined. */
+  block: SampleBlock | null;
+}
+
+export type UploadProtocol = 'v1' | 'v2' | 'unsecured';
+
+export interface UploadCommit {
+  deviceId: string;
+  /** Policy to create the device with if it does not exist yet (first upload with the fleet key). */
+  registerWith: DevicePolicy | null;
+  /** `null` for unsecured uploads (no replay state involved). */
+  nonce: number | null;
+  replayMode: ReplayMode;
+  counterResetThreshold: number;
+  initialHigh: number | null;
+  keyKid: string | null;
+  protocol: UploadProtocol;
+  encrypted: boolean;
+  receivedAt: number;
+  source: string;
+  requestId: string;
+  deviceTimestamp: number | null;
+  packets: readonly PacketRecord[];
+}
+
+export type CommitOutcome =
+  | {
+      ok: true;
+      uploadId: string;
+      gap: number;
+      /** Indexes of packets already stored from an earlier upload (a re-send after a lost answer). */
+      duplicatePackets: number[];
+      readingsStored: number;
+      samplesStored: number;
+      registered: boolean;
+      /** A key rotation completed because the device used its new key. */
+      retiredKeys: string[];
+    }
+  | { ok: false; code: 'replayed_nonce'; reason: ReplayRejection; high: number | null }
+  | { ok: false; code: 'device_disabled' };
+
+export interface SecurityEvent {
+  time: number;
+  deviceId: string | null;
+  code: string;
+  reason: string;
+  source: string | null;
+  nonce: number | null;
+  requestId: string | null;
+  detail?: Record<string, unknown>;
+}
+
+export interface StoredSecurityEvent extends SecurityEvent {
+  id: number;
+}
+
+export interface AuditEntry {
+  time: number;
+  actor: string;
+  action: string;
+  deviceId: string | null;
+  reason: string | null;
+  detail?: Record<string, unknown>;
+}
+
+export interface StoredAuditEntry extends AuditEntry {
+  id: number;
+}
+
+export interface ReadingQuery {
+  from?: number;
+  to?: number;
+  registers?: readonly number[];
+  limit: number;
+  cursor?: string;
+}
+
+export interface Reading {
+  time: number;
+  register: number;
+  raw: number | null;
+  quality: Quality;
+  uploadId: string;
+  packetIndex: number;
+  sampleIndex: number;
+}
+
+export interface ReadingPage {
+  readings: Reading[];
+  next: string | null;
+}
+
+export interface StoredPacket extends Omit<PacketRecord, 'block' | 'dedupeKey'> {
+  duplicate: boolean;
+  sampleCount: number;
+}
+
+export interface StoredUpload {
+  id: string;
+  deviceId: string;
+  nonce: number | null;
+  protocol: UploadProtocol;
+  encrypted: boolean;
+  keyKid: string | null;
+  receivedAt: number;
+  source: string;
+  requestId: string;
+  deviceTimestamp: number | null;
+  gap: number;
+  packets: StoredPacket[];
+}
+
+export interface NewDevice {
+  id: string;
+  status: DeviceStatus;
+  policy: DevicePolicy;
+  keys: DeviceKey[];
+  replay: ReplayState;
+  createdAt: number;
+}
+
+export interface EventQuery {
+  deviceId?: string;
+  code?: string;
+  since?: number;
+  limit: number;
+  before?: number;
+}
+
+export interface Storage {
+  /** Stores one upload with its replay-state advance in one transaction; settles once durable. */
+  commitUpload(upload: UploadCommit): Promise<CommitOutcome>;
+  getDevice(id: string): Promise<Device | undefined>;
+  listDevices(): Promise<Device[]>;
+  createDevice(device: NewDevice, audit: AuditEntry): Promise<Device>;
+  setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined>;
+  setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Promise<Device | undefined>;
+  addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Promise<Device | undefined>;
+  retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined>;
+  resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined>;
+  countReject(deviceId: string, code: string): void;
+  recordSecurityEvent(event: SecurityEvent): void;
+  listSecurityEvents(query: EventQuery): Promise<StoredSecurityEvent[]>;
+  listAudit(query: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]>;
+  queryReadings(deviceId: string, query: ReadingQuery): Promise<ReadingPage>;
+  latestReadings(deviceId: string): Promise<Reading[]>;
+  getUpload(id: string): Promise<StoredUpload | undefined>;
+  /** Cheap liveness probe of the database. */
+  ping(): Promise<void>;
+  /** Waits for queued writes, then closes. */
+  close(): Promise<void>;
+}

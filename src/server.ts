@@ -1,0 +1,71 @@
+/**
+ * Starts the server: settings → app → listen, and a clean stop on SIGTERM/SIGINT (stop accepting,
+ * finish in-flight requests, flush queued writes, close the database).
+ */
+
+import { adminTokenFile } from './admin-token.js';
+import { createApp } from './app.js';
+import { type LoadOptions, loadSettings, redactSettings, SettingsError } from './settings.js';
+
+export async function serve(opts: LoadOptions = {}): Promise<void> {
+  let settings: ReturnType<typeof loadSettings>;
+  let app: Awaited<ReturnType<typeof createApp>>;
+  try {
+    settings = loadSettings(opts);
+    app = await createApp(settings);
+  } catch (err) {
+    if (err instanceof SettingsError) {
+      process.stderr.write(`ecowatt: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  for (const w of app.warnings) {
+    app.http.log.warn(w);
+    process.stderr.write(`\n  WARNING: ${w}\n\n`);
+  }
+  let address: string;
+  try {
+    address = await app.http.listen({ host: settings.host, port: settings.port });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(
+      e.code === 'EADDRINUSE'
+        ? `ecowatt: port ${settings.port} is already in use; choose another with --port or ECOWATT_PORT\n`
+        : `ecowatt: cannot listen on ${settings.host}:${settings.port}: ${e.message}\n`,
+    );
+    await app.close();
+    process.exit(2);
+  }
+  const tokenSource = settings.adminToken
+    ? 'from ECOWATT_ADMIN_TOKEN'
+    : `kept in ${adminTokenFile(settings.dataDir)}`;
+  app.http.log.info({ settings: redactSettings(settings) }, 'settings');
+  process.stderr.write(
+    [
+      `EcoWatt Cloud listening on ${address} (${settings.mode} mode)`,
+      `  device uploads: POST ${address}/process`,
+      `  data directory: ${settings.dataDir}`,
+      `  admin token (${tokenSource}): ${app.adminToken}`,
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.http.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        app.http.log.error({ err }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

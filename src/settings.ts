@@ -1,0 +1,221 @@
+/**
+ * Settings: defaults < optional JSON file < ECOWATT_* environment < CLI flags, validated once at
+ * start-up. A bad value stops the process with a message naming the setting.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export type Mode = 'development' | 'production';
+export type ReplayMode = { kind: 'strict' } | { kind: 'window'; size: number };
+
+export interface Settings {
+  mode: Mode;
+  host: string;
+  port: number;
+  dataDir: string;
+  adminToken: string | undefined;
+  fleetHmacKey: string | undefined;
+  fleetAesKey: string | undefined;
+  fleetIv: string | undefined;
+  fleetKeyFile: string | undefined;
+  bodyLimit: number;
+  logLevel: string;
+  pollIntervalMs: number;
+  defaultAllowUnsecured: boolean;
+  defaultReplayMode: ReplayMode;
+  counterResetThreshold: number;
+  nonceGapEventThreshold: number;
+  sqliteSynchronous: 'FULL' | 'NORMAL';
+  groupCommitMaxBatch: number;
+}
+
+export class SettingsError extends Error {}
+
+type Parser<T> = (raw: string | number | boolean, name: string) => T;
+
+const fail = (name: string, why: string): never => {
+  throw new SettingsError(`Invalid setting ${name}: ${why}`);
+};
+
+const str: Parser<string> = (raw, name) =>
+  typeof raw === 'string' && raw.length > 0 ? raw : fail(name, 'expected a non-empty string');
+
+const int =
+  (min: number, max: number): Parser<number> =>
+  (raw, name) => {
+    const n = typeof raw === 'number' ? raw : /^-?\d+$/.test(String(raw).trim()) ? Number(raw) : Number.NaN;
+    if (!Number.isInteger(n) || n < min || n > max) fail(name, `expected an integer from ${min} to ${max}`);
+    return n;
+  };
+
+const bool: Parser<boolean> = (raw, name) => {
+  if (typeof raw === 'boolean') return raw;
+  const s = String(raw).trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off'].includes(s)) return false;
+  return fail(name, 'expected true or false');
+};
+
+const oneOf =
+  <T extends string>(...values: T[]): Parser<T> =>
+  (raw, name) => {
+    const s = String(raw).trim();
+    const hit = values.find((v) => v.toLowerCase() === s.toLowerCase());
+    return hit ?? fail(name, `expected one of ${values.join(', ')}`);
+  };
+
+const hex =
+  (bytes: number): Parser<string> =>
+  (raw, name) => {
+    const s = String(raw).trim();
+    if (!/^[0-9a-fA-F]+$/.test(s) || s.length !== bytes * 2) fail(name, `expected ${bytes} bytes as hex`);
+    return s.toLowerCase();
+  };
+
+export const parseReplayMode: Parser<ReplayMode> = (raw, name) => {
+  const s = String(raw).trim().toLowerCase();
+  if (s === 'strict') return { kind: 'strict' };
+  const m = /^window[:=]?(\d+)$/.exec(s);
+  if (m) {
+    const size = Number(m[1]);
+    if (size >= 1 && size <= 1024) return { kind: 'window', size };
+  }
+  return fail(name, 'expected "strict" or "window:N" with N from 1 to 1024');
+};
+
+interface Spec<K extends keyof Settings> {
+  key: K;
+  env: string;
+  parse: Parser<Settings[K]>;
+  defaultValue: Settings[K];
+}
+
+function spec<K extends keyof Settings>(
+  key: K,
+  env: string,
+  parse: Parser<Settings[K]>,
+  defaultValue: Settings[K],
+): Spec<K> {
+  return { key, env, parse, defaultValue };
+}
+
+const SPECS = [
+  spec('mode', 'ECOWATT_MODE', oneOf<Mode>('development', 'production'), 'development'),
+  spec('host', 'ECOWATT_HOST', str, '0.0.0.0'),
+  spec('port', 'ECOWATT_PORT', int(0, 65535), 5001),
+  spec('dataDir', 'ECOWATT_DATA_DIR', str, './data'),
+  spec('adminToken', 'ECOWATT_ADMIN_TOKEN', str, undefined),
+  spec('fleetHmacKey', 'ECOWATT_FLEET_HMAC_KEY', hex(32), undefined),
+  spec('fleetAesKey', 'ECOWATT_FLEET_AES_KEY', hex(16), undefined),
+  spec('fleetIv', 'ECOWATT_FLEET_IV', hex(16), undefined),
+  spec('fleetKeyFile', 'ECOWATT_FLEET_KEY_FILE', str, undefined),
+  spec('bodyLimit', 'ECOWATT_BODY_LIMIT', int(1024, 16 * 1024 * 1024), 64 * 1024),
+  spec(
+    'logLevel',
+    'ECOWATT_LOG_LEVEL',
+    oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+    'info',
+  ),
+  spec('pollIntervalMs', 'ECOWATT_POLL_INTERVAL_MS', int(100, 3_600_000), 2000),
+  spec('defaultAllowUnsecured', 'ECOWATT_DEFAULT_ALLOW_UNSECURED', bool, false),
+  spec('defaultReplayMode', 'ECOWATT_REPLAY_MODE', parseReplayMode, { kind: 'strict' }),
+  spec('counterResetThreshold', 'ECOWATT_COUNTER_RESET_THRESHOLD', int(1, 2 ** 31), 1000),
+  spec('nonceGapEventThreshold', 'ECOWATT_NONCE_GAP_EVENT_THRESHOLD', int(1, 2 ** 31), 10),
+  spec('sqliteSynchronous', 'ECOWATT_SQLITE_SYNCHRONOUS', oneOf<'FULL' | 'NORMAL'>('FULL', 'NORMAL'), 'FULL'),
+  spec('groupCommitMaxBatch', 'ECOWATT_GROUP_COMMIT_MAX_BATCH', int(1, 100_000), 1024),
+] as const;
+
+export type SettingsOverrides = Partial<Record<keyof Settings, string | number | boolean>>;
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Values from CLI flags; they win over everything else. */
+  overrides?: SettingsOverrides;
+  /** Path of a JSON settings file (also `ECOWATT_CONFIG`). */
+  configFile?: string;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SettingsError(`Cannot read settings file ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new SettingsError(`Settings file ${file} is not valid JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new SettingsError(`Settings file ${file} must hold a JSON object`);
+  }
+  const known = new Set<string>(SPECS.map((s) => s.key));
+  for (const k of Object.keys(parsed)) {
+    if (!known.has(k)) throw new SettingsError(`Settings file ${file}: unknown setting "${k}"`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+export function loadSettings(opts: LoadOptions = {}): Settings {
+  const env = opts.env ?? process.env;
+  const configFile = opts.configFile ?? env.ECOWATT_CONFIG;
+  const file = configFile ? readConfigFile(configFile) : {};
+  const out: Record<string, unknown> = {};
+  for (const s of SPECS) {
+    const fromFlag = opts.overrides?.[s.key];
+    const fromEnv = env[s.env];
+    const fromFile = file[s.key];
+    let raw: string | number | boolean | undefined;
+    let name: string = s.env;
+    if (fromFlag !== undefined) {
+      raw = fromFlag;
+      name = `--${s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    } else if (fromEnv !== undefined && fromEnv !== '') raw = fromEnv;
+    else if (fromFile !== undefined) {
+      if (typeof fromFile === 'object' && fromFile !== null) {
+        throw new SettingsError(`Invalid setting ${s.key} in ${configFile}: expected a scalar`);
+      }
+      raw = fromFile as string | number | boolean;
+      name = `${s.key} (in ${configFile})`;
+    }
+    out[s.key] = raw === undefined ? s.defaultValue : s.parse(raw, name);
+  }
+  if (env.NODE_ENV === 'production' && opts.overrides?.mode === undefined && env.ECOWATT_MODE === undefined) {
+    out.mode = 'production';
+  }
+  if (!out.logLevel || (env.LOG_LEVEL && !env.ECOWATT_LOG_LEVEL && opts.overrides?.logLevel === undefined)) {
+    if (env.LOG_LEVEL)
+      out.logLevel = oneOf(
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+        'silent',
+      )(env.LOG_LEVEL, 'LOG_LEVEL');
+  }
+  const settings = out as unknown as Settings;
+  settings.dataDir = path.resolve(settings.dataDir);
+  return settings;
+}
+
+const SECRET_KEYS: ReadonlySet<keyof Settings> = new Set([
+  'adminToken',
+  'fleetHmacKey',
+  'fleetAesKey',
+  'fleetIv',
+]);
+
+/** Settings as safe to print or log. */
+export function redactSettings(settings: Settings): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(settings)) {
+    out[k] = SECRET_KEYS.has(k as keyof Settings) && v !== undefined ? '[redacted]' : v;
+  }
+  return out;
+}
+
+export const SETTINGS_TABLE = SPECS.map((s) => ({ key: s.key, env: s.env, defaultValue: s.defaultValue }));

@@ -1,0 +1,130 @@
+/**
+ * One simulated e84f720 field device: polls its inverter, batches 5 samples of the fixed layout,
+ * compresses with the device's own encoder, keeps up to 20 packets in a ring that overwrites the
+ * oldest, and seals each upload with the next nonce (incremented even when the upload fails).
+ */
+import { DeviceCompressor } from '../protocol/codecs/device-compressor.js';
+import { sealV1, type V1Keys } from '../protocol/envelope-v1.js';
+import { BATCH_LAYOUT, BATCH_SAMPLES } from '../protocol/registers.js';
+import { buildUploadJson, type DevicePacket, type MethodUsage } from '../protocol/upload-json.js';
+import { Inverter, type InverterProfile } from './inverter.js';
+
+export const RING_CAPACITY = 20;
+export const FIELD_FIRST_NONCE_BASE = 10000;
+
+export interface FieldDeviceOptions {
+  id: string;
+  keys: V1Keys;
+  encrypt: boolean;
+  pollIntervalMs: number;
+  uploadIntervalMs: number;
+  profile: InverterProfile;
+  /** Wall-clock start of the simulated day (ms). */
+  startTime: number;
+  /** Last nonce used (the device's NVS value); the first upload carries this + 1. */
+  nonce?: number;
+}
+
+export interface PreparedUpload {
+  deviceId: string;
+  nonce: number;
+  body: string;
+  packets: DevicePacket[];
+  /** Raw values (30 per packet, sample-major) as polled, for checking what the server stored. */
+  values: number[][];
+}
+
+export class FieldDevice {
+  readonly id: string;
+  private nonce: number;
+  private millis = 10_000;
+  private clock: number;
+  private readonly compressor = new DeviceCompressor();
+  private readonly inverter: Inverter;
+  private sample: number[] = [];
+  private ring: { packet: DevicePacket; values: number[] }[] = [];
+  private readonly usage: MethodUsage = { dictionary: 0, temporal: 0, semantic: 0, bitpack: 0 };
+  /** Packets overwritten in the ring before they could be uploaded. */
+  lostPackets = 0;
+
+  constructor(private readonly opts: FieldDeviceOptions) {
+    this.id = opts.id;
+    this.nonce = opts.nonce ?? FIELD_FIRST_NONCE_BASE;
+    this.clock = opts.startTime;
+    this.inverter = new Inverter(opts.profile);
+  }
+
+  get lastNonce(): number {
+    return this.nonce;
+  }
+
+  /** Runs the polls that fall into one upload interval. */
+  advance(ms = this.opts.uploadIntervalMs): void {
+    const polls = Math.max(1, Math.round(ms / this.opts.pollIntervalMs));
+    for (let i = 0; i < polls; i++) this.poll();
+  }
+
+  private poll(): void {
+    this.millis += this.opts.pollIntervalMs;
+    this.clock += this.opts.pollIntervalMs;
+    const regs = this.inverter.read(this.clock);
+    for (const id of BATCH_LAYOUT) this.sample.push(regs[id]);
+    if (this.sample.length < BATCH_LAYOUT.length * BATCH_SAMPLES) return;
+    const values = this.sample;
+    this.sample = [];
+    const started = performance.now();
+    const { bytes, label } = this.compressor.compressBatch(values);
+    const compressionTimeUs = Math.max(1, Math.round((performance.now() - started) * 1000));
+    const key = label.slice('BATCH_'.length).toLowerCase() as keyof MethodUsage;
+    this.usage[key]++;
+    const packet = { bytes, label, timestamp: this.millis, compressionTimeUs, registerLayout: BATCH_LAYOUT };
+    if (this.ring.length === RING_CAPACITY) {
+      this.ring.shift();
+      this.lostPackets++;
+    }
+    this.ring.push({ packet, values });
+  }
+
+  get pendingPackets(): number {
+    return this.ring.length;
+  }
+
+  /** Drains the ring into one sealed upload (or undefined when there is nothing to send). */
+  prepareUpload(): PreparedUpload | undefined {
+    if (this.ring.length === 0) return undefined;
+    const drained = this.ring;
+    this.ring = [];
+    this.inFlight = drained;
+    this.nonce = (this.nonce + 1) >>> 0;
+    const json = buildUploadJson({
+      deviceId: this.id,
+      timestamp: this.millis,
+      packets: drained.map((d) => d.packet),
+      usage: this.usage,
+    });
+    const body = sealV1(Buffer.from(json), {
+      nonce: this.nonce,
+      keys: this.opts.keys,
+      encrypt: this.opts.encrypt,
+    });
+    return {
+      deviceId: this.id,
+      nonce: this.nonce,
+      body,
+      packets: drained.map((d) => d.packet),
+      values: drained.map((d) => d.values),
+    };
+  }
+
+  private inFlight: { packet: DevicePacket; values: number[] }[] = [];
+
+  /** Like the firmware: on any failure every drained packet goes back into the ring. */
+  uploadFinished(ok: boolean): void {
+    if (!ok) {
+      const back = [...this.inFlight, ...this.ring];
+      this.lostPackets += Math.max(0, back.length - RING_CAPACITY);
+      this.ring = back.slice(-RING_CAPACITY);
+    }
+    this.inFlight = [];
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * The behaviour every Storage adapter must have. Each adapter's test file calls
+ * `storageContract` with a factory for a fresh, empty store.
+ */
+import { describe, expect, it } from 'vitest';
+import type { DeviceKey, DevicePolicy } from '../../src/devices/device.js';
+import { armedAt } from '../../src/ingest/replay-window.js';
+import type { PacketRecord, Storage, UploadCommit } from '../../src/ports/storage.js';
+import type { Quality } from '../../src/protocol/codecs/types.js';
+
+const POLICY: DevicePolicy = { allowUnsecured: false, requireEncryption: false, replay: { kind: 'strict' } };
+const audit = (action: string, deviceId: string) => ({
+  time: 1,
+  actor: 'test',
+  action,
+  deviceId,
+  reason: null,
+});
+
+function packet(index: number, key: string, base = 2400): PacketRecord {
+  const values: (number | null)[] = [];
+  const quality: Quality[] = [];
+  for (let s = 0; s < 5; s++) {
+    values.push(base + s, 170, 70, 4200, 65, s === 4 ? null : 550);
+    quality.push('exact', 'exact', 'ambiguous', 'exact', 'exact', s === 4 ? 'missing' : 'approximate');
+  }
+  return {
+    index,
+    deviceTimestamp: 1000 + index,
+    bytes: 'AAAA',
+    dedupeKey: key,
+    method: 'dictionary',
+    label: 'BATCH_DICTIONARY',
+    status: 'decoded',
+    reason: null,
+    notes: [],
+    block: {
+      time: 1_000_000 + index * 10_000,
+      step: 2000,
+      samples: 5,
+      layout: [0, 1, 5, 9, 6, 7],
+      values,
+      quality,
+    },
+  };
+}
+
+function upload(
+  deviceId: string,
+  nonce: number | null,
+  packets: PacketRecord[] = [packet(0, `${deviceId}-${nonce}`)],
+): UploadCommit {
+  return {
+    deviceId,
+    registerWith: POLICY,
+    nonce,
+    replayMode: { kind: 'strict' },
+    counterResetThreshold: 1000,
+    initialHigh: 10000,
+    keyKid: null,
+    protocol: nonce === null ? 'unsecured' : 'v1',
+    encrypted: false,
+    receivedAt: 2_000_000,
+    source: '127.0.0.1',
+    requestId: 'r',
+    deviceTimestamp: 5000,
+    packets,
+  };
+}
+
+const key = (kid: string, createdAt: number): DeviceKey => ({
+  kid,
+  hmacKey: '00'.repeat(32),
+  aesKey: null,
+  iv: null,
+  status: 'active',
+  createdAt,
+  lastUsedAt: null,
+  retiredAt: null,
+});
+
+export function storageContract(name: string, create: () => Promise<Storage>): void {
+  describe(`Storage contract: ${name}`, () => {
+    it('registers a device on its first upload and advances its replay state', async () => {
+      const s = await create();
+      const first = await s.commitUpload(upload('d1', 10001));
+      expect(first).toMatchObject({
+        ok: true,
+        registered: true,
+        gap: 0,
+        readingsStored: 30,
+        samplesStored: 5,
+      });
+      expect(await s.commitUpload(upload('d1', 10001))).toMatchObject({
+        ok: false,
+        code: 'replayed_nonce',
+        reason: 'duplicate',
+      });
+      expect(await s.commitUpload(upload('d1', 10005))).toMatchObject({
+        ok: true,
+        gap: 3,
+        registered: false,
+      });
+      const d = await s.getDevice('d1');
+      expect(d?.replay.high).toBe(10005);
+      expect(d?.counters).toMatchObject({ uploads: 2, readings: 60, nonceGaps: 3 });
+      expect(d?.autoRegistered).toBe(true);
+      await s.close();
+    });
+
+    it('accepts exactly one of many concurrent commits of the same nonce', async () => {
+      const s = await create();
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => s.commitUpload(upload('race', 10001, [packet(0, `race-${i}`)]))),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+      await s.close();
+    });
+
+    it('stores a re-sent packet once', async () => {
+      const s = await create();
+      await s.commitUpload(upload('dup', 10001, [packet(0, 'same')]));
+      const again = await s.commitUpload(upload('dup', 10002, [packet(0, 'same'), packet(1, 'new')]));
+      expect(again).toMatchObject({ ok: true, duplicatePackets: [0], readingsStored: 30 });
+      const page = await s.queryReadings('dup', { limit: 1000 });
+      expect(page.readings).toHaveLength(60);
+      await s.close();
+    });
+
+    it('pages readings with a cursor, filters by register and time, keeps quality', async () => {
+      const s = await create();
+      await s.commitUpload(upload('pg', 10001, [packet(0, 'p0'), packet(1, 'p1')]));
+      const all: unknown[] = [];
+      let cursor: string | undefined;
+      for (let i = 0; i < 20; i++) {
+        const page = await s.queryReadings('pg', { limit: 7, ...(cursor ? { cursor } : {}) });
+        all.push(...page.readings);
+        if (!page.next) break;
+        cursor = page.next;
+      }
+      expect(all).toHaveLength(60);
+      const vac = await s.queryReadings('pg', { limit: 100, registers: [0] });
+      expect(vac.readings.map((r) => r.raw)).toEqual([
+        2400, 2401, 2402, 2403, 2404, 2400, 2401, 2402, 2403, 2404,
+      ]);
+      const temp = await s.queryReadings('pg', {
+        limit: 100,
+        registers: [7],
+        from: 1_000_000,
+        to: 1_006_000,
+      });
+      expect(temp.readings.map((r) => r.quality)).toEqual([
+        'approximate',
+        'approximate',
+        'approximate',
+        'approximate',
+      ]);
+      const latest = await s.latestReadings('pg');
+      expect(latest.find((r) => r.register === 7)).toMatchObject({ raw: 550, quality: 'approximate' });
+      await s.close();
+    });
+
+    it('keeps uploads with their packets, quarantined ones included', async () => {
+      const s = await create();
+      const bad: PacketRecord = {
+        ...packet(1, 'q'),
+        status: 'quarantined',
+        reason: 'unknown_marker: 0x42',
+        method: null,
+        block: null,
+      };
+      const r = await s.commitUpload(upload('up', 10001, [packet(0, 'ok'), bad]));
+      if (!r.ok) throw new Error('commit failed');
+      const u = await s.getUpload(r.uploadId);
+      expect(u?.packets.map((p) => p.status)).toEqual(['decoded', 'quarantined']);
+      expect(u?.packets[1]).toMatchObject({ reason: 'unknown_marker: 0x42', bytes: 'AAAA' });
+      expect(await s.getUpload('999999')).toBeUndefined();
+      await s.close();
+    });
+
+    it('manages devices, keys and replay resets with an audit trail', async () => {
+      const s = await create();
+      await s.createDevice(
+        {
+          id: 'm',
+          status: 'active',
+          policy: POLICY,
+          keys: [key('k1', 1)],
+          replay: armedAt(10000),
+          createdAt: 1,
+        },
+        audit('device.added', 'm'),
+      );
+      await s.addDeviceKey('m', key('k2', 2), audit('key.added', 'm'));
+      const used = await s.commitUpload({ ...upload('m', 10001), keyKid: 'k2' });
+      expect(used).toMatchObject({ ok: true, retiredKeys: ['k1'] });
+      const d = await s.getDevice('m');
+      expect(d?.keys.map((k) => [k.kid, k.status])).toEqual([
+        ['k1', 'retired'],
+        ['k2', 'active'],
+      ]);
+      await s.setDeviceStatus('m', 'disabled', audit('device.disabled', 'm'));
+      expect(await s.commitUpload(upload('m', 10002))).toEqual({ ok: false, code: 'device_disabled' });
+      await s.setDeviceStatus('m', 'active', audit('device.enabled', 'm'));
+      await s.resetReplay('m', armedAt(null), audit('replay.reset', 'm'));
+      expect(await s.commitUpload(upload('m', 5))).toMatchObject({ ok: true });
+      const log = await s.listAudit({ deviceId: 'm', limit: 10 });
+      expect(log.map((e) => e.action)).toContain('replay.reset');
+      expect(log.map((e) => e.action)).toContain('key.retired');
+      await s.close();
+    });
+
+    it('records security events and reject counters', async () => {
+      const s = await create();
+      await s.commitUpload(upload('ev', 10001));
+      s.recordSecurityEvent({
+        time: 5,
+        deviceId: 'ev',
+        code: 'replayed_nonce',
+        reason: 'duplicate',
+        source: 'x',
+        nonce: 1,
+        requestId: 'r',
+      });
+      s.countReject('ev', 'replayed_nonce');
+      s.countReject('ev', 'replayed_nonce');
+      await s.ping();
+      await new Promise((r) => setTimeout(r, 20));
+      const events = await s.listSecurityEvents({ deviceId: 'ev', limit: 10 });
+      expect(events[0]).toMatchObject({ code: 'replayed_nonce', nonce: 1 });
+      expect((await s.getDevice('ev'))?.counters.rejects).toEqual({ replayed_nonce: 2 });
+      await s.close();
+    });
+  });
+}

@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../src/errors.js';
+import { SETTINGS_TABLE } from '../../src/settings.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+describe('README stays true', () => {
+  it('documents every error code with its status', () => {
+    for (const [code, { status }] of Object.entries(ERROR_CODES)) {
+      expect(readme, code).toMatch(new RegExp(`\\| ${status} \\| \`${code}\` \\|`));
+    }
+  });
+
+  it('documents every setting', () => {
+    for (const s of SETTINGS_TABLE) expect(readme, s.env).toContain(`\`${s.env}\``);
+  });
+
+  it('shows the two commands a new user runs', () => {
+    expect(readme).toContain('npm ci && npm start');
+    expect(readme).toContain('npm test');
+  });
+});
