@@ -52,13 +52,25 @@ const compressor = new DeviceCompressor();
 const packet = compressor.compressBatch(batch());
 const json = buildUploadJson({
   timestamp: 20_000,
-  packets: [{ bytes: packet.bytes, label: packet.label, timestamp: 20_000, compressionTimeUs: 50, registerLayout: [0, 1, 5, 9, 6, 7] }],
+  packets: [
+    {
+      bytes: packet.bytes,
+      label: packet.label,
+      timestamp: 20_000,
+      compressionTimeUs: 50,
+      registerLayout: [0, 1, 5, 9, 6, 7],
+    },
+  ],
   usage: { dictionary: 1, temporal: 0, semantic: 0, bitpack: 0 },
 });
 const plain = JSON.parse(sealV1(Buffer.from(json), { nonce: 10001, keys: FIELD_KEYS })) as unknown;
-const encrypted = JSON.parse(sealV1(Buffer.from(json), { nonce: 10001, keys: FIELD_KEYS, encrypt: true })) as unknown;
+const encrypted = JSON.parse(
+  sealV1(Buffer.from(json), { nonce: 10001, keys: FIELD_KEYS, encrypt: true }),
+) as unknown;
 const v2key = Buffer.alloc(32, 7);
-const v2 = JSON.parse(sealV2(Buffer.from(json), { deviceId: 'd1', kid: 'k1', nonce: 1, key: v2key, encrypt: true })) as unknown;
+const v2 = JSON.parse(
+  sealV2(Buffer.from(json), { deviceId: 'd1', kid: 'k1', nonce: 1, key: v2key, encrypt: true }),
+) as unknown;
 
 const rows: [string, string][] = [];
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');

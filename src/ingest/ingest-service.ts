@@ -12,6 +12,7 @@ import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../prot
 import type { Mode, ReplayMode } from '../settings.js';
 import { decodePackets } from './decode-packets.js';
 import { parseUploadDocument, type UploadDocument } from './upload-document.js';
+import type { PolicyRejection } from './upload-policy.js';
 
 export interface IngestConfig {
   mode: Mode;
@@ -56,7 +57,6 @@ export interface IngestResponse {
 
 interface Authenticated {
   doc: UploadDocument;
-  device: Device | undefined;
   nonce: number | null;
   keyKid: string | null;
   protocol: UploadProtocol;
@@ -70,6 +70,13 @@ const FIELD_MESSAGES: Partial<Record<ErrorCode, string>> = {
 };
 
 const FLEET_KID = 'fleet';
+
+const POLICY_REASONS: Record<PolicyRejection, string> = {
+  device_disabled: 'device is disabled',
+  encryption_required: 'plaintext envelope',
+  unsecured_not_allowed: 'bare payload',
+  fleet_key_not_allowed: 'device has keys of its own',
+};
 
 const activeKeys = (d: Device | undefined) => (d ? d.keys.filter((k) => k.status === 'active') : []);
 
@@ -90,7 +97,6 @@ export class IngestService {
 
   async process(req: IngestRequest): Promise<IngestResponse> {
     const auth = await this.authenticate(req);
-    this.checkPolicy(req, auth);
     const packets = decodePackets(auth.doc.deviceId, auth.doc, {
       receivedAt: req.receivedAt,
       pollIntervalMs: this.config.pollIntervalMs,
@@ -140,7 +146,7 @@ export class IngestService {
         'The body must be a JSON object: an envelope or an upload document.',
       );
     }
-    if (!isEnvelopeAttempt(body)) return this.authenticateUnsecured(req, body);
+    if (!isEnvelopeAttempt(body)) return this.authenticateUnsecured(body);
 
     const parsed = parseV1Envelope(body);
     if (!parsed.ok) this.reject(req, parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null });
@@ -171,14 +177,8 @@ export class IngestService {
         detail: { claimed: claim, inner: deviceId },
       });
     }
-    const device = claimed ?? (await this.storage.getDevice(deviceId));
-    if (keyKid === FLEET_KID && activeKeys(device).length > 0) {
-      // A device with keys of its own must use them: the fleet key is public knowledge.
-      this.reject(req, 'authentication_failed', 'fleet_key_not_allowed', { deviceId, nonce: env.nonce });
-    }
     return {
       doc: doc.doc,
-      device,
       nonce: opened.nonce,
       keyKid: keyKid === FLEET_KID ? null : keyKid,
       protocol: 'v1',
@@ -186,23 +186,11 @@ export class IngestService {
     };
   }
 
-  private async authenticateUnsecured(req: IngestRequest, body: object): Promise<Authenticated> {
+  private async authenticateUnsecured(body: object): Promise<Authenticated> {
     const doc = parseUploadDocument(body);
     if (!doc.ok) throw new ApiError('malformed_payload', doc.message);
-    const device = await this.storage.getDevice(doc.doc.deviceId);
-    const allowed = device ? device.policy.allowUnsecured : this.config.defaultAllowUnsecured;
-    if (!allowed) this.reject(req, 'unsecured_not_allowed', 'bare payload', { deviceId: doc.doc.deviceId });
-    return { doc: doc.doc, device, nonce: null, keyKid: null, protocol: 'unsecured', encrypted: false };
-  }
-
-  private checkPolicy(req: IngestRequest, auth: Authenticated): void {
-    const { device } = auth;
-    const ctx = { deviceId: auth.doc.deviceId, nonce: auth.nonce };
-    if (device?.status === 'disabled') this.reject(req, 'device_disabled', 'device is disabled', ctx);
-    const requireEncryption = device ? device.policy.requireEncryption : false;
-    if (requireEncryption && !auth.encrypted) {
-      this.reject(req, 'encryption_required', 'plaintext envelope', ctx);
-    }
+    // Whether this device may send bare uploads is decided with its row locked, at commit.
+    return { doc: doc.doc, nonce: null, keyKid: null, protocol: 'unsecured', encrypted: false };
   }
 
   private async commit(
@@ -212,9 +200,8 @@ export class IngestService {
   ): Promise<CommitOutcome> {
     const commit: UploadCommit = {
       deviceId: auth.doc.deviceId,
-      registerWith: auth.device ? null : this.registrationPolicy,
+      registerWith: this.registrationPolicy,
       nonce: auth.nonce,
-      replayMode: auth.device?.policy.replay ?? this.config.defaultReplayMode,
       counterResetThreshold: this.config.counterResetThreshold,
       initialHigh: FIELD_INITIAL_HIGH,
       keyKid: auth.keyKid,
@@ -242,8 +229,11 @@ export class IngestService {
   ): IngestResponse {
     const deviceId = auth.doc.deviceId;
     if (!outcome.ok) {
-      if (outcome.code === 'device_disabled') {
-        this.reject(req, 'device_disabled', 'device is disabled', { deviceId, nonce: auth.nonce });
+      if (outcome.code === 'policy') {
+        const ctx = { deviceId, nonce: auth.nonce };
+        if (outcome.reason === 'fleet_key_not_allowed')
+          this.reject(req, 'authentication_failed', outcome.reason, ctx);
+        this.reject(req, outcome.reason, POLICY_REASONS[outcome.reason], ctx);
       }
       const reason = outcome.reason;
       if (reason === 'counter_reset_suspected') {

@@ -4,8 +4,8 @@
  */
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../devices/device.js';
 import type { ReplayRejection, ReplayState } from '../ingest/replay-window.js';
+import type { PolicyRejection } from '../ingest/upload-policy.js';
 import type { Quality } from '../protocol/codecs/types.js';
-import type { ReplayMode } from '../settings.js';
 
 /** The decoded values of one packet: `samples` samples of `layout`, sample-major. */
 export interface SampleBlock {
@@ -41,11 +41,10 @@ export type UploadProtocol = 'v1' | 'v2' | 'unsecured';
 
 export interface UploadCommit {
   deviceId: string;
-  /** Policy to create the device with if it does not exist yet (first upload with the fleet key). */
-  registerWith: DevicePolicy | null;
+  /** Policy to create the device with if it does not exist yet (registered by its first upload). */
+  registerWith: DevicePolicy;
   /** `null` for unsecured uploads (no replay state involved). */
   nonce: number | null;
-  replayMode: ReplayMode;
   counterResetThreshold: number;
   initialHigh: number | null;
   keyKid: string | null;
@@ -72,7 +71,7 @@ export type CommitOutcome =
       retiredKeys: string[];
     }
   | { ok: false; code: 'replayed_nonce'; reason: ReplayRejection; high: number | null }
-  | { ok: false; code: 'device_disabled' };
+  | { ok: false; code: 'policy'; reason: PolicyRejection };
 
 export interface SecurityEvent {
   time: number;

@@ -54,7 +54,6 @@ function upload(
     deviceId,
     registerWith: POLICY,
     nonce,
-    replayMode: { kind: 'strict' },
     counterResetThreshold: 1000,
     initialHigh: 10000,
     keyKid: null,
@@ -200,13 +199,46 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
         ['k2', 'active'],
       ]);
       await s.setDeviceStatus('m', 'disabled', audit('device.disabled', 'm'));
-      expect(await s.commitUpload(upload('m', 10002))).toEqual({ ok: false, code: 'device_disabled' });
+      expect(await s.commitUpload({ ...upload('m', 10002), keyKid: 'k2' })).toEqual({
+        ok: false,
+        code: 'policy',
+        reason: 'device_disabled',
+      });
       await s.setDeviceStatus('m', 'active', audit('device.enabled', 'm'));
       await s.resetReplay('m', armedAt(null), audit('replay.reset', 'm'));
-      expect(await s.commitUpload(upload('m', 5))).toMatchObject({ ok: true });
+      expect(await s.commitUpload(upload('m', 5))).toEqual({
+        ok: false,
+        code: 'policy',
+        reason: 'fleet_key_not_allowed',
+      });
+      expect(await s.commitUpload({ ...upload('m', 5), keyKid: 'k2' })).toMatchObject({ ok: true });
       const log = await s.listAudit({ deviceId: 'm', limit: 10 });
       expect(log.map((e) => e.action)).toContain('replay.reset');
       expect(log.map((e) => e.action)).toContain('key.retired');
+      await s.close();
+    });
+
+    it('applies the device policy inside the commit', async () => {
+      const s = await create();
+      expect(await s.commitUpload(upload('bare', null))).toEqual({
+        ok: false,
+        code: 'policy',
+        reason: 'unsecured_not_allowed',
+      });
+      expect(await s.getDevice('bare')).toBeUndefined();
+      const open = { ...POLICY, allowUnsecured: true };
+      expect(await s.commitUpload({ ...upload('bare', null), registerWith: open })).toMatchObject({
+        ok: true,
+        registered: true,
+      });
+      await s.commitUpload(upload('enc', 10001));
+      await s.setDevicePolicy('enc', { ...POLICY, requireEncryption: true }, audit('device.policy', 'enc'));
+      expect(await s.commitUpload(upload('enc', 10002))).toEqual({
+        ok: false,
+        code: 'policy',
+        reason: 'encryption_required',
+      });
+      expect(await s.commitUpload({ ...upload('enc', 10002), encrypted: true })).toMatchObject({ ok: true });
       await s.close();
     });
 

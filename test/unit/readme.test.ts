@@ -8,7 +8,7 @@ const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 describe('README stays true', () => {
   it('documents every error code with its status', () => {
     for (const [code, { status }] of Object.entries(ERROR_CODES)) {
-      expect(readme, code).toMatch(new RegExp(`\\| ${status} \\| \`${code}\` \\|`));
+      expect(readme, code).toMatch(new RegExp(`\\|\\s*${status}\\s*\\|\\s*\`${code}\`\\s*\\|`));
     }
   });
 

@@ -1,5 +1,5 @@
 /** Row ↔ model conversion for the SQLite adapter. */
-import type { Device, DeviceKey, KeyStatus } from '../../devices/device.js';
+import type { Device, DeviceKey, DevicePolicy, KeyStatus } from '../../devices/device.js';
 import type { Quality } from '../../protocol/codecs/types.js';
 import { parseReplayMode } from '../../settings.js';
 
@@ -50,15 +50,19 @@ export function keyFromRow(r: KeyRow): DeviceKey {
   };
 }
 
+export function policyFromRow(r: DeviceRow): DevicePolicy {
+  return {
+    allowUnsecured: r.allow_unsecured === 1,
+    requireEncryption: r.require_encryption === 1,
+    replay: parseReplayMode(r.replay_mode, 'replay_mode'),
+  };
+}
+
 export function deviceFromRow(r: DeviceRow, keys: KeyRow[]): Device {
   return {
     id: r.id,
     status: r.status === 'disabled' ? 'disabled' : 'active',
-    policy: {
-      allowUnsecured: r.allow_unsecured === 1,
-      requireEncryption: r.require_encryption === 1,
-      replay: parseReplayMode(r.replay_mode, 'replay_mode'),
-    },
+    policy: policyFromRow(r),
     autoRegistered: r.auto_registered === 1,
     createdAt: r.created_at,
     firstSeen: r.first_seen,

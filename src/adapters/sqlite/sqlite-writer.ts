@@ -6,6 +6,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
 import { armedAt, checkReplay, type ReplayState, replayModeToString } from '../../ingest/replay-window.js';
+import { checkUploadPolicy } from '../../ingest/upload-policy.js';
 import type {
   AuditEntry,
   CommitOutcome,
@@ -15,7 +16,7 @@ import type {
 } from '../../ports/storage.js';
 import { parseReplayMode } from '../../settings.js';
 import { GroupCommitter } from './group-commit.js';
-import { type DeviceRow, deviceFromRow, encodeQualities, type KeyRow } from './rows.js';
+import { type DeviceRow, deviceFromRow, encodeQualities, type KeyRow, policyFromRow } from './rows.js';
 import type { WriterOp, WriterOps, WriterPort } from './writer-ops.js';
 
 export const encodeSeen = (seen: bigint): string => seen.toString(16);
@@ -124,14 +125,23 @@ export class SqliteWriter implements WriterPort {
 
   commitUpload(u: UploadCommit): CommitOutcome {
     let row = this.st.device.get(u.deviceId) as DeviceRow | undefined;
+    const rejection = checkUploadPolicy(
+      row
+        ? {
+            status: row.status === 'disabled' ? 'disabled' : 'active',
+            policy: policyFromRow(row),
+            hasOwnKeys: this.st.activeKeys.get(u.deviceId) !== undefined,
+          }
+        : { status: 'active', policy: u.registerWith, hasOwnKeys: false },
+      u,
+    );
+    if (rejection) return { ok: false, code: 'policy', reason: rejection };
     let registered = false;
     if (!row) {
-      if (!u.registerWith) throw new Error(`device ${u.deviceId} does not exist`);
       this.insertDevice(u.deviceId, u.registerWith, true, u.receivedAt, armedAt(u.initialHigh));
       row = this.st.device.get(u.deviceId) as DeviceRow;
       registered = true;
     }
-    if (row.status === 'disabled') return { ok: false, code: 'device_disabled' };
 
     let state: ReplayState = { high: row.replay_high, seen: BigInt(`0x${row.replay_seen}`) };
     let gap = 0;
