@@ -58,7 +58,8 @@ export function buildUploadJson(opts: {
     totalCompressed += size;
     const academic = Math.fround(size / BATCH_BYTES);
     const traditional = Math.fround(BATCH_BYTES / size);
-    const savings = Math.fround((1 - academic) * 100);
+    // The firmware computes in float: every step rounds.
+    const savings = Math.fround(Math.fround(1 - academic) * 100);
     return (
       `{"compressed_binary":"${encodeDeviceBase64(p.bytes)}","decompression_metadata":{"method":"${p.label}",` +
       `"register_count":${registerCount},"original_size_bytes":${originalPerPacket},"compressed_size_bytes":${size},` +
@@ -69,7 +70,7 @@ export function buildUploadJson(opts: {
   });
   const totalOriginal = originalPerPacket * opts.packets.length;
   const overall = totalOriginal > 0 ? Math.fround(totalCompressed / totalOriginal) : 0;
-  const overallSavings = Math.fround((1 - overall) * 100);
+  const overallSavings = Math.fround(Math.fround(1 - overall) * 100);
   const u = opts.usage;
   return (
     `{"device_id":"${opts.deviceId ?? FIELD_DEVICE_ID}","timestamp":${opts.timestamp},` +
