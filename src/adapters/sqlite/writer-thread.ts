@@ -1,20 +1,23 @@
 /** The main thread's handle on the writer thread: calls become messages, answers settle promises. */
 import { Worker } from 'node:worker_threads';
-import type { WriterOp, WriterOps, WriterPort, WriterResponse } from './writer-ops.js';
+import type { WriterOp, WriterOps, WriterPort, WriterRequest, WriterResponse } from './writer-ops.js';
 
 export class WriterThread implements WriterPort {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private failure: Error | undefined;
+  private outbox: WriterRequest[] = [];
 
   private constructor(private readonly worker: Worker) {
-    worker.on('message', (msg: WriterResponse | { closed: true } | { ready: true }) => {
-      if (!('id' in msg)) return;
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      this.pending.delete(msg.id);
-      if (msg.ok) p.resolve(msg.value);
-      else p.reject(new Error(msg.error));
+    worker.on('message', (msg: WriterResponse[] | { closed: true } | { ready: true }) => {
+      if (!Array.isArray(msg)) return;
+      for (const r of msg) {
+        const p = this.pending.get(r.id);
+        if (!p) continue;
+        this.pending.delete(r.id);
+        if (r.ok) p.resolve(r.value);
+        else p.reject(new Error(r.error));
+      }
     });
     const fail = (err: Error) => {
       this.failure = err;
@@ -52,8 +55,16 @@ export class WriterThread implements WriterPort {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, op, args });
+      // Requests of one event-loop turn travel together (one wake-up of the writer thread).
+      if (this.outbox.length === 0) setImmediate(() => this.send());
+      this.outbox.push({ id, op, args });
     });
+  }
+
+  private send(): void {
+    const batch = this.outbox;
+    this.outbox = [];
+    this.worker.postMessage(batch);
   }
 
   async drain(): Promise<void> {

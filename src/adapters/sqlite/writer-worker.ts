@@ -19,8 +19,21 @@ if (!port) throw new Error('writer-worker must run in a worker thread');
 const db = openDatabase(dataDir, synchronous, true);
 const writer = new SqliteWriter(db, maxBatch);
 
-port.on('message', (msg: WriterRequest | { close: true }) => {
-  if ('close' in msg) {
+// Answers go back in one message per event-loop turn: a wake-up of the request thread costs more
+// than the answer itself.
+let outbox: WriterResponse[] = [];
+const answer = (r: WriterResponse) => {
+  if (outbox.length === 0) setImmediate(sendOutbox);
+  outbox.push(r);
+};
+function sendOutbox(): void {
+  const batch = outbox;
+  outbox = [];
+  port?.postMessage(batch);
+}
+
+port.on('message', (msg: WriterRequest[] | { close: true }) => {
+  if (!Array.isArray(msg)) {
     writer
       .close()
       .then(() => db.close())
@@ -28,14 +41,12 @@ port.on('message', (msg: WriterRequest | { close: true }) => {
     return;
   }
   const call = writer.call as (op: string, ...args: unknown[]) => Promise<unknown>;
-  call.call(writer, msg.op, ...msg.args).then(
-    (value) => port.postMessage({ id: msg.id, ok: true, value } satisfies WriterResponse),
-    (err: unknown) =>
-      port.postMessage({
-        id: msg.id,
-        ok: false,
-        error: err instanceof Error ? err.message : String(err),
-      } satisfies WriterResponse),
-  );
+  for (const req of msg) {
+    call.call(writer, req.op, ...req.args).then(
+      (value) => answer({ id: req.id, ok: true, value }),
+      (err: unknown) =>
+        answer({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+    );
+  }
 });
 port.postMessage({ ready: true });
