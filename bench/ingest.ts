@@ -42,8 +42,8 @@ await server.stop();
 rmSync(dataDir, { recursive: true, force: true });
 
 const bare = await startChild(path.join(root, 'dist/bench/bare-server.js'), [], {});
-await load(bare.url, bodies, { seconds: 2, connections, start: 0 });
-const bareMax = await load(bare.url, bodies, { seconds, connections, start: 0 });
+await load(bare.url, bodies, { seconds: 2, connections, wrap: true });
+const bareMax = await load(bare.url, bodies, { seconds, connections, wrap: true });
 await bare.stop();
 
 const ratio = max.result.rate / bareMax.result.rate;
