@@ -81,11 +81,18 @@ const POLICY_REASONS: Record<PolicyRejection, string> = {
 const activeKeys = (d: Device | undefined) => (d ? d.keys.filter((k) => k.status === 'active') : []);
 
 export class IngestService {
+  private readonly committedListeners: (() => void)[] = [];
+
   constructor(
     private readonly storage: Storage,
     private readonly config: IngestConfig,
     private readonly log: Logger,
   ) {}
+
+  /** Called after every durable commit (e.g. to wake the MQTT relay). */
+  onCommitted(listener: () => void): void {
+    this.committedListeners.push(listener);
+  }
 
   private get registrationPolicy(): DevicePolicy {
     return {
@@ -102,6 +109,7 @@ export class IngestService {
       pollIntervalMs: this.config.pollIntervalMs,
     });
     const outcome = await this.commit(req, auth, packets);
+    if (outcome.ok) for (const listener of this.committedListeners) listener();
     return this.respond(req, auth, packets, outcome);
   }
 

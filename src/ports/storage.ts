@@ -6,6 +6,7 @@ import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../devices/d
 import type { ReplayRejection, ReplayState } from '../ingest/replay-window.js';
 import type { PolicyRejection } from '../ingest/upload-policy.js';
 import type { Quality } from '../protocol/codecs/types.js';
+import type { Outbox } from './outbox.js';
 
 /** The decoded values of one packet: `samples` samples of `layout`, sample-major. */
 export interface SampleBlock {
@@ -161,7 +162,7 @@ export interface EventQuery {
   before?: number;
 }
 
-export interface Storage {
+export interface Storage extends Outbox {
   /** Stores one upload with its replay-state advance in one transaction; settles once durable. */
   commitUpload(upload: UploadCommit): Promise<CommitOutcome>;
   getDevice(id: string): Promise<Device | undefined>;

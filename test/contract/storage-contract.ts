@@ -242,6 +242,41 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
       await s.close();
     });
 
+    it('keeps an outbox of what must be published, in order, until marked published', async () => {
+      const s = await create();
+      const r1 = await s.commitUpload(upload('ob', 10001, [packet(0, 'ob0'), packet(1, 'ob1')]));
+      const r2 = await s.commitUpload(upload('ob', 10002, [packet(0, 'ob2')]));
+      s.recordSecurityEvent({
+        time: 2_000_005,
+        deviceId: 'ob',
+        code: 'nonce_gap',
+        reason: 'x',
+        source: null,
+        nonce: 3,
+        requestId: null,
+      });
+      await s.ping();
+      await new Promise((r) => setTimeout(r, 20));
+      if (!r1.ok || !r2.ok) throw new Error('commit failed');
+      const pending = await s.pendingOutbox(10);
+      expect(pending.map((p) => [p.kind, p.refId ?? ''])).toEqual([
+        ['device', 'ob'],
+        ['upload', r1.uploadId],
+        ['upload', r2.uploadId],
+        ['event', expect.any(String)],
+      ]);
+      expect(JSON.parse(pending[3].payload ?? '{}')).toMatchObject({ code: 'nonce_gap', deviceId: 'ob' });
+      expect(await s.outboxStats()).toMatchObject({ depth: 4, oldestCreatedAt: 2_000_000 });
+      const blocks = await s.uploadBlocks(r1.uploadId);
+      expect(blocks?.packets.map((p) => p.index)).toEqual([0, 1]);
+      expect(blocks?.packets[0].block.values.slice(0, 6)).toEqual([2400, 170, 70, 4200, 65, 550]);
+      expect(blocks?.packets[0].block.quality.slice(0, 3)).toEqual(['exact', 'exact', 'ambiguous']);
+      await s.markPublished([pending[0].id, pending[1].id]);
+      expect((await s.pendingOutbox(10)).map((p) => p.kind)).toEqual(['upload', 'event']);
+      expect((await s.pendingOutbox(10, pending[2].id)).map((p) => p.kind)).toEqual(['event']);
+      await s.close();
+    });
+
     it('records security events and reject counters', async () => {
       const s = await create();
       await s.commitUpload(upload('ev', 10001));

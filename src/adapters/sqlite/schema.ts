@@ -103,4 +103,14 @@ export const MIGRATIONS: readonly string[] = [
     detail TEXT
   ) STRICT;
   `,
+  `
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT,
+    kind TEXT NOT NULL,
+    ref_id TEXT,
+    payload TEXT,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

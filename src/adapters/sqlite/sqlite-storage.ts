@@ -7,6 +7,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
 import type { ReplayState } from '../../ingest/replay-window.js';
 import { decodeCursor, encodeCursor, type ReadingCursor } from '../../ports/cursor.js';
+import type { Outbox, OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
 import type {
   AuditEntry,
   CommitOutcome,
@@ -36,6 +37,8 @@ export interface SqliteOptions {
   maxBatch: number;
   /** Writes on a thread of their own (default for files) or on this thread. */
   writer?: 'thread' | 'inline';
+  /** Keep an MQTT outbox (default true); off when nothing publishes, or it would only grow. */
+  outbox?: boolean;
 }
 
 /** Longest span of one packet's samples (5 samples at the slowest poll interval setting). */
@@ -74,7 +77,7 @@ function* blockReadings(row: BlockRow, fromPos: number): Generator<[number, Read
   }
 }
 
-export class SqliteStorage implements Storage {
+export class SqliteStorage implements Storage, Outbox {
   private readonly st: Record<string, Statement>;
 
   private constructor(
@@ -93,6 +96,11 @@ export class SqliteStorage implements Storage {
       blockPage: p(`SELECT * FROM blocks WHERE device_id = ? AND time >= ? AND time <= ?
         AND (time > ? OR (time = ? AND id >= ?)) ORDER BY time, id LIMIT ?`),
       ping: p('SELECT 1'),
+      pendingOutbox: p('SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?'),
+      outboxStats: p('SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox'),
+      uploadBlocks:
+        p(`SELECT b.*, p.method FROM blocks b JOIN packets p ON p.upload_id = b.upload_id AND p.idx = b.packet_idx
+        WHERE b.upload_id = ? ORDER BY b.packet_idx`),
     };
   }
 
@@ -100,13 +108,14 @@ export class SqliteStorage implements Storage {
     const inline = opts.dataDir === MEMORY || opts.writer === 'inline';
     if (inline) {
       const db = openDatabase(opts.dataDir, opts.synchronous, true);
-      return new SqliteStorage(db, new SqliteWriter(db, opts.maxBatch));
+      return new SqliteStorage(db, new SqliteWriter(db, opts.maxBatch, opts.outbox ?? true));
     }
     // The writer thread migrates the file before it reports ready.
     const writer = await WriterThread.start({
       dataDir: opts.dataDir,
       synchronous: opts.synchronous,
       maxBatch: opts.maxBatch,
+      outbox: opts.outbox ?? true,
     });
     return new SqliteStorage(openDatabase(opts.dataDir, opts.synchronous, false), writer);
   }
@@ -327,6 +336,58 @@ export class SqliteStorage implements Storage {
         notes: JSON.parse(p.notes) as string[],
         duplicate: p.duplicate === 1,
         sampleCount: p.sample_count,
+      })),
+    };
+  }
+
+  async pendingOutbox(limit: number, afterId = 0): Promise<OutboxRecord[]> {
+    const rows = this.st.pendingOutbox.all(afterId, limit) as {
+      id: number;
+      device_id: string | null;
+      kind: string;
+      ref_id: string | null;
+      payload: string | null;
+      created_at: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      deviceId: r.device_id,
+      kind: r.kind as OutboxKind,
+      refId: r.ref_id,
+      payload: r.payload,
+      createdAt: r.created_at,
+    }));
+  }
+
+  markPublished(ids: readonly number[]): Promise<void> {
+    return this.writer.call('markPublished', ids);
+  }
+
+  async outboxStats(): Promise<OutboxStats> {
+    const r = this.st.outboxStats.get() as { depth: number; oldest: number | null };
+    return { depth: r.depth, oldestCreatedAt: r.oldest };
+  }
+
+  async uploadBlocks(uploadId: string): Promise<UploadBlocks | undefined> {
+    const u = await this.getUpload(uploadId);
+    if (!u) return undefined;
+    const rows = this.st.uploadBlocks.all(Number(uploadId)) as (BlockRow & { method: string | null })[];
+    return {
+      uploadId: u.id,
+      deviceId: u.deviceId,
+      receivedAt: u.receivedAt,
+      nonce: u.nonce,
+      packets: rows.map((r) => ({
+        index: r.packet_idx,
+        method: r.method,
+        block: {
+          time: r.time,
+          step: r.step,
+          samples: r.samples,
+          layout: r.layout.split(',').map(Number),
+          values: JSON.parse(r.raw) as (number | null)[],
+          quality: [...r.quality].map(decodeQuality),
+        },
       })),
     };
   }

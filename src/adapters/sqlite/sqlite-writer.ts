@@ -28,6 +28,8 @@ export class SqliteWriter implements WriterPort {
   constructor(
     private readonly db: Database,
     maxBatch: number,
+    /** Record what the MQTT relay must publish (off when no broker is configured). */
+    private readonly outbox = true,
   ) {
     this.committer = new GroupCommitter(db, maxBatch);
     const p = (sql: string) => db.prepare(sql);
@@ -55,6 +57,10 @@ export class SqliteWriter implements WriterPort {
         last_nonce = coalesce(@nonce, last_nonce), last_source = @source, replay_high = @high, replay_seen = @seen,
         uploads = uploads + 1, readings = readings + @readings, quarantined_packets = quarantined_packets + @quarantined,
         duplicate_packets = duplicate_packets + @duplicates, nonce_gaps = nonce_gaps + @gap WHERE id = @id`),
+      deleteOutbox: p('DELETE FROM outbox WHERE id = ?'),
+      insertOutbox: p(
+        'INSERT INTO outbox (device_id, kind, ref_id, payload, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
       touchKey: p('UPDATE device_keys SET last_used_at = ? WHERE device_id = ? AND kid = ?'),
       retireKey: p(
         "UPDATE device_keys SET status = 'retired', retired_at = ? WHERE device_id = ? AND kid = ? AND status = 'active'",
@@ -169,6 +175,11 @@ export class SqliteWriter implements WriterPort {
         gap,
       ).lastInsertRowid,
     );
+    if (this.outbox) {
+      // Discovery before data: a subscriber learns of a device before its first readings.
+      if (registered) this.st.insertOutbox.run(u.deviceId, 'device', u.deviceId, null, u.receivedAt);
+      this.st.insertOutbox.run(u.deviceId, 'upload', String(uploadId), null, u.receivedAt);
+    }
     let readings = 0;
     let samples = 0;
     let quarantined = 0;
@@ -301,7 +312,7 @@ export class SqliteWriter implements WriterPort {
   }
 
   recordSecurityEvent(e: SecurityEvent): void {
-    this.st.insertEvent.run(
+    const id = this.st.insertEvent.run(
       e.time,
       e.deviceId,
       e.code,
@@ -310,6 +321,15 @@ export class SqliteWriter implements WriterPort {
       e.nonce,
       e.requestId,
       e.detail ? JSON.stringify(e.detail) : null,
-    );
+    ).lastInsertRowid;
+    if (this.outbox && e.deviceId !== null) {
+      const payload = JSON.stringify({ id: Number(id), ...e, time: new Date(e.time).toISOString() });
+      this.st.insertOutbox.run(e.deviceId, 'event', String(id), payload, e.time);
+    }
+  }
+
+  markPublished(ids: readonly number[]): undefined {
+    for (const id of ids) this.st.deleteOutbox.run(id);
+    return undefined;
   }
 }

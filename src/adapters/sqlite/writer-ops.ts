@@ -19,6 +19,7 @@ export interface WriterOps {
   resetReplay: { args: [string, ReplayState, AuditEntry]; result: Device | undefined };
   countReject: { args: [string, string]; result: undefined };
   recordSecurityEvent: { args: [SecurityEvent]; result: undefined };
+  markPublished: { args: [readonly number[]]; result: undefined };
 }
 
 export type WriterOp = keyof WriterOps;

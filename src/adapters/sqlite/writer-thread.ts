@@ -32,6 +32,7 @@ export class WriterThread implements WriterPort {
     dataDir: string;
     synchronous: 'FULL' | 'NORMAL';
     maxBatch: number;
+    outbox: boolean;
   }): Promise<WriterThread> {
     const worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: opts });
     await new Promise<void>((resolve, reject) => {

@@ -8,16 +8,22 @@ import { openDatabase } from './open-database.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { WriterRequest, WriterResponse } from './writer-ops.js';
 
-const { dataDir, synchronous, maxBatch } = workerData as {
+const {
+  dataDir,
+  synchronous,
+  maxBatch,
+  outbox: keepOutbox,
+} = workerData as {
   dataDir: string;
   synchronous: 'FULL' | 'NORMAL';
   maxBatch: number;
+  outbox: boolean;
 };
 const port = parentPort;
 if (!port) throw new Error('writer-worker must run in a worker thread');
 
 const db = openDatabase(dataDir, synchronous, true);
-const writer = new SqliteWriter(db, maxBatch);
+const writer = new SqliteWriter(db, maxBatch, keepOutbox);
 
 // Answers go back in one message per event-loop turn: a wake-up of the request thread costs more
 // than the answer itself.
