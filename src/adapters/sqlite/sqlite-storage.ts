@@ -81,8 +81,10 @@ export class SqliteStorage implements Storage, Outbox {
   private readonly st: Record<string, Statement>;
 
   private constructor(
+    /** The read connection (this thread). */
     readonly db: Database,
-    private readonly writer: WriterPort,
+    /** Every write goes through here (extensions' ops included). */
+    readonly writer: WriterPort,
   ) {
     const p = (sql: string) => db.prepare(sql);
     this.st = {

@@ -17,6 +17,7 @@ import type {
 import { parseReplayMode } from '../../settings.js';
 import { GroupCommitter } from './group-commit.js';
 import { type DeviceRow, deviceFromRow, encodeQualities, type KeyRow, policyFromRow } from './rows.js';
+import { WRITE_EXTENSIONS, type WriteHandlers } from './write-extensions.js';
 import type { WriterOp, WriterOps, WriterPort } from './writer-ops.js';
 
 export const encodeSeen = (seen: bigint): string => seen.toString(16);
@@ -24,6 +25,7 @@ export const encodeSeen = (seen: bigint): string => seen.toString(16);
 export class SqliteWriter implements WriterPort {
   private readonly committer: GroupCommitter;
   private readonly st: Record<string, Statement>;
+  private readonly extensions: WriteHandlers;
 
   constructor(
     private readonly db: Database,
@@ -32,6 +34,7 @@ export class SqliteWriter implements WriterPort {
     private readonly outbox = true,
   ) {
     this.committer = new GroupCommitter(db, maxBatch);
+    this.extensions = Object.assign({}, ...WRITE_EXTENSIONS.map((create) => create(db)));
     const p = (sql: string) => db.prepare(sql);
     this.st = {
       device: p('SELECT * FROM devices WHERE id = ?'),
@@ -81,7 +84,10 @@ export class SqliteWriter implements WriterPort {
   }
 
   call<K extends WriterOp>(op: K, ...args: WriterOps[K]['args']): Promise<WriterOps[K]['result']> {
-    const method = this[op] as (...a: unknown[]) => WriterOps[K]['result'];
+    const extension = this.extensions[op] as ((...a: unknown[]) => WriterOps[K]['result']) | undefined;
+    if (extension) return this.committer.run(() => extension(...args));
+    const method = this[op as keyof this] as unknown as (...a: unknown[]) => WriterOps[K]['result'];
+    if (typeof method !== 'function') return Promise.reject(new Error(`unknown write operation ${op}`));
     return this.committer.run(() => method.apply(this, args));
   }
 
