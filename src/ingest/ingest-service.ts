@@ -5,7 +5,7 @@
  * registered code and a security event; a fault (database down) is a 503 and nothing is stored.
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
-import { type Device, type DevicePolicy, FIELD_INITIAL_HIGH } from '../devices/device.js';
+import { DEVICE_ID_PATTERN, type Device, type DevicePolicy, FIELD_INITIAL_HIGH } from '../devices/device.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { CommitOutcome, PacketRecord, Storage, UploadCommit, UploadProtocol } from '../ports/storage.js';
 import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../protocol/envelope-v1.js';
@@ -55,6 +55,27 @@ export interface IngestResponse {
   packet_summary: PacketSummary[];
 }
 
+interface OpenedRequest {
+  inner: unknown;
+  nonce: number | null;
+  keyKid: string | null;
+  protocol: 'v1' | 'unsecured';
+  encrypted: boolean;
+  /** The device the request names outside the MAC (`X-Device-Id`, envelope `device_id`). */
+  claim: string | undefined;
+}
+
+export interface AuthenticatedRequest {
+  deviceId: string;
+  /** The request's JSON document (the envelope's plaintext, or the bare body). */
+  document: unknown;
+  nonce: number | null;
+  protocol: 'v1' | 'unsecured';
+  encrypted: boolean;
+  /** `null` for the fleet key or an unsecured request. */
+  keyKid: string | null;
+}
+
 interface Authenticated {
   doc: UploadDocument;
   nonce: number | null;
@@ -68,8 +89,6 @@ const FIELD_MESSAGES: Partial<Record<ErrorCode, string>> = {
   replayed_nonce: 'Replay attack detected',
   authentication_failed: 'HMAC verification failed',
 };
-
-const FLEET_KID = 'fleet';
 
 const POLICY_REASONS: Record<PolicyRejection, string> = {
   device_disabled: 'device is disabled',
@@ -146,16 +165,23 @@ export class IngestService {
     throw new ApiError(code, message);
   }
 
-  private async authenticate(req: IngestRequest): Promise<Authenticated> {
+  /** Opens an envelope (or takes a bare body as it is): authentication only, no policy. */
+  private async open(req: IngestRequest): Promise<OpenedRequest> {
     const body = req.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new ApiError(
-        'malformed_payload',
-        'The body must be a JSON object: an envelope or an upload document.',
-      );
+      throw new ApiError('malformed_payload', 'The body must be a JSON object: an envelope or a document.');
     }
-    if (!isEnvelopeAttempt(body)) return this.authenticateUnsecured(body);
-
+    if (!isEnvelopeAttempt(body)) {
+      // Whether this device may send bare requests is its policy's business, decided later.
+      return {
+        inner: body,
+        nonce: null,
+        keyKid: null,
+        protocol: 'unsecured',
+        encrypted: false,
+        claim: undefined,
+      };
+    }
     const parsed = parseV1Envelope(body);
     if (!parsed.ok) this.reject(req, parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null });
     const env = parsed.envelope;
@@ -164,41 +190,81 @@ export class IngestService {
     const own = activeKeys(claimed);
     const keyring = own.length > 0 ? own.map((k) => ({ kid: k.kid, keys: toV1Keys(k) })) : [];
     const keys = keyring.length > 0 ? keyring.map((k) => k.keys) : [this.config.fleetKeys];
-    const ctx = { deviceId: claimed?.id ?? null, nonce: env.nonce };
 
     const opened = openV1(env, keys);
-    if (!opened.ok) this.reject(req, 'authentication_failed', opened.reason, ctx);
-    const keyKid = keyring.length > 0 ? keyring[opened.keyIndex].kid : FLEET_KID;
-
+    if (!opened.ok) {
+      this.reject(req, 'authentication_failed', opened.reason, {
+        deviceId: claimed?.id ?? null,
+        nonce: env.nonce,
+      });
+    }
     let inner: unknown;
     try {
       inner = JSON.parse(opened.plaintext.toString('utf8'));
     } catch {
       throw new ApiError('malformed_payload', 'The authenticated payload is not valid JSON.');
     }
-    const doc = parseUploadDocument(inner);
-    if (!doc.ok) throw new ApiError('malformed_payload', doc.message);
-    const deviceId = doc.doc.deviceId;
-    if (claim !== undefined && claim !== deviceId) {
-      this.reject(req, 'authentication_failed', 'device_id_mismatch', {
-        ...ctx,
-        detail: { claimed: claim, inner: deviceId },
-      });
-    }
     return {
-      doc: doc.doc,
+      inner,
       nonce: opened.nonce,
-      keyKid: keyKid === FLEET_KID ? null : keyKid,
+      keyKid: keyring.length > 0 ? keyring[opened.keyIndex].kid : null,
       protocol: 'v1',
       encrypted: env.encrypted,
+      claim,
     };
   }
 
-  private async authenticateUnsecured(body: object): Promise<Authenticated> {
-    const doc = parseUploadDocument(body);
+  private checkClaim(req: IngestRequest, opened: OpenedRequest, deviceId: string): void {
+    if (opened.claim !== undefined && opened.claim !== deviceId) {
+      this.reject(req, 'authentication_failed', 'device_id_mismatch', {
+        deviceId: opened.claim,
+        nonce: opened.nonce,
+        detail: { claimed: opened.claim, inner: deviceId },
+      });
+    }
+  }
+
+  private async authenticate(req: IngestRequest): Promise<Authenticated> {
+    const opened = await this.open(req);
+    const doc = parseUploadDocument(opened.inner);
     if (!doc.ok) throw new ApiError('malformed_payload', doc.message);
-    // Whether this device may send bare uploads is decided with its row locked, at commit.
-    return { doc: doc.doc, nonce: null, keyKid: null, protocol: 'unsecured', encrypted: false };
+    this.checkClaim(req, opened, doc.doc.deviceId);
+    return {
+      doc: doc.doc,
+      nonce: opened.nonce,
+      keyKid: opened.keyKid,
+      protocol: opened.protocol,
+      encrypted: opened.encrypted,
+    };
+  }
+
+  /**
+   * Authenticates a device request other than an upload (`/changes`, commands …) exactly like an
+   * upload: same envelope, same keys. The caller advances the replay state with
+   * `Storage.acceptNonce` and applies its own policy to unsecured requests.
+   */
+  async authenticateRequest(req: IngestRequest): Promise<AuthenticatedRequest> {
+    const opened = await this.open(req);
+    const inner = opened.inner as Record<string, unknown>;
+    const deviceId = inner.device_id;
+    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId)) {
+      throw new ApiError('malformed_payload', 'device_id must be 1-128 letters, digits or _.:- characters');
+    }
+    this.checkClaim(req, opened, deviceId);
+    if (opened.protocol === 'v1' && opened.keyKid === null) {
+      const device = await this.storage.getDevice(deviceId);
+      if (activeKeys(device).length > 0) {
+        this.reject(req, 'authentication_failed', 'fleet_key_not_allowed', { deviceId, nonce: opened.nonce });
+      }
+    }
+    return {
+      deviceId,
+      document: opened.inner,
+      nonce: opened.nonce,
+      protocol: opened.protocol,
+      encrypted: opened.encrypted,
+      keyKid: opened.keyKid,
+    };
   }
 
   private async commit(

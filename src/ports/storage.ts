@@ -74,6 +74,10 @@ export type CommitOutcome =
   | { ok: false; code: 'replayed_nonce'; reason: ReplayRejection; high: number | null }
   | { ok: false; code: 'policy'; reason: PolicyRejection };
 
+export type NonceOutcome =
+  | { ok: true; gap: number }
+  | { ok: false; reason: ReplayRejection | 'unknown_device'; high: number | null };
+
 export interface SecurityEvent {
   time: number;
   deviceId: string | null;
@@ -165,6 +169,11 @@ export interface EventQuery {
 export interface Storage extends Outbox {
   /** Stores one upload with its replay-state advance in one transaction; settles once durable. */
   commitUpload(upload: UploadCommit): Promise<CommitOutcome>;
+  /**
+   * Checks and advances a device's replay state for an authenticated request that is not an
+   * upload (`/changes`, command polls): the same nonce sequence as its uploads.
+   */
+  acceptNonce(deviceId: string, nonce: number, counterResetThreshold: number): Promise<NonceOutcome>;
   getDevice(id: string): Promise<Device | undefined>;
   listDevices(): Promise<Device[]>;
   createDevice(device: NewDevice, audit: AuditEntry): Promise<Device>;

@@ -107,6 +107,17 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
       await s.close();
     });
 
+    it('advances the same nonce sequence for requests that are not uploads', async () => {
+      const s = await create();
+      expect(await s.acceptNonce('nobody', 1, 1000)).toMatchObject({ ok: false, reason: 'unknown_device' });
+      await s.commitUpload(upload('req', 10001));
+      expect(await s.acceptNonce('req', 10002, 1000)).toEqual({ ok: true, gap: 0 });
+      expect(await s.acceptNonce('req', 10002, 1000)).toMatchObject({ ok: false, reason: 'duplicate' });
+      expect(await s.commitUpload(upload('req', 10002))).toMatchObject({ ok: false, reason: 'duplicate' });
+      expect(await s.commitUpload(upload('req', 10003))).toMatchObject({ ok: true });
+      await s.close();
+    });
+
     it('accepts exactly one of many concurrent commits of the same nonce', async () => {
       const s = await create();
       const results = await Promise.all(

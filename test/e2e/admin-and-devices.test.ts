@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIELD_KEYS, sealV1 } from '../../src/protocol/envelope-v1.js';
 import { buildUploadJson } from '../../src/protocol/upload-json.js';
+import { eventually } from '../helpers/eventually.js';
 import { post, ROOT, type RunningServer, startServer } from '../helpers/server-process.js';
 import { sealed, typicalBatch, uploadJson } from '../helpers/uploads.js';
 
@@ -169,8 +170,10 @@ describe('admin API and CLI', () => {
       status: 'quarantined',
       bytes: Buffer.from(junk).toString('base64'),
     });
-    const events = await server.admin('GET', '/api/security-events?device=quar&code=packet_quarantined');
-    expect(events.json.events).toHaveLength(1);
+    await eventually(async () => {
+      const events = await server.admin('GET', '/api/security-events?device=quar&code=packet_quarantined');
+      expect(events.json.events).toHaveLength(1);
+    });
   });
 
   it('pages readings with a cursor and validates parameters', async () => {

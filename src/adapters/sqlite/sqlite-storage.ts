@@ -13,6 +13,7 @@ import type {
   CommitOutcome,
   EventQuery,
   NewDevice,
+  NonceOutcome,
   Reading,
   ReadingPage,
   ReadingQuery,
@@ -124,6 +125,10 @@ export class SqliteStorage implements Storage, Outbox {
 
   commitUpload(u: UploadCommit): Promise<CommitOutcome> {
     return this.writer.call('commitUpload', u);
+  }
+
+  acceptNonce(deviceId: string, nonce: number, counterResetThreshold: number): Promise<NonceOutcome> {
+    return this.writer.call('acceptNonce', deviceId, nonce, counterResetThreshold);
   }
 
   async getDevice(id: string): Promise<Device | undefined> {

@@ -11,6 +11,7 @@ import type {
   AuditEntry,
   CommitOutcome,
   NewDevice,
+  NonceOutcome,
   SecurityEvent,
   UploadCommit,
 } from '../../ports/storage.js';
@@ -78,6 +79,9 @@ export class SqliteWriter implements WriterPort {
       setStatus: p('UPDATE devices SET status = ? WHERE id = ?'),
       setPolicy: p(
         'UPDATE devices SET allow_unsecured = ?, require_encryption = ?, replay_mode = ? WHERE id = ?',
+      ),
+      advanceReplay: p(
+        'UPDATE devices SET replay_high = ?, replay_seen = ?, last_nonce = ?, nonce_gaps = nonce_gaps + ? WHERE id = ?',
       ),
       setReplay: p('UPDATE devices SET replay_high = ?, replay_seen = ? WHERE id = ?'),
     };
@@ -245,6 +249,22 @@ export class SqliteWriter implements WriterPort {
       registered,
       retiredKeys: u.keyKid ? this.finishRotation(u.deviceId, u.keyKid, u.receivedAt) : [],
     };
+  }
+
+  acceptNonce(deviceId: string, nonce: number, counterResetThreshold: number): NonceOutcome {
+    const row = this.st.device.get(deviceId) as DeviceRow | undefined;
+    if (!row) return { ok: false, reason: 'unknown_device', high: null };
+    const state: ReplayState = { high: row.replay_high, seen: BigInt(`0x${row.replay_seen}`) };
+    const decision = checkReplay(state, nonce, policyFromRow(row).replay, counterResetThreshold);
+    if (!decision.accept) return { ok: false, reason: decision.reason, high: state.high };
+    this.st.advanceReplay.run(
+      decision.next.high,
+      encodeSeen(decision.next.seen),
+      nonce,
+      Math.max(0, decision.gap),
+      deviceId,
+    );
+    return { ok: true, gap: decision.gap };
   }
 
   /** A rotation ends when the device is seen using its newest key: older keys are retired. */

@@ -5,12 +5,14 @@ import type {
   AuditEntry,
   CommitOutcome,
   NewDevice,
+  NonceOutcome,
   SecurityEvent,
   UploadCommit,
 } from '../../ports/storage.js';
 
 export interface WriterOps {
   commitUpload: { args: [UploadCommit]; result: CommitOutcome };
+  acceptNonce: { args: [string, number, number]; result: NonceOutcome };
   createDevice: { args: [NewDevice, AuditEntry]; result: Device };
   setDeviceStatus: { args: [string, DeviceStatus, AuditEntry]; result: Device | undefined };
   setDevicePolicy: { args: [string, DevicePolicy, AuditEntry]; result: Device | undefined };
