@@ -33,6 +33,20 @@ export interface IngestRequest {
   receivedAt: number;
 }
 
+/** An upload just made durable, as told to `onCommitted` listeners. */
+export interface CommittedUpload {
+  deviceId: string;
+  uploadId: string;
+  nonce: number | null;
+  receivedAt: number;
+  /** The upload's `timestamp` (device millis since boot), if it said. */
+  deviceTimestamp: number | null;
+  /** The device was registered by this upload. */
+  registered: boolean;
+  packets: readonly PacketRecord[];
+  duplicatePackets: readonly number[];
+}
+
 export interface PacketSummary {
   index: number;
   method: string | null;
@@ -100,7 +114,7 @@ const POLICY_REASONS: Record<PolicyRejection, string> = {
 const activeKeys = (d: Device | undefined) => (d ? d.keys.filter((k) => k.status === 'active') : []);
 
 export class IngestService {
-  private readonly committedListeners: (() => void)[] = [];
+  private readonly committedListeners: ((upload: CommittedUpload) => void)[] = [];
 
   constructor(
     private readonly storage: Storage,
@@ -108,8 +122,11 @@ export class IngestService {
     private readonly log: Logger,
   ) {}
 
-  /** Called after every durable commit (e.g. to wake the MQTT relay). */
-  onCommitted(listener: () => void): void {
+  /**
+   * Called after every durable commit of an upload (wake the MQTT relay, push live updates,
+   * observe a device's cadence). Listeners must be quick and must not throw.
+   */
+  onCommitted(listener: (upload: CommittedUpload) => void): void {
     this.committedListeners.push(listener);
   }
 
@@ -128,7 +145,25 @@ export class IngestService {
       pollIntervalMs: this.config.pollIntervalMs,
     });
     const outcome = await this.commit(req, auth, packets);
-    if (outcome.ok) for (const listener of this.committedListeners) listener();
+    if (outcome.ok && this.committedListeners.length > 0) {
+      const committed: CommittedUpload = {
+        deviceId: auth.doc.deviceId,
+        uploadId: outcome.uploadId,
+        nonce: auth.nonce,
+        receivedAt: req.receivedAt,
+        deviceTimestamp: auth.doc.timestamp,
+        registered: outcome.registered,
+        packets,
+        duplicatePackets: outcome.duplicatePackets,
+      };
+      for (const listener of this.committedListeners) {
+        try {
+          listener(committed);
+        } catch (err) {
+          this.log.error({ err }, 'upload listener failed');
+        }
+      }
+    }
     return this.respond(req, auth, packets, outcome);
   }
 
