@@ -113,4 +113,7 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   ) STRICT;
   `,
+  `
+  ALTER TABLE device_keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'v1';
+  `,
 ];
