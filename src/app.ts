@@ -7,6 +7,7 @@ import { SqliteStorage } from './adapters/sqlite/sqlite-storage.js';
 import { loadOrCreateAdminToken } from './admin-token.js';
 import { DeviceService } from './devices/device-service.js';
 import { resolveFleetKeys } from './fleet-keys.js';
+import { loadKeyVault } from './master-key.js';
 import { adminRoutes } from './http/admin/admin-routes.js';
 import { registerProcessRoute } from './http/device/process-route.js';
 import { registerErrorHandling } from './http/error-handler.js';
@@ -39,6 +40,8 @@ export async function createApp(settings: Settings): Promise<App> {
     );
   }
   const adminToken = loadOrCreateAdminToken(settings.dataDir, settings.adminToken);
+  const { vault, notice: vaultNotice } = loadKeyVault(settings);
+  if (vaultNotice) warnings.push(vaultNotice);
   const storage = await SqliteStorage.open({
     dataDir: settings.dataDir,
     synchronous: settings.sqliteSynchronous,
@@ -68,13 +71,15 @@ export async function createApp(settings: Settings): Promise<App> {
       defaultReplayMode: settings.defaultReplayMode,
       counterResetThreshold: settings.counterResetThreshold,
       nonceGapEventThreshold: settings.nonceGapEventThreshold,
+      vault,
     },
     http.log,
   );
-  const devices = new DeviceService(storage, {
-    allowUnsecured: settings.defaultAllowUnsecured,
-    replay: settings.defaultReplayMode,
-  });
+  const devices = new DeviceService(
+    storage,
+    { allowUnsecured: settings.defaultAllowUnsecured, replay: settings.defaultReplayMode },
+    vault,
+  );
 
   registerProcessRoute(http, ingest);
   registerHealthRoutes(http, storage, { version: VERSION, mode: settings.mode, startedAt: Date.now() });

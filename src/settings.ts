@@ -27,7 +27,29 @@ export interface Settings {
   nonceGapEventThreshold: number;
   sqliteSynchronous: 'FULL' | 'NORMAL';
   groupCommitMaxBatch: number;
+  masterKey: string | undefined;
+  masterKeyFile: string | undefined;
+  /** `undefined`: on unless `mqttUrl` names an external broker. */
+  mqttEmbedded: boolean | undefined;
+  mqttUrl: string | undefined;
+  mqttHost: string;
+  /** `undefined`: 1883, or the next free port when 1883 is taken. */
+  mqttPort: number | undefined;
+  mqttAnonymous: MqttAnonymous;
+  mqttUsers: string | undefined;
+  mqttUsersFile: string | undefined;
+  mqttCa: string | undefined;
+  mqttCert: string | undefined;
+  mqttKey: string | undefined;
+  mqttTopicPrefix: string;
+  mqttHaDiscovery: boolean;
+  mqttHaPrefix: string;
+  mqttClientId: string | undefined;
+  mqttStallSeconds: number;
 }
+
+/** Who may connect to the embedded broker without credentials (to subscribe only). */
+export type MqttAnonymous = 'loopback' | 'any' | 'none';
 
 export class SettingsError extends Error {}
 
@@ -83,6 +105,40 @@ export const parseReplayMode: Parser<ReplayMode> = (raw, name) => {
   return fail(name, 'expected "strict" or "window:N" with N from 1 to 1024');
 };
 
+const mqttUrl: Parser<string> = (raw, name) => {
+  const s = String(raw).trim();
+  let url: URL | undefined;
+  try {
+    url = new URL(s);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol) || !url.hostname) {
+    fail(name, 'expected a broker URL such as mqtt://user:pass@host:1883 or mqtts://host:8883');
+  }
+  return s;
+};
+
+/** `user:pass,user2:pass2`; a password may hold ':' but not ','. */
+const mqttUserList: Parser<string> = (raw, name) => {
+  const s = String(raw).trim();
+  for (const entry of s.split(',')) {
+    const colon = entry.indexOf(':');
+    if (colon <= 0 || colon === entry.length - 1) fail(name, 'expected user:password pairs separated by commas');
+  }
+  return s;
+};
+
+/** A topic prefix subscribers can rely on: no wildcards, no empty level, not a `$` system topic. */
+const topicPrefix: Parser<string> = (raw, name) => {
+  const s = String(raw).trim();
+  const levels = s.split('/');
+  if (s.startsWith('$') || levels.some((l) => l === '' || /[+#\u0000]/.test(l))) {
+    fail(name, 'expected topic levels separated by "/", without "+", "#", empty levels or a leading "$"');
+  }
+  return s;
+};
+
 interface Spec<K extends keyof Settings> {
   key: K;
   env: string;
@@ -123,6 +179,23 @@ const SPECS = [
   spec('nonceGapEventThreshold', 'ECOWATT_NONCE_GAP_EVENT_THRESHOLD', int(1, 2 ** 31), 10),
   spec('sqliteSynchronous', 'ECOWATT_SQLITE_SYNCHRONOUS', oneOf<'FULL' | 'NORMAL'>('FULL', 'NORMAL'), 'FULL'),
   spec('groupCommitMaxBatch', 'ECOWATT_GROUP_COMMIT_MAX_BATCH', int(1, 100_000), 1024),
+  spec('masterKey', 'ECOWATT_MASTER_KEY', hex(32), undefined),
+  spec('masterKeyFile', 'ECOWATT_MASTER_KEY_FILE', str, undefined),
+  spec('mqttEmbedded', 'ECOWATT_MQTT_EMBEDDED', bool, undefined),
+  spec('mqttUrl', 'ECOWATT_MQTT_URL', mqttUrl, undefined),
+  spec('mqttHost', 'ECOWATT_MQTT_HOST', str, '127.0.0.1'),
+  spec('mqttPort', 'ECOWATT_MQTT_PORT', int(0, 65535), undefined),
+  spec('mqttAnonymous', 'ECOWATT_MQTT_ANONYMOUS', oneOf<MqttAnonymous>('loopback', 'any', 'none'), 'loopback'),
+  spec('mqttUsers', 'ECOWATT_MQTT_USERS', mqttUserList, undefined),
+  spec('mqttUsersFile', 'ECOWATT_MQTT_USERS_FILE', str, undefined),
+  spec('mqttCa', 'ECOWATT_MQTT_CA', str, undefined),
+  spec('mqttCert', 'ECOWATT_MQTT_CERT', str, undefined),
+  spec('mqttKey', 'ECOWATT_MQTT_KEY', str, undefined),
+  spec('mqttTopicPrefix', 'ECOWATT_MQTT_TOPIC_PREFIX', topicPrefix, 'ecowatt'),
+  spec('mqttHaDiscovery', 'ECOWATT_MQTT_HA_DISCOVERY', bool, true),
+  spec('mqttHaPrefix', 'ECOWATT_MQTT_HA_PREFIX', topicPrefix, 'homeassistant'),
+  spec('mqttClientId', 'ECOWATT_MQTT_CLIENT_ID', str, undefined),
+  spec('mqttStallSeconds', 'ECOWATT_MQTT_STALL_SECONDS', int(1, 86_400), 60),
 ] as const;
 
 export type SettingsOverrides = Partial<Record<keyof Settings, string | number | boolean>>;
@@ -207,6 +280,8 @@ const SECRET_KEYS: ReadonlySet<keyof Settings> = new Set([
   'fleetHmacKey',
   'fleetAesKey',
   'fleetIv',
+  'mqttUsers',
+  'masterKey',
 ]);
 
 /** Settings as safe to print or log. */
@@ -215,7 +290,19 @@ export function redactSettings(settings: Settings): Record<string, unknown> {
   for (const [k, v] of Object.entries(settings)) {
     out[k] = SECRET_KEYS.has(k as keyof Settings) && v !== undefined ? '[redacted]' : v;
   }
+  if (settings.mqttUrl) out.mqttUrl = redactUrl(settings.mqttUrl);
   return out;
+}
+
+/** A URL as safe to print: its password (if any) replaced. */
+export function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '[redacted]';
+  }
 }
 
 export const SETTINGS_TABLE = SPECS.map((s) => ({ key: s.key, env: s.env, defaultValue: s.defaultValue }));

@@ -13,20 +13,22 @@ import {
   type DeviceKey,
   type DevicePolicy,
   FIELD_INITIAL_HIGH,
+  type KeyKind,
 } from './device.js';
+import type { KeyVault } from './key-vault.js';
 
-export interface NewKeyMaterial {
-  kid: string;
-  hmac_key: string;
-  aes_key: string;
-  iv: string;
-}
+/** A new key as shown once to the administrator (never again: storage keeps it sealed). */
+export type NewKeyMaterial =
+  | { kind: 'v1'; kid: string; hmac_key: string; aes_key: string; iv: string }
+  | { kind: 'v2'; kid: string; key: string };
 
 export interface AddDeviceInput {
   id: string;
   policy?: Partial<DevicePolicy>;
   /** Give the device a key of its own instead of the fleet key. */
   withKey?: boolean;
+  /** `v2`: a protocol v2 device key (`PROTOCOL.md` §11); default a v1 key set. */
+  keyKind?: KeyKind;
   /** Highest nonce to treat as already used (default 10000, the field firmware's start). */
   initialNonce?: number | null;
 }
@@ -37,6 +39,8 @@ export class DeviceService {
   constructor(
     private readonly storage: Storage,
     private readonly defaults: { allowUnsecured: boolean; replay: ReplayMode },
+    /** Seals key material before it is stored; without one, keys are stored as given. */
+    private readonly vault?: KeyVault,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -57,26 +61,42 @@ export class DeviceService {
     };
   }
 
-  private newKey(existing: readonly DeviceKey[]): { key: DeviceKey; material: NewKeyMaterial } {
+  private newKey(
+    existing: readonly DeviceKey[],
+    kind: KeyKind,
+  ): { key: DeviceKey; material: NewKeyMaterial } {
     let n = existing.length + 1;
     while (existing.some((k) => k.kid === `k${n}`)) n++;
-    const material = {
-      kid: `k${n}`,
-      hmac_key: randomBytes(32).toString('hex'),
-      aes_key: randomBytes(16).toString('hex'),
-      iv: randomBytes(16).toString('hex'),
-    };
-    const key: DeviceKey = {
-      kid: material.kid,
-      hmacKey: material.hmac_key,
-      aesKey: material.aes_key,
-      iv: material.iv,
-      status: 'active',
+    const kid = `k${n}`;
+    const seal = (hex: string) => (this.vault ? this.vault.seal(hex) : hex);
+    const base = {
+      kid,
+      kind,
+      status: 'active' as const,
       createdAt: this.now(),
       lastUsedAt: null,
       retiredAt: null,
     };
-    return { key, material };
+    if (kind === 'v2') {
+      const key = randomBytes(32).toString('hex');
+      return { key: { ...base, hmacKey: seal(key), aesKey: null, iv: null }, material: { kind, kid, key } };
+    }
+    const material = {
+      kind,
+      kid,
+      hmac_key: randomBytes(32).toString('hex'),
+      aes_key: randomBytes(16).toString('hex'),
+      iv: randomBytes(16).toString('hex'),
+    };
+    return {
+      key: {
+        ...base,
+        hmacKey: seal(material.hmac_key),
+        aesKey: seal(material.aes_key),
+        iv: seal(material.iv),
+      },
+      material,
+    };
   }
 
   async require(id: string): Promise<Device> {
@@ -102,8 +122,11 @@ export class DeviceService {
       requireEncryption: input.policy?.requireEncryption ?? false,
       replay: input.policy?.replay ?? this.defaults.replay,
     };
-    const generated = input.withKey ? this.newKey([]) : null;
-    const replay = armedAt(input.initialNonce === undefined ? FIELD_INITIAL_HIGH : input.initialNonce);
+    const kind = input.keyKind ?? 'v1';
+    const generated = input.withKey || kind === 'v2' ? this.newKey([], kind) : null;
+    // A v2 device starts its own nonce sequence; a field device continues the firmware's.
+    const initial = kind === 'v2' ? null : FIELD_INITIAL_HIGH;
+    const replay = armedAt(input.initialNonce === undefined ? initial : input.initialNonce);
     const device = await this.storage.createDevice(
       {
         id: input.id,
@@ -116,6 +139,7 @@ export class DeviceService {
       this.audit(actor, 'device.added', input.id, null, {
         policy: describePolicy(policy),
         withKey: !!generated,
+        ...(generated ? { kid: generated.key.kid, keyKind: kind } : {}),
       }),
     );
     return { device, key: generated?.material ?? null };
@@ -155,7 +179,8 @@ export class DeviceService {
         `Device "${id}" already has ${MAX_ACTIVE_KEYS} active keys; a rotation is in progress. Retire one first.`,
       );
     }
-    const { key, material } = this.newKey(d.keys);
+    const newest = active[active.length - 1];
+    const { key, material } = this.newKey(d.keys, newest?.kind ?? 'v1');
     const device = (await this.storage.addDeviceKey(
       id,
       key,

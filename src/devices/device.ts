@@ -14,9 +14,17 @@ export interface DevicePolicy {
 
 export type KeyStatus = 'active' | 'retired';
 
-/** A per-device v1 key set (HMAC key, optional AES key and IV as the field firmware uses them). */
+export type KeyKind = 'v1' | 'v2';
+
+/**
+ * A per-device key. `v1`: an HMAC key with an optional AES key and IV, as the field firmware uses
+ * them. `v2`: one 32-byte device key from which the v2 MAC and encryption keys derive (in
+ * `hmacKey`; `aesKey` and `iv` unused). Key columns hold what the storage was given: sealed by
+ * the key vault.
+ */
 export interface DeviceKey {
   kid: string;
+  kind: KeyKind;
   hmacKey: string;
   aesKey: string | null;
   iv: string | null;

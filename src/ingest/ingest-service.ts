@@ -6,9 +6,18 @@
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { DEVICE_ID_PATTERN, type Device, type DevicePolicy, FIELD_INITIAL_HIGH } from '../devices/device.js';
+import type { KeyVault } from '../devices/key-vault.js';
 import { ApiError, type ErrorCode } from '../errors.js';
-import type { CommitOutcome, PacketRecord, Storage, UploadCommit, UploadProtocol } from '../ports/storage.js';
+import type {
+  CommitOutcome,
+  PacketRecord,
+  SecurityEvent,
+  Storage,
+  UploadCommit,
+  UploadProtocol,
+} from '../ports/storage.js';
 import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../protocol/envelope-v1.js';
+import { isV2Envelope, openV2, parseV2Envelope } from '../protocol/envelope-v2.js';
 import type { Mode, ReplayMode } from '../settings.js';
 import { decodePackets } from './decode-packets.js';
 import { parseUploadDocument, type UploadDocument } from './upload-document.js';
@@ -22,6 +31,8 @@ export interface IngestConfig {
   defaultReplayMode: ReplayMode;
   counterResetThreshold: number;
   nonceGapEventThreshold: number;
+  /** Opens the device keys sealed at rest. */
+  vault?: KeyVault;
 }
 
 export interface IngestRequest {
@@ -73,7 +84,7 @@ interface OpenedRequest {
   inner: unknown;
   nonce: number | null;
   keyKid: string | null;
-  protocol: 'v1' | 'unsecured';
+  protocol: 'v1' | 'v2' | 'unsecured';
   encrypted: boolean;
   /** The device the request names outside the MAC (`X-Device-Id`, envelope `device_id`). */
   claim: string | undefined;
@@ -84,7 +95,7 @@ export interface AuthenticatedRequest {
   /** The request's JSON document (the envelope's plaintext, or the bare body). */
   document: unknown;
   nonce: number | null;
-  protocol: 'v1' | 'unsecured';
+  protocol: 'v1' | 'v2' | 'unsecured';
   encrypted: boolean;
   /** `null` for the fleet key or an unsecured request. */
   keyKid: string | null;
@@ -115,6 +126,7 @@ const activeKeys = (d: Device | undefined) => (d ? d.keys.filter((k) => k.status
 
 export class IngestService {
   private readonly committedListeners: ((upload: CommittedUpload) => void)[] = [];
+  private readonly eventListeners: ((event: SecurityEvent) => void)[] = [];
 
   constructor(
     private readonly storage: Storage,
@@ -128,6 +140,22 @@ export class IngestService {
    */
   onCommitted(listener: (upload: CommittedUpload) => void): void {
     this.committedListeners.push(listener);
+  }
+
+  /** Called for every security event this service records (live feeds). Quick, must not throw. */
+  onSecurityEvent(listener: (event: SecurityEvent) => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  private recordEvent(event: SecurityEvent): void {
+    this.storage.recordSecurityEvent(event);
+    for (const listener of this.eventListeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.error({ err }, 'security event listener failed');
+      }
+    }
   }
 
   private get registrationPolicy(): DevicePolicy {
@@ -184,7 +212,7 @@ export class IngestService {
       requestId: req.requestId,
       ...(ctx.detail ? { detail: ctx.detail } : {}),
     };
-    this.storage.recordSecurityEvent(event);
+    this.recordEvent(event);
     if (deviceId !== null) this.storage.countReject(deviceId, code);
     this.log.warn({
       event: 'security',
@@ -217,13 +245,14 @@ export class IngestService {
         claim: undefined,
       };
     }
+    if (isV2Envelope(body)) return this.openV2(req, body);
     const parsed = parseV1Envelope(body);
     if (!parsed.ok) this.reject(req, parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null });
     const env = parsed.envelope;
     const claim = req.claimedDeviceId ?? env.deviceId;
     const claimed = claim !== undefined ? await this.storage.getDevice(claim) : undefined;
-    const own = activeKeys(claimed);
-    const keyring = own.length > 0 ? own.map((k) => ({ kid: k.kid, keys: toV1Keys(k) })) : [];
+    const own = activeKeys(claimed).filter((k) => k.kind === 'v1');
+    const keyring = own.map((k) => ({ kid: k.kid, keys: this.v1Keys(k) }));
     const keys = keyring.length > 0 ? keyring.map((k) => k.keys) : [this.config.fleetKeys];
 
     const opened = openV1(env, keys);
@@ -246,6 +275,47 @@ export class IngestService {
       protocol: 'v1',
       encrypted: env.encrypted,
       claim,
+    };
+  }
+
+  /** Protocol v2 (§11): the device and key are named in the MAC, verified before decryption. */
+  private async openV2(req: IngestRequest, body: object): Promise<OpenedRequest> {
+    const parsed = parseV2Envelope(body);
+    if (!parsed.ok) this.reject(req, parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null });
+    const env = parsed.envelope;
+    const device = await this.storage.getDevice(env.deviceId);
+    const keys = activeKeys(device)
+      .filter((k) => k.kind === 'v2')
+      .map((k) => ({ kid: k.kid, key: Buffer.from(this.openKey(k.hmacKey), 'hex') }));
+    const ctx = { deviceId: device?.id ?? null, nonce: env.nonce };
+    if (keys.length === 0) this.reject(req, 'authentication_failed', 'no_v2_key', ctx);
+    const opened = openV2(env, keys);
+    if (!opened.ok) this.reject(req, 'authentication_failed', opened.reason, ctx);
+    let inner: unknown;
+    try {
+      inner = JSON.parse(opened.plaintext.toString('utf8'));
+    } catch {
+      throw new ApiError('malformed_payload', 'The authenticated payload is not valid JSON.');
+    }
+    return {
+      inner,
+      nonce: opened.nonce,
+      keyKid: opened.kid,
+      protocol: 'v2',
+      encrypted: env.iv !== undefined,
+      claim: env.deviceId,
+    };
+  }
+
+  private openKey(stored: string): string {
+    return this.config.vault ? this.config.vault.open(stored) : stored;
+  }
+
+  private v1Keys(k: { hmacKey: string; aesKey: string | null; iv: string | null }): V1Keys {
+    return {
+      hmacKey: Buffer.from(this.openKey(k.hmacKey), 'hex'),
+      ...(k.aesKey ? { aesKey: Buffer.from(this.openKey(k.aesKey), 'hex') } : {}),
+      ...(k.iv ? { iv: Buffer.from(this.openKey(k.iv), 'hex') } : {}),
     };
   }
 
@@ -346,7 +416,7 @@ export class IngestService {
       }
       const reason = outcome.reason;
       if (reason === 'counter_reset_suspected') {
-        this.storage.recordSecurityEvent({
+        this.recordEvent({
           time: req.receivedAt,
           deviceId,
           code: 'counter_reset_suspected',
@@ -364,7 +434,7 @@ export class IngestService {
     }
     const quarantined = packets.filter((p) => p.status === 'quarantined');
     for (const p of quarantined) {
-      this.storage.recordSecurityEvent({
+      this.recordEvent({
         time: req.receivedAt,
         deviceId,
         code: 'packet_quarantined',
@@ -376,7 +446,7 @@ export class IngestService {
       });
     }
     if (outcome.gap >= this.config.nonceGapEventThreshold) {
-      this.storage.recordSecurityEvent({
+      this.recordEvent({
         time: req.receivedAt,
         deviceId,
         code: 'nonce_gap',
@@ -416,12 +486,4 @@ function summarise(p: PacketRecord, duplicate: boolean): PacketSummary {
   for (const q of p.block?.quality ?? []) quality[q] = (quality[q] ?? 0) + 1;
   const status = duplicate ? 'duplicate' : p.status;
   return { index: p.index, method: p.method, label: p.label, status, quality };
-}
-
-function toV1Keys(k: { hmacKey: string; aesKey: string | null; iv: string | null }): V1Keys {
-  return {
-    hmacKey: Buffer.from(k.hmacKey, 'hex'),
-    ...(k.aesKey ? { aesKey: Buffer.from(k.aesKey, 'hex') } : {}),
-    ...(k.iv ? { iv: Buffer.from(k.iv, 'hex') } : {}),
-  };
 }

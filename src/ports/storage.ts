@@ -189,6 +189,8 @@ export interface Storage extends Outbox {
   queryReadings(deviceId: string, query: ReadingQuery): Promise<ReadingPage>;
   latestReadings(deviceId: string): Promise<Reading[]>;
   getUpload(id: string): Promise<StoredUpload | undefined>;
+  /** A device's uploads, newest first; `before` pages on (an upload id). */
+  listUploads(deviceId: string, query: { limit: number; before?: string }): Promise<StoredUpload[]>;
   /** Cheap liveness probe of the database. */
   ping(): Promise<void>;
   /** Waits for queued writes, then closes. */

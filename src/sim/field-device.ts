@@ -4,7 +4,9 @@
  * oldest, and seals each upload with the next nonce (incremented even when the upload fails).
  */
 import { DeviceCompressor } from '../protocol/codecs/device-compressor.js';
+import { encodeE1 } from '../protocol/codecs/lossless-e1.js';
 import { sealV1, type V1Keys } from '../protocol/envelope-v1.js';
+import { sealV2 } from '../protocol/envelope-v2.js';
 import { BATCH_LAYOUT, BATCH_SAMPLES } from '../protocol/registers.js';
 import { buildUploadJson, type DevicePacket, type MethodUsage } from '../protocol/upload-json.js';
 import { Inverter, type InverterProfile } from './inverter.js';
@@ -12,9 +14,16 @@ import { Inverter, type InverterProfile } from './inverter.js';
 export const RING_CAPACITY = 20;
 export const FIELD_FIRST_NONCE_BASE = 10000;
 
+/** A protocol v2 device (§11): its own key, v2 envelopes, the lossless 0xE1 codec. */
+export interface V2Identity {
+  kid: string;
+  key: Uint8Array;
+}
+
 export interface FieldDeviceOptions {
   id: string;
   keys: V1Keys;
+  v2?: V2Identity;
   encrypt: boolean;
   pollIntervalMs: number;
   uploadIntervalMs: number;
@@ -49,7 +58,7 @@ export class FieldDevice {
 
   constructor(private readonly opts: FieldDeviceOptions) {
     this.id = opts.id;
-    this.nonce = opts.nonce ?? FIELD_FIRST_NONCE_BASE;
+    this.nonce = opts.nonce ?? (opts.v2 ? 0 : FIELD_FIRST_NONCE_BASE);
     this.clock = opts.startTime;
     this.inverter = new Inverter(opts.profile);
   }
@@ -73,10 +82,12 @@ export class FieldDevice {
     const values = this.sample;
     this.sample = [];
     const started = performance.now();
-    const { bytes, label } = this.compressor.compressBatch(values);
+    const { bytes, label } = this.opts.v2
+      ? { bytes: encodeE1(splitSamples(values), BATCH_LAYOUT), label: 'LOSSLESS_E1' }
+      : this.compressor.compressBatch(values);
     const compressionTimeUs = Math.max(1, Math.round((performance.now() - started) * 1000));
     const key = label.slice('BATCH_'.length).toLowerCase() as keyof MethodUsage;
-    this.usage[key]++;
+    if (key in this.usage) this.usage[key]++;
     const packet = { bytes, label, timestamp: this.millis, compressionTimeUs, registerLayout: BATCH_LAYOUT };
     if (this.ring.length === RING_CAPACITY) {
       this.ring.shift();
@@ -95,18 +106,25 @@ export class FieldDevice {
     const drained = this.ring;
     this.ring = [];
     this.inFlight = drained;
-    this.nonce = (this.nonce + 1) >>> 0;
+    // The field counter is a u32 that wraps; a v2 counter is a plain increasing integer.
+    this.nonce = this.opts.v2 ? this.nonce + 1 : (this.nonce + 1) >>> 0;
     const json = buildUploadJson({
       deviceId: this.id,
       timestamp: this.millis,
       packets: drained.map((d) => d.packet),
       usage: this.usage,
     });
-    const body = sealV1(Buffer.from(json), {
-      nonce: this.nonce,
-      keys: this.opts.keys,
-      encrypt: this.opts.encrypt,
-    });
+    const v2 = this.opts.v2;
+    const plaintext = Buffer.from(json);
+    const body = v2
+      ? sealV2(plaintext, {
+          deviceId: this.id,
+          kid: v2.kid,
+          key: v2.key,
+          nonce: this.nonce,
+          encrypt: this.opts.encrypt,
+        })
+      : sealV1(plaintext, { nonce: this.nonce, keys: this.opts.keys, encrypt: this.opts.encrypt });
     return {
       deviceId: this.id,
       nonce: this.nonce,
@@ -127,4 +145,11 @@ export class FieldDevice {
     }
     this.inFlight = [];
   }
+}
+
+function splitSamples(values: readonly number[]): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < values.length; i += BATCH_LAYOUT.length)
+    out.push(values.slice(i, i + BATCH_LAYOUT.length));
+  return out;
 }

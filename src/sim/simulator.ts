@@ -4,7 +4,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { FIELD_KEYS, type V1Keys } from '../protocol/envelope-v1.js';
-import { FieldDevice, type PreparedUpload } from './field-device.js';
+import { FieldDevice, type PreparedUpload, type V2Identity } from './field-device.js';
 
 export interface SimulationOptions {
   url: string;
@@ -17,6 +17,8 @@ export interface SimulationOptions {
   uploadsPerDevice?: number;
   encrypt: boolean;
   keys?: V1Keys;
+  /** Protocol v2 devices to run beside the field devices (ids and keys from provisioning). */
+  v2Devices?: readonly ({ deviceId: string } & V2Identity)[];
   idPrefix?: string;
   pollIntervalMs?: number;
   /** Simulated device time per upload (the firmware's upload timer, 15 s by default). */
@@ -77,7 +79,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const deadline =
     opts.durationSeconds !== undefined ? start + opts.durationSeconds * 1000 : Number.POSITIVE_INFINITY;
   const summary: SimulationSummary = {
-    devices: opts.devices,
+    devices: opts.devices + (opts.v2Devices?.length ?? 0),
     sent: 0,
     accepted: 0,
     rejected: {},
@@ -88,7 +90,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     acknowledged: [],
   };
   const latencies: number[] = [];
-  const fleet = Array.from(
+  const v1Fleet = Array.from(
     { length: opts.devices },
     (_, i) =>
       new FieldDevice({
@@ -101,6 +103,20 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
         startTime: Date.UTC(2026, 5, 21, 6) + i * 60_000,
       }),
   );
+  const v2Fleet = (opts.v2Devices ?? []).map(
+    (d, i) =>
+      new FieldDevice({
+        id: d.deviceId,
+        keys: opts.keys ?? FIELD_KEYS,
+        v2: { kid: d.kid, key: d.key },
+        encrypt: opts.encrypt,
+        pollIntervalMs: opts.pollIntervalMs ?? 2000,
+        uploadIntervalMs: opts.uploadIntervalMs ?? 15_000,
+        profile: { ratedPowerW: 5000, noise: 0.05, seed: (opts.seed ?? 1) * 104_729 + i },
+        startTime: Date.UTC(2026, 5, 21, 6) + i * 60_000,
+      }),
+  );
+  const fleet = [...v1Fleet, ...v2Fleet];
 
   const send = async (device: FieldDevice, upload: PreparedUpload): Promise<void> => {
     const t0 = performance.now();

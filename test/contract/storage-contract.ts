@@ -69,6 +69,7 @@ function upload(
 
 const key = (kid: string, createdAt: number): DeviceKey => ({
   kid,
+  kind: 'v1',
   hmacKey: '00'.repeat(32),
   aesKey: null,
   iv: null,
@@ -185,6 +186,24 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
       expect(u?.packets.map((p) => p.status)).toEqual(['decoded', 'quarantined']);
       expect(u?.packets[1]).toMatchObject({ reason: 'unknown_marker: 0x42', bytes: 'AAAA' });
       expect(await s.getUpload('999999')).toBeUndefined();
+      await s.close();
+    });
+
+    it("lists a device's uploads newest first, paging with before", async () => {
+      const s = await create();
+      const ids: string[] = [];
+      for (let n = 1; n <= 3; n++) {
+        const r = await s.commitUpload(upload('lu', 10000 + n, [packet(0, `lu-${n}`)]));
+        if (!r.ok) throw new Error('commit failed');
+        ids.push(r.uploadId);
+      }
+      await s.commitUpload(upload('other', 10001, [packet(0, 'other-1')]));
+      const all = await s.listUploads('lu', { limit: 10 });
+      expect(all.map((u) => u.id)).toEqual([...ids].reverse());
+      expect(all[0].packets).toHaveLength(1);
+      const page = await s.listUploads('lu', { limit: 1, before: ids[2] });
+      expect(page.map((u) => u.id)).toEqual([ids[1]]);
+      expect(await s.listUploads('nobody', { limit: 10 })).toEqual([]);
       await s.close();
     });
 

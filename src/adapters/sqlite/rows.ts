@@ -28,6 +28,7 @@ export interface DeviceRow {
 export interface KeyRow {
   device_id: string;
   kid: string;
+  kind: string;
   hmac_key: string;
   aes_key: string | null;
   iv: string | null;
@@ -40,6 +41,7 @@ export interface KeyRow {
 export function keyFromRow(r: KeyRow): DeviceKey {
   return {
     kid: r.kid,
+    kind: r.kind === 'v2' ? 'v2' : 'v1',
     hmacKey: r.hmac_key,
     aesKey: r.aes_key,
     iv: r.iv,

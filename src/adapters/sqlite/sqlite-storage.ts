@@ -94,6 +94,7 @@ export class SqliteStorage implements Storage, Outbox {
       keys: p('SELECT * FROM device_keys WHERE device_id = ? ORDER BY created_at, kid'),
       allKeys: p('SELECT * FROM device_keys ORDER BY created_at, kid'),
       upload: p('SELECT * FROM uploads WHERE id = ?'),
+      deviceUploads: p('SELECT id FROM uploads WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?'),
       packets: p('SELECT * FROM packets WHERE upload_id = ? ORDER BY idx'),
       latestBlocks: p('SELECT * FROM blocks WHERE device_id = ? ORDER BY time DESC, id DESC LIMIT 20'),
       blockPage: p(`SELECT * FROM blocks WHERE device_id = ? AND time >= ? AND time <= ?
@@ -345,6 +346,17 @@ export class SqliteStorage implements Storage, Outbox {
         sampleCount: p.sample_count,
       })),
     };
+  }
+
+  async listUploads(deviceId: string, q: { limit: number; before?: string }): Promise<StoredUpload[]> {
+    const before = q.before !== undefined && /^\d{1,15}$/.test(q.before) ? Number(q.before) : Number.MAX_SAFE_INTEGER;
+    const ids = this.st.deviceUploads.all(deviceId, before, q.limit) as { id: number }[];
+    const out: StoredUpload[] = [];
+    for (const { id } of ids) {
+      const u = await this.getUpload(String(id));
+      if (u) out.push(u);
+    }
+    return out;
   }
 
   async pendingOutbox(limit: number, afterId = 0): Promise<OutboxRecord[]> {

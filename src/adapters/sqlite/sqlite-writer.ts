@@ -45,8 +45,8 @@ export class SqliteWriter implements WriterPort {
       ),
       insertDevice: p(`INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode,
         auto_registered, created_at, replay_high, replay_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertKey: p(`INSERT INTO device_keys (device_id, kid, hmac_key, aes_key, iv, status, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      insertKey: p(`INSERT INTO device_keys (device_id, kid, kind, hmac_key, aes_key, iv, status, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       insertUpload:
         p(`INSERT INTO uploads (device_id, nonce, protocol, encrypted, key_kid, received_at, source,
         request_id, device_timestamp, gap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -296,7 +296,7 @@ export class SqliteWriter implements WriterPort {
   }
 
   private insertKey(deviceId: string, k: DeviceKey): void {
-    this.st.insertKey.run(deviceId, k.kid, k.hmacKey, k.aesKey, k.iv, k.status, k.createdAt);
+    this.st.insertKey.run(deviceId, k.kid, k.kind, k.hmacKey, k.aesKey, k.iv, k.status, k.createdAt);
   }
 
   private mutate(id: string, audit: AuditEntry, change: () => void): Device | undefined {

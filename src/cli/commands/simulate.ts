@@ -1,4 +1,5 @@
 /** `ecowatt simulate`: a fleet of field devices speaking the real protocol to a server. */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { FIELD_KEYS } from '../../protocol/envelope-v1.js';
 import { runSimulation } from '../../sim/simulator.js';
@@ -19,6 +20,31 @@ function hexKey(name: string, v: string | undefined, bytes: number): Buffer | un
   return Buffer.from(v, 'hex');
 }
 
+function readV2Identities(file: string): { deviceId: string; kid: string; key: Buffer }[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`--v2-keys: cannot read ${file}: ${(err as Error).message}`);
+  }
+  return text
+    .split(/\r?\n/)
+    .filter((l) => l.trim())
+    .map((line, i) => {
+      let x: { device_id?: unknown; kid?: unknown; key?: unknown };
+      try {
+        x = JSON.parse(line) as typeof x;
+      } catch {
+        throw new CliError(`--v2-keys: line ${i + 1} is not JSON`);
+      }
+      if (typeof x.device_id !== 'string' || typeof x.kid !== 'string' || typeof x.key !== 'string') {
+        throw new CliError(`--v2-keys: line ${i + 1} needs device_id, kid and key`);
+      }
+      const key = hexKey('v2-keys', x.key, 32) as Buffer;
+      return { deviceId: x.device_id, kid: x.kid, key };
+    });
+}
+
 export function registerSimulateCommand(program: Command): void {
   program
     .command('simulate')
@@ -33,11 +59,16 @@ export function registerSimulateCommand(program: Command): void {
     .option('--aes-key <hex>', 'AES-128 key (default: the firmware’s)')
     .option('--iv <hex>', 'AES IV (default: the firmware’s)')
     .option('--prefix <text>', 'device id prefix', 'sim')
+    .option(
+      '--v2-keys <file>',
+      'also run protocol v2 devices: JSON lines of `ecowatt device provision --json` output',
+    )
     .option('--seed <n>', 'random seed for the inverter profiles', '1')
     .option('--json', 'print the summary as JSON')
     .action(
       guarded(async (o: Record<string, string | boolean | undefined>) => {
-        const devices = num('devices', String(o.devices), 1, true);
+        const v2Devices = typeof o.v2Keys === 'string' ? readV2Identities(o.v2Keys) : [];
+        const devices = num('devices', String(o.devices), v2Devices.length > 0 ? 0 : 1, true);
         const interval = num('interval', String(o.interval), 0.001, false);
         const uploads = o.uploads !== undefined ? num('uploads', String(o.uploads), 1, true) : undefined;
         const duration = uploads === undefined ? num('duration', String(o.duration), 0.1, false) : undefined;
@@ -57,6 +88,7 @@ export function registerSimulateCommand(program: Command): void {
           encrypt: o.encrypt === true,
           keys,
           idPrefix: String(o.prefix),
+          v2Devices,
           seed: num('seed', String(o.seed), 0, true),
           signal: controller.signal,
           ...(o.json

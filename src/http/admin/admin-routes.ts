@@ -26,6 +26,13 @@ export interface AdminDeps {
 
 type IdParams = { id: string };
 
+function optKeyKind(f: Record<string, unknown>, key: string): 'v1' | 'v2' {
+  const v = f[key];
+  if (v === undefined) return 'v1';
+  if (v !== 'v1' && v !== 'v2') invalid(key, 'expected "v1" or "v2"');
+  return v;
+}
+
 function tokenMatches(header: string | undefined, expected: Buffer): boolean {
   if (!header?.startsWith('Bearer ')) return false;
   const given = Buffer.from(header.slice(7).trim());
@@ -58,6 +65,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
           ...(requireEncryption !== undefined ? { requireEncryption } : {}),
         },
         withKey: optBool(f, 'with_key') ?? false,
+        keyKind: optKeyKind(f, 'key_kind'),
         ...(optNonce(f, 'initial_nonce') !== undefined ? { initialNonce: optNonce(f, 'initial_nonce') } : {}),
       },
       actor,
