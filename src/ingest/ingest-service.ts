@@ -54,6 +54,9 @@ export interface CommittedUpload {
   deviceTimestamp: number | null;
   /** The device was registered by this upload. */
   registered: boolean;
+  protocol: UploadProtocol;
+  /** Uploads between the previous accepted nonce and this one that never arrived. */
+  nonceGap: number;
   packets: readonly PacketRecord[];
   duplicatePackets: readonly number[];
 }
@@ -181,6 +184,8 @@ export class IngestService {
         receivedAt: req.receivedAt,
         deviceTimestamp: auth.doc.timestamp,
         registered: outcome.registered,
+        protocol: auth.protocol,
+        nonceGap: Math.max(0, outcome.gap),
         packets,
         duplicatePackets: outcome.duplicatePackets,
       };

@@ -1,0 +1,151 @@
+/**
+ * Prometheus metrics (prom-client). Counters are fed by the ingest pipeline's listeners, request
+ * latency by a Fastify hook, and gauges that need storage are read when scraped.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { isErrorCode } from '../errors.js';
+import type { CommittedUpload, IngestService } from '../ingest/ingest-service.js';
+import type { SecurityEvent, Storage } from '../ports/storage.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly uploads: Counter<'protocol'>;
+  private readonly rejections: Counter<'code' | 'reason'>;
+  private readonly events: Counter<'code'>;
+  private readonly packets: Counter<'method' | 'status'>;
+  private readonly readings: Counter<'quality'>;
+  private readonly nonceGaps: Counter<'device'>;
+  private readonly lastSeen: Gauge<'device'>;
+  private readonly http: Histogram<'route' | 'method' | 'status'>;
+
+  constructor(storage: Storage) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'ecowatt_process_' });
+    this.uploads = new Counter({
+      name: 'ecowatt_uploads_accepted_total',
+      help: 'Uploads durably stored',
+      labelNames: ['protocol'],
+      registers,
+    });
+    this.rejections = new Counter({
+      name: 'ecowatt_uploads_rejected_total',
+      help: 'Device requests refused, by error code and reason (MAC failures, replays, policy …)',
+      labelNames: ['code', 'reason'],
+      registers,
+    });
+    this.events = new Counter({
+      name: 'ecowatt_events_total',
+      help: 'Security and data-quality events',
+      labelNames: ['code'],
+      registers,
+    });
+    this.packets = new Counter({
+      name: 'ecowatt_packets_total',
+      help: 'Packets received, by wire format and outcome (decoded, quarantined, duplicate)',
+      labelNames: ['method', 'status'],
+      registers,
+    });
+    this.readings = new Counter({
+      name: 'ecowatt_readings_total',
+      help: 'Decoded values stored, by quality',
+      labelNames: ['quality'],
+      registers,
+    });
+    this.nonceGaps = new Counter({
+      name: 'ecowatt_nonce_gap_uploads_total',
+      help: 'Uploads never received, from nonce gaps, per device',
+      labelNames: ['device'],
+      registers,
+    });
+    this.lastSeen = new Gauge({
+      name: 'ecowatt_device_last_seen_seconds',
+      help: 'Unix time of the last accepted upload, per device',
+      labelNames: ['device'],
+      registers,
+    });
+    this.http = new Histogram({
+      name: 'ecowatt_http_request_duration_seconds',
+      help: 'HTTP request latency',
+      labelNames: ['route', 'method', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    new Gauge({
+      name: 'ecowatt_outbox_depth',
+      help: 'MQTT outbox records not yet published',
+      registers,
+      async collect() {
+        this.set((await storage.outboxStats()).depth);
+      },
+    });
+    new Gauge({
+      name: 'ecowatt_outbox_oldest_age_seconds',
+      help: 'Age of the oldest unpublished outbox record (0 when empty)',
+      registers,
+      async collect() {
+        const oldest = (await storage.outboxStats()).oldestCreatedAt;
+        this.set(oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+      },
+    });
+    new Gauge({
+      name: 'ecowatt_database_up',
+      help: '1 when the database answers',
+      registers,
+      async collect() {
+        try {
+          await storage.ping();
+          this.set(1);
+        } catch {
+          this.set(0);
+        }
+      },
+    });
+  }
+
+  /** A gauge read when scraped, for parts wired elsewhere (e.g. the MQTT link). */
+  addGauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+
+  observe(ingest: IngestService): void {
+    ingest.onCommitted((u) => this.committed(u));
+    ingest.onSecurityEvent((e) => this.event(e));
+  }
+
+  private committed(u: CommittedUpload): void {
+    this.uploads.inc({ protocol: u.protocol });
+    this.lastSeen.set({ device: u.deviceId }, Math.floor(u.receivedAt / 1000));
+    const duplicates = new Set(u.duplicatePackets);
+    for (const p of u.packets) {
+      const status = duplicates.has(p.index) ? 'duplicate' : p.status;
+      this.packets.inc({ method: p.method ?? 'none', status });
+      if (status !== 'decoded' || !p.block) continue;
+      for (const q of p.block.quality) this.readings.inc({ quality: q });
+    }
+    if (u.nonceGap > 0) this.nonceGaps.inc({ device: u.deviceId }, u.nonceGap);
+  }
+
+  private event(e: SecurityEvent): void {
+    this.events.inc({ code: e.code });
+    if (isErrorCode(e.code)) this.rejections.inc({ code: e.code, reason: e.reason });
+  }
+
+  /** Request latency for every route, labelled by the route pattern (not the raw URL). */
+  instrument(app: FastifyInstance): void {
+    app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      this.http.observe(
+        { route, method: request.method, status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
+    });
+  }
+}
