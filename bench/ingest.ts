@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: the real server (embedded defaults, durable SQLite) under pre-sealed field
  * uploads from many devices, against a bare parse-and-verify Fastify route in the same run.
+ * `BENCH_PROFILE=postgres`: the PostgreSQL profile instead, one and two instances (bench/postgres.ts).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,13 @@ const devices = Number(process.env.BENCH_DEVICES ?? 1000);
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+if (process.env.BENCH_PROFILE === 'postgres') {
+  // The production profile: one and two instances on PostgreSQL (bench/postgres.ts).
+  const { runPostgresBench } = await import('./postgres.js');
+  await runPostgresBench({ root, seconds, connections, devices, uploadsPerSecondBudget: 20_000, log });
+  process.exit(0);
 }
 
 log(`pre-sealing field uploads for ${devices} devices …`);

@@ -3,17 +3,44 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import { PostgresCommandStore } from './adapters/postgres/command-store.js';
+import { PostgresConfigStore } from './adapters/postgres/config-store.js';
+import { PostgresFirmwareStore } from './adapters/postgres/firmware-store.js';
+import { PostgresStorage } from './adapters/postgres/postgres-storage.js';
+import { RedisReplayStore } from './adapters/redis/redis-replay-store.js';
+import { SqliteCommandStore } from './adapters/sqlite/command-store.js';
+import { SqliteConfigStore } from './adapters/sqlite/config-store.js';
+import { SqliteFirmwareStore } from './adapters/sqlite/sqlite-firmware-store.js';
 import { SqliteStorage } from './adapters/sqlite/sqlite-storage.js';
 import { loadOrCreateAdminToken } from './admin-token.js';
+import { CommandService } from './commands/command-service.js';
+import { ConfigService } from './config/config-service.js';
+import { ControlRequestGuard } from './devices/control-request-guard.js';
 import { DeviceService } from './devices/device-service.js';
+import { createFirmware } from './firmware/firmware-module.js';
 import { resolveFleetKeys } from './fleet-keys.js';
-import { loadKeyVault } from './master-key.js';
 import { adminRoutes } from './http/admin/admin-routes.js';
+import { commandRoutes } from './http/admin/command-routes.js';
+import { configRoutes } from './http/admin/config-routes.js';
+import { firmwareAdminRoutes, otaStatusRoute } from './http/admin/firmware-routes.js';
+import { changesRoutes } from './http/device/changes-routes.js';
+import { commandDeviceRoutes } from './http/device/command-routes.js';
+import { otaDeviceRoutes } from './http/device/ota-routes.js';
 import { registerProcessRoute } from './http/device/process-route.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerJsonBody } from './http/json-body.js';
 import { registerHealthRoutes } from './http/ops/health-routes.js';
+import { registerMetricsRoute } from './http/ops/metrics-route.js';
+import { registerDashboard } from './http/web/dashboard.js';
 import { IngestService } from './ingest/ingest-service.js';
+import { loadKeyVault } from './master-key.js';
+import { MqttService, mqttEnabled } from './mqtt/mqtt-service.js';
+import type { FieldSettingsSink } from './mqtt/settings-topic.js';
+import { Metrics } from './observability/metrics.js';
+import type { CommandStore } from './ports/command-store.js';
+import type { ConfigStore } from './ports/config-store.js';
+import type { FirmwareStore } from './ports/firmware-store.js';
+import type { ReplayStore } from './ports/replay-store.js';
 import type { Storage } from './ports/storage.js';
 import { type Settings, SettingsError } from './settings.js';
 import { VERSION } from './version.js';
@@ -23,6 +50,8 @@ export interface App {
   storage: Storage;
   adminToken: string;
   warnings: string[];
+  /** `null` when MQTT is off. */
+  mqtt: MqttService | null;
   close(): Promise<void>;
 }
 
@@ -42,11 +71,8 @@ export async function createApp(settings: Settings): Promise<App> {
   const adminToken = loadOrCreateAdminToken(settings.dataDir, settings.adminToken);
   const { vault, notice: vaultNotice } = loadKeyVault(settings);
   if (vaultNotice) warnings.push(vaultNotice);
-  const storage = await SqliteStorage.open({
-    dataDir: settings.dataDir,
-    synchronous: settings.sqliteSynchronous,
-    maxBatch: settings.groupCommitMaxBatch,
-  });
+  const stores = await openStores(settings, warnings);
+  const { storage } = stores;
 
   const http = Fastify({
     logger: { level: settings.logLevel },
@@ -57,9 +83,47 @@ export async function createApp(settings: Settings): Promise<App> {
       disableRequestLogging: settings.logLevel !== 'debug' && settings.logLevel !== 'trace',
     }),
     return503OnClosing: true,
+    // Node's defaults never cut off a client that trickles its body, and check headers only every
+    // 30 s; slow clients must not be able to hold connections (PROTOCOL.md §10, reliability suite).
+    requestTimeout: settings.requestTimeoutMs,
+    http: {
+      headersTimeout: settings.requestTimeoutMs,
+      requestTimeout: settings.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, settings.requestTimeoutMs),
+    },
   });
   registerErrorHandling(http);
+  const metrics = new Metrics(storage);
+  metrics.instrument(http);
   registerJsonBody(http);
+
+  // The MQTT settings topic changes the same configuration model as the admin API.
+  const config = new ConfigService(stores.config, storage);
+  const fieldSettings: FieldSettingsSink = config;
+  let mqtt: MqttService | null;
+  try {
+    mqtt = await MqttService.start(settings, {
+      outbox: storage,
+      devices: storage,
+      sink: fieldSettings,
+      log: http.log,
+      onStall: (info) =>
+        storage.recordSecurityEvent({
+          time: Date.now(),
+          deviceId: null,
+          code: 'mqtt_outbox_stalled',
+          reason: `oldest unpublished MQTT record is ${info.oldestAgeSeconds}s old (${info.depth} pending, broker ${info.connected ? 'connected' : 'unreachable'})`,
+          source: null,
+          nonce: null,
+          requestId: null,
+          detail: { depth: info.depth, oldest_age_seconds: info.oldestAgeSeconds, connected: info.connected },
+        }),
+    });
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+  if (mqtt) warnings.push(...mqtt.warnings);
 
   const ingest = new IngestService(
     storage,
@@ -81,9 +145,33 @@ export async function createApp(settings: Settings): Promise<App> {
     vault,
   );
 
+  metrics.observe(ingest);
+  // The relay also polls; this only makes publication prompt.
+  if (mqtt) {
+    const relay = mqtt.relay;
+    ingest.onCommitted(() => relay.notify());
+  }
+  registerMetricsRoute(http, metrics);
   registerProcessRoute(http, ingest);
-  registerHealthRoutes(http, storage, { version: VERSION, mode: settings.mode, startedAt: Date.now() });
+  registerHealthRoutes(http, storage, { version: VERSION, mode: settings.mode, startedAt: Date.now() }, mqtt);
   await http.register(adminRoutes, { prefix: '/api', storage, devices, adminToken });
+  const guard = new ControlRequestGuard(
+    ingest,
+    storage,
+    { mode: settings.mode, counterResetThreshold: settings.counterResetThreshold },
+    http.log,
+  );
+  const firmware = createFirmware(settings, stores.firmware, http.log);
+  warnings.push(...firmware.warnings);
+  await http.register(otaDeviceRoutes, { guard, ota: firmware.ota });
+  await http.register(firmwareAdminRoutes, { prefix: '/api', ...firmware, adminToken });
+  await http.register(otaStatusRoute, { ...firmware, adminToken });
+  const commands = new CommandService(stores.commands, storage);
+  await http.register(changesRoutes, { guard, config });
+  await http.register(commandDeviceRoutes, { guard, commands });
+  await http.register(configRoutes, { prefix: '/api', config, adminToken });
+  await http.register(commandRoutes, { prefix: '/api', commands, adminToken });
+  await registerDashboard(http, { storage, devices, ingest, adminToken });
 
   let closed = false;
   return {
@@ -91,11 +179,69 @@ export async function createApp(settings: Settings): Promise<App> {
     storage,
     adminToken,
     warnings,
+    mqtt,
     async close() {
       if (closed) return;
       closed = true;
       await http.close();
+      await mqtt?.close();
       await storage.close();
     },
+  };
+}
+
+/** The stores of one profile: SQLite in the data directory (default), or PostgreSQL. */
+interface Stores {
+  storage: Storage;
+  config: ConfigStore;
+  commands: CommandStore;
+  firmware: FirmwareStore;
+}
+
+async function openStores(settings: Settings, warnings: string[]): Promise<Stores> {
+  const outbox = mqttEnabled(settings);
+  if (settings.databaseUrl === undefined) {
+    if (settings.replayStore === 'redis') {
+      throw new SettingsError(
+        'ECOWATT_REPLAY_STORE=redis needs ECOWATT_DATABASE_URL (the PostgreSQL profile).',
+      );
+    }
+    if (settings.retentionDays > 0) {
+      warnings.push(
+        'ECOWATT_RETENTION_DAYS applies to the PostgreSQL profile only; the SQLite file keeps everything.',
+      );
+    }
+    const storage = await SqliteStorage.open({
+      dataDir: settings.dataDir,
+      synchronous: settings.sqliteSynchronous,
+      maxBatch: settings.groupCommitMaxBatch,
+      outbox,
+    });
+    return {
+      storage,
+      config: new SqliteConfigStore(storage),
+      commands: new SqliteCommandStore(storage),
+      firmware: new SqliteFirmwareStore(storage),
+    };
+  }
+  let replay: ReplayStore | undefined;
+  if (settings.replayStore === 'redis') {
+    if (settings.redisUrl === undefined) {
+      throw new SettingsError('ECOWATT_REPLAY_STORE=redis needs ECOWATT_REDIS_URL.');
+    }
+    replay = await RedisReplayStore.open({ url: settings.redisUrl, keyPrefix: settings.redisKeyPrefix });
+  }
+  const storage = await PostgresStorage.open({
+    url: settings.databaseUrl,
+    poolSize: settings.databasePoolSize,
+    outbox,
+    ...(replay ? { replay } : {}),
+    retentionDays: settings.retentionDays,
+  });
+  return {
+    storage,
+    config: new PostgresConfigStore(storage.pool),
+    commands: new PostgresCommandStore(storage.pool),
+    firmware: new PostgresFirmwareStore(storage.pool),
   };
 }

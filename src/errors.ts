@@ -9,6 +9,11 @@ export const ERROR_CODES = {
   malformed_envelope: { status: 400, message: 'The security envelope has a field of the wrong type.' },
   malformed_payload: { status: 400, message: 'The upload payload is not a usable telemetry document.' },
   invalid_parameter: { status: 400, message: 'A parameter is invalid.' },
+  invalid_firmware: { status: 400, message: 'The firmware image is not acceptable.' },
+  no_update_session: {
+    status: 400,
+    message: 'No update session for this device and version: check for an update first.',
+  },
   missing_security_fields: { status: 401, message: 'The security envelope lacks nonce, payload or mac.' },
   authentication_failed: { status: 401, message: 'Authentication failed.' },
   replayed_nonce: { status: 401, message: 'The nonce was not accepted.' },
@@ -18,6 +23,10 @@ export const ERROR_CODES = {
   device_disabled: { status: 403, message: 'This device is disabled.' },
   not_found: { status: 404, message: 'Not found.' },
   conflict: { status: 409, message: 'The resource already exists or is in another state.' },
+  firmware_keys_missing: {
+    status: 409,
+    message: 'No firmware keys: run `ecowatt keys generate` (or `ecowatt keys import`) and restart.',
+  },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
   rate_limited: { status: 429, message: 'Too many requests.' },

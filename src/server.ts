@@ -47,6 +47,7 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
       `  device uploads: POST ${address}/process`,
       `  data directory: ${settings.dataDir}`,
       `  admin token (${tokenSource}): ${app.adminToken}`,
+      ...(app.mqtt?.describe() ?? ['  MQTT: off (ECOWATT_MQTT_EMBEDDED=false and no ECOWATT_MQTT_URL)']),
       '',
     ].join('\n'),
   );

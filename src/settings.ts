@@ -19,6 +19,11 @@ export interface Settings {
   fleetIv: string | undefined;
   fleetKeyFile: string | undefined;
   bodyLimit: number;
+  /**
+   * Longest time a client may take to send one whole request (headers and body): a client that
+   * trickles bytes is cut off (408) instead of holding a connection for ever.
+   */
+  requestTimeoutMs: number;
   logLevel: string;
   pollIntervalMs: number;
   defaultAllowUnsecured: boolean;
@@ -29,6 +34,10 @@ export interface Settings {
   groupCommitMaxBatch: number;
   masterKey: string | undefined;
   masterKeyFile: string | undefined;
+  /** Firmware key directory; `undefined`: `<dataDir>/keys`. */
+  keyDir: string | undefined;
+  firmwareMaxBytes: number;
+  firmwareChunkSize: number;
   /** `undefined`: on unless `mqttUrl` names an external broker. */
   mqttEmbedded: boolean | undefined;
   mqttUrl: string | undefined;
@@ -46,7 +55,18 @@ export interface Settings {
   mqttHaPrefix: string;
   mqttClientId: string | undefined;
   mqttStallSeconds: number;
+  /** `postgres://…`: PostgreSQL instead of the SQLite file (production profile, several instances). */
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  redisUrl: string | undefined;
+  /** Where replay state is checked and advanced (see src/ports/replay-store.ts). */
+  replayStore: ReplayStoreKind;
+  redisKeyPrefix: string;
+  /** Readings and uploads older than this many days are deleted (0 = kept forever). */
+  retentionDays: number;
 }
+
+export type ReplayStoreKind = 'database' | 'redis';
 
 /** Who may connect to the embedded broker without credentials (to subscribe only). */
 export type MqttAnonymous = 'loopback' | 'any' | 'none';
@@ -94,6 +114,12 @@ const hex =
     return s.toLowerCase();
   };
 
+/** Firmware chunks are whole AES blocks (16 bytes); field devices need 1024. */
+const aesBlocks: Parser<number> = (raw, name) => {
+  const n = int(16, 65_536)(raw, name);
+  return n % 16 === 0 ? n : fail(name, 'expected a multiple of 16');
+};
+
 export const parseReplayMode: Parser<ReplayMode> = (raw, name) => {
   const s = String(raw).trim().toLowerCase();
   if (s === 'strict') return { kind: 'strict' };
@@ -124,7 +150,8 @@ const mqttUserList: Parser<string> = (raw, name) => {
   const s = String(raw).trim();
   for (const entry of s.split(',')) {
     const colon = entry.indexOf(':');
-    if (colon <= 0 || colon === entry.length - 1) fail(name, 'expected user:password pairs separated by commas');
+    if (colon <= 0 || colon === entry.length - 1)
+      fail(name, 'expected user:password pairs separated by commas');
   }
   return s;
 };
@@ -133,11 +160,25 @@ const mqttUserList: Parser<string> = (raw, name) => {
 const topicPrefix: Parser<string> = (raw, name) => {
   const s = String(raw).trim();
   const levels = s.split('/');
-  if (s.startsWith('$') || levels.some((l) => l === '' || /[+#\u0000]/.test(l))) {
+  if (s.startsWith('$') || levels.some((l) => l === '' || /[+#]/.test(l) || l.includes('\u0000'))) {
     fail(name, 'expected topic levels separated by "/", without "+", "#", empty levels or a leading "$"');
   }
   return s;
 };
+
+const urlWith =
+  (protocols: readonly string[], example: string): Parser<string> =>
+  (raw, name) => {
+    const s = String(raw).trim();
+    let url: URL | undefined;
+    try {
+      url = new URL(s);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !protocols.includes(url.protocol)) fail(name, `expected a URL such as ${example}`);
+    return s;
+  };
 
 interface Spec<K extends keyof Settings> {
   key: K;
@@ -166,6 +207,7 @@ const SPECS = [
   spec('fleetIv', 'ECOWATT_FLEET_IV', hex(16), undefined),
   spec('fleetKeyFile', 'ECOWATT_FLEET_KEY_FILE', str, undefined),
   spec('bodyLimit', 'ECOWATT_BODY_LIMIT', int(1024, 16 * 1024 * 1024), 64 * 1024),
+  spec('requestTimeoutMs', 'ECOWATT_REQUEST_TIMEOUT_MS', int(100, 600_000), 30_000),
   spec(
     'logLevel',
     'ECOWATT_LOG_LEVEL',
@@ -185,7 +227,12 @@ const SPECS = [
   spec('mqttUrl', 'ECOWATT_MQTT_URL', mqttUrl, undefined),
   spec('mqttHost', 'ECOWATT_MQTT_HOST', str, '127.0.0.1'),
   spec('mqttPort', 'ECOWATT_MQTT_PORT', int(0, 65535), undefined),
-  spec('mqttAnonymous', 'ECOWATT_MQTT_ANONYMOUS', oneOf<MqttAnonymous>('loopback', 'any', 'none'), 'loopback'),
+  spec(
+    'mqttAnonymous',
+    'ECOWATT_MQTT_ANONYMOUS',
+    oneOf<MqttAnonymous>('loopback', 'any', 'none'),
+    'loopback',
+  ),
   spec('mqttUsers', 'ECOWATT_MQTT_USERS', mqttUserList, undefined),
   spec('mqttUsersFile', 'ECOWATT_MQTT_USERS_FILE', str, undefined),
   spec('mqttCa', 'ECOWATT_MQTT_CA', str, undefined),
@@ -196,6 +243,20 @@ const SPECS = [
   spec('mqttHaPrefix', 'ECOWATT_MQTT_HA_PREFIX', topicPrefix, 'homeassistant'),
   spec('mqttClientId', 'ECOWATT_MQTT_CLIENT_ID', str, undefined),
   spec('mqttStallSeconds', 'ECOWATT_MQTT_STALL_SECONDS', int(1, 86_400), 60),
+  spec(
+    'databaseUrl',
+    'ECOWATT_DATABASE_URL',
+    urlWith(['postgres:', 'postgresql:'], 'postgres://user:pass@host:5432/ecowatt'),
+    undefined,
+  ),
+  spec('databasePoolSize', 'ECOWATT_DATABASE_POOL_SIZE', int(1, 1000), 16),
+  spec('redisUrl', 'ECOWATT_REDIS_URL', urlWith(['redis:', 'rediss:'], 'redis://host:6379'), undefined),
+  spec('replayStore', 'ECOWATT_REPLAY_STORE', oneOf<ReplayStoreKind>('database', 'redis'), 'database'),
+  spec('redisKeyPrefix', 'ECOWATT_REDIS_KEY_PREFIX', str, 'ecowatt:'),
+  spec('retentionDays', 'ECOWATT_RETENTION_DAYS', int(0, 36_500), 0),
+  spec('keyDir', 'ECOWATT_KEY_DIR', str, undefined),
+  spec('firmwareMaxBytes', 'ECOWATT_FIRMWARE_MAX_BYTES', int(1024, 64 * 1024 * 1024), 4 * 1024 * 1024),
+  spec('firmwareChunkSize', 'ECOWATT_FIRMWARE_CHUNK_SIZE', aesBlocks, 1024),
 ] as const;
 
 export type SettingsOverrides = Partial<Record<keyof Settings, string | number | boolean>>;
@@ -291,6 +352,8 @@ export function redactSettings(settings: Settings): Record<string, unknown> {
     out[k] = SECRET_KEYS.has(k as keyof Settings) && v !== undefined ? '[redacted]' : v;
   }
   if (settings.mqttUrl) out.mqttUrl = redactUrl(settings.mqttUrl);
+  if (settings.databaseUrl) out.databaseUrl = redactUrl(settings.databaseUrl);
+  if (settings.redisUrl) out.redisUrl = redactUrl(settings.redisUrl);
   return out;
 }
 

@@ -19,7 +19,7 @@ export function addClientOptions(cmd: Command): Command {
     .option('-d, --data-dir <dir>', 'data directory holding admin-token (ECOWATT_DATA_DIR, default ./data)');
 }
 
-function resolveToken(o: ClientOptions): string {
+export function resolveToken(o: ClientOptions): string {
   const token = o.token ?? process.env.ECOWATT_ADMIN_TOKEN;
   if (token) return token;
   const file = adminTokenFile(path.resolve(o.dataDir ?? process.env.ECOWATT_DATA_DIR ?? './data'));

@@ -119,6 +119,7 @@ export class DeviceService {
       throw new ApiError('conflict', `Device "${input.id}" already exists.`);
     const policy: DevicePolicy = {
       allowUnsecured: input.policy?.allowUnsecured ?? this.defaults.allowUnsecured,
+      allowUnsecuredConfig: input.policy?.allowUnsecuredConfig ?? false,
       requireEncryption: input.policy?.requireEncryption ?? false,
       replay: input.policy?.replay ?? this.defaults.replay,
     };
@@ -220,6 +221,7 @@ export class DeviceService {
 export function describePolicy(p: DevicePolicy): Record<string, unknown> {
   return {
     allow_unsecured: p.allowUnsecured,
+    allow_unsecured_config: p.allowUnsecuredConfig === true,
     require_encryption: p.requireEncryption,
     replay: p.replay.kind === 'strict' ? 'strict' : `window:${p.replay.size}`,
   };

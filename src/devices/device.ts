@@ -7,6 +7,11 @@ export type DeviceStatus = 'active' | 'disabled';
 export interface DevicePolicy {
   /** Accept bare (un-enveloped) uploads from this device. */
   allowUnsecured: boolean;
+  /**
+   * Accept unsigned control requests (`/changes`, command polls and results): the field firmware
+   * sends `/changes` bare. Absent = false.
+   */
+  allowUnsecuredConfig?: boolean;
   /** Refuse envelopes with `encrypted: false`. */
   requireEncryption: boolean;
   replay: ReplayMode;

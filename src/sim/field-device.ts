@@ -9,7 +9,8 @@ import { sealV1, type V1Keys } from '../protocol/envelope-v1.js';
 import { sealV2 } from '../protocol/envelope-v2.js';
 import { BATCH_LAYOUT, BATCH_SAMPLES } from '../protocol/registers.js';
 import { buildUploadJson, type DevicePacket, type MethodUsage } from '../protocol/upload-json.js';
-import { Inverter, type InverterProfile } from './inverter.js';
+import { Inverter, type InverterProfile, seededRandom } from './inverter.js';
+import { firmwareBufferBytes } from './misbehaviour.js';
 
 export const RING_CAPACITY = 20;
 export const FIELD_FIRST_NONCE_BASE = 10000;
@@ -32,6 +33,15 @@ export interface FieldDeviceOptions {
   startTime: number;
   /** Last nonce used (the device's NVS value); the first upload carries this + 1. */
   nonce?: number;
+  /**
+   * How fast the device's crystal runs against real time (1.01 = 1 % fast): its millis() and
+   * its poll timer drift, so the server's derived sample times drift with them.
+   */
+  clockRate?: number;
+  /** Emulate the field build's 2048-byte serialisation buffer (PROTOCOL.md §1.4). */
+  firmwareBuffer?: boolean;
+  /** Label only (summaries, OTA checks). */
+  firmwareVersion?: string;
 }
 
 export interface PreparedUpload {
@@ -41,6 +51,8 @@ export interface PreparedUpload {
   packets: DevicePacket[];
   /** Raw values (30 per packet, sample-major) as polled, for checking what the server stored. */
   values: number[][];
+  /** The 2048-byte buffer defect garbled this upload (only with `firmwareBuffer`). */
+  truncated?: boolean;
 }
 
 export class FieldDevice {
@@ -48,19 +60,42 @@ export class FieldDevice {
   private nonce: number;
   private millis = 10_000;
   private clock: number;
-  private readonly compressor = new DeviceCompressor();
+  private compressor = new DeviceCompressor();
   private readonly inverter: Inverter;
   private sample: number[] = [];
   private ring: { packet: DevicePacket; values: number[] }[] = [];
   private readonly usage: MethodUsage = { dictionary: 0, temporal: 0, semantic: 0, bitpack: 0 };
   /** Packets overwritten in the ring before they could be uploaded. */
   lostPackets = 0;
+  readonly firmwareVersion: string | undefined;
+  /** Stands in for the stack bytes the firmware sends after a truncated document. */
+  private readonly junk: () => number;
 
   constructor(private readonly opts: FieldDeviceOptions) {
     this.id = opts.id;
     this.nonce = opts.nonce ?? (opts.v2 ? 0 : FIELD_FIRST_NONCE_BASE);
     this.clock = opts.startTime;
     this.inverter = new Inverter(opts.profile);
+    this.firmwareVersion = opts.firmwareVersion;
+    this.junk = seededRandom(opts.profile.seed ^ 0x5eed_0bad);
+  }
+
+  /** The NVS was erased: the counter starts again where a new device's does (§2.2). */
+  wipeCounter(): void {
+    this.nonce = this.opts.v2 ? 0 : FIELD_FIRST_NONCE_BASE;
+  }
+
+  /**
+   * Power cycle: RAM is gone (ring, the batch being filled, the compressor's learned state) and
+   * millis() starts again; the nonce lives in NVS and survives.
+   */
+  reboot(): void {
+    this.lostPackets += this.ring.length + this.inFlight.length;
+    this.ring = [];
+    this.inFlight = [];
+    this.sample = [];
+    this.millis = 10_000;
+    this.compressor = new DeviceCompressor();
   }
 
   get lastNonce(): number {
@@ -75,7 +110,7 @@ export class FieldDevice {
 
   private poll(): void {
     this.millis += this.opts.pollIntervalMs;
-    this.clock += this.opts.pollIntervalMs;
+    this.clock += this.opts.pollIntervalMs / (this.opts.clockRate ?? 1);
     const regs = this.inverter.read(this.clock);
     for (const id of BATCH_LAYOUT) this.sample.push(regs[id]);
     if (this.sample.length < BATCH_LAYOUT.length * BATCH_SAMPLES) return;
@@ -115,7 +150,10 @@ export class FieldDevice {
       usage: this.usage,
     });
     const v2 = this.opts.v2;
-    const plaintext = Buffer.from(json);
+    const { bytes: plaintext, truncated } =
+      this.opts.firmwareBuffer && !v2
+        ? firmwareBufferBytes(json, this.junk)
+        : { bytes: Buffer.from(json), truncated: false };
     const body = v2
       ? sealV2(plaintext, {
           deviceId: this.id,
@@ -131,6 +169,7 @@ export class FieldDevice {
       body,
       packets: drained.map((d) => d.packet),
       values: drained.map((d) => d.values),
+      ...(truncated ? { truncated } : {}),
     };
   }
 

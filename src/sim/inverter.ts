@@ -10,6 +10,15 @@ export interface InverterProfile {
   noise: number;
   /** Deterministic randomness: a seed per device makes runs repeatable. */
   seed: number;
+  /** Local hour the panels start producing (default 6). */
+  sunriseHour?: number;
+  /** Local hour production ends (default 18). */
+  sunsetHour?: number;
+  /**
+   * Passing clouds, 0 (clear sky) … 1 (overcast): how deep and how frequent the dips in output
+   * are. Default 0 keeps the smooth curve existing runs were measured with.
+   */
+  cloudiness?: number;
 }
 
 /** Mulberry32: small, fast, seedable; not for cryptography. */
@@ -28,6 +37,8 @@ const clampU16 = (x: number) => Math.max(0, Math.min(65535, Math.round(x)));
 
 export class Inverter {
   private readonly random: () => number;
+  /** Fraction of sunlight the current cloud lets through; drifts slowly from poll to poll. */
+  private shade = 1;
 
   constructor(private readonly profile: InverterProfile) {
     this.random = seededRandom(profile.seed);
@@ -36,9 +47,11 @@ export class Inverter {
   /** Register values by RegID (0..9) at wall-clock time `t` (ms). */
   read(t: number): number[] {
     const hour = (t / 3_600_000) % 24;
-    const sun = hour > 6 && hour < 18 ? Math.sin(((hour - 6) / 12) * Math.PI) : 0;
+    const rise = this.profile.sunriseHour ?? 6;
+    const set = this.profile.sunsetHour ?? 18;
+    const sun = hour > rise && hour < set ? Math.sin(((hour - rise) / (set - rise)) * Math.PI) : 0;
     const jitter = () => 1 + (this.random() * 2 - 1) * this.profile.noise;
-    const pac = Math.max(0, this.profile.ratedPowerW * sun * jitter());
+    const pac = Math.max(0, this.profile.ratedPowerW * sun * this.cloud() * jitter());
     const vac = 2300 + this.random() * 150; // 230.0–245.0 V
     const iac = (pac / (vac / 10)) * 10; // A ×10
     const vpv1 = sun > 0 ? 3000 + this.random() * 300 : 0;
@@ -58,5 +71,18 @@ export class Inverter {
       100,
       clampU16(pac),
     ];
+  }
+
+  /**
+   * A cloud arrives now and then and clears again over a few polls, so output dips the way a
+   * real string's does rather than jumping independently every sample. Without cloudiness no
+   * random number is drawn, which keeps the values of profiles without clouds unchanged.
+   */
+  private cloud(): number {
+    const c = this.profile.cloudiness ?? 0;
+    if (c <= 0) return 1;
+    if (this.random() < 0.05 * c) this.shade = Math.min(this.shade, 1 - c * (0.4 + 0.5 * this.random()));
+    this.shade += (1 - this.shade) * 0.15;
+    return this.shade;
   }
 }

@@ -80,11 +80,14 @@ describe('admin API and CLI', () => {
     const res = await post(server.url, sealed('wiped', 10001));
     expect(res.status).toBe(401);
     expect(res.json.error).toBe('replayed_nonce');
-    const events = await server.admin(
-      'GET',
-      '/api/security-events?device=wiped&code=counter_reset_suspected',
-    );
-    expect(events.json.events).toHaveLength(1);
+    // Security events are written asynchronously, after the answer.
+    await eventually(async () => {
+      const events = await server.admin(
+        'GET',
+        '/api/security-events?device=wiped&code=counter_reset_suspected',
+      );
+      expect(events.json.events).toHaveLength(1);
+    });
     const reset = await cli('device', 'replay-reset', 'wiped', '--reason', 'flash replaced on site visit');
     expect(reset.code, reset.stderr).toBe(0);
     expect((await post(server.url, sealed('wiped', 10001))).status).toBe(200);

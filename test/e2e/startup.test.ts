@@ -18,7 +18,9 @@ describe('server start-up', () => {
 
   it('starts in production mode with a configured key and hides it from the output', async () => {
     const key = 'ab'.repeat(32);
-    const server = await startServer({ env: { ECOWATT_MODE: 'production', ECOWATT_FLEET_HMAC_KEY: key } });
+    const server = await startServer({
+      env: { ECOWATT_MODE: 'production', ECOWATT_FLEET_HMAC_KEY: key, ECOWATT_MASTER_KEY: 'cd'.repeat(32) },
+    });
     try {
       expect(server.output()).toContain('production mode');
       expect(server.output()).not.toContain(key);

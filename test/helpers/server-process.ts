@@ -12,6 +12,8 @@ export interface RunningServer {
   port: number;
   adminToken: string;
   dataDir: string;
+  /** The broker URL the server printed (`undefined` when MQTT is off). */
+  mqttUrl: string | undefined;
   proc: ChildProcess;
   output: () => string;
   /** SIGTERM and wait for exit; resolves with the exit code. */
@@ -37,6 +39,8 @@ export async function startServer(
       ECOWATT_PORT: String(opts.port ?? 0),
       ECOWATT_DATA_DIR: dataDir,
       ECOWATT_LOG_LEVEL: 'warn',
+      // Any free port: test servers run side by side, and 1883 belongs to the machine's broker.
+      ECOWATT_MQTT_PORT: '0',
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,11 +70,13 @@ export async function startServer(
     });
   });
   const url = `http://127.0.0.1:${started.port}`;
+  const mqttUrl = /MQTT broker \([a-z]+\): (\S+)/.exec(out)?.[1];
   return {
     url,
     port: started.port,
     adminToken: started.token,
     dataDir,
+    mqttUrl,
     proc,
     output: () => out,
     async stop() {

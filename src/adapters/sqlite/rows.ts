@@ -7,6 +7,7 @@ export interface DeviceRow {
   id: string;
   status: string;
   allow_unsecured: number;
+  allow_unsecured_config: number;
   require_encryption: number;
   replay_mode: string;
   auto_registered: number;
@@ -55,6 +56,7 @@ export function keyFromRow(r: KeyRow): DeviceKey {
 export function policyFromRow(r: DeviceRow): DevicePolicy {
   return {
     allowUnsecured: r.allow_unsecured === 1,
+    allowUnsecuredConfig: r.allow_unsecured_config === 1,
     requireEncryption: r.require_encryption === 1,
     replay: parseReplayMode(r.replay_mode, 'replay_mode'),
   };

@@ -116,4 +116,125 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE device_keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'v1';
   `,
+  `
+  ALTER TABLE devices ADD COLUMN allow_unsecured_config INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE config_scopes (
+    scope TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    versions TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE config_changes (
+    version INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL,
+    changes TEXT NOT NULL,
+    result TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT,
+    source TEXT NOT NULL,
+    time INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX config_changes_scope ON config_changes(scope, version);
+  CREATE TABLE config_deliveries (
+    device_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    offers INTEGER NOT NULL,
+    PRIMARY KEY (device_id, key)
+  ) STRICT, WITHOUT ROWID;
+  CREATE TABLE commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    params TEXT NOT NULL,
+    percent INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    lease_ms INTEGER NOT NULL,
+    lease_until INTEGER,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    reason TEXT,
+    delivered_at INTEGER,
+    completed_at INTEGER,
+    detail TEXT,
+    cancelled_by TEXT
+  ) STRICT;
+  CREATE INDEX commands_device ON commands(device_id, status, id);
+  `,
+  `
+  CREATE TABLE firmware_images (
+    version TEXT PRIMARY KEY,
+    original_size INTEGER NOT NULL,
+    encrypted_size INTEGER NOT NULL,
+    chunk_size INTEGER NOT NULL,
+    total_chunks INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    iv TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    notes TEXT,
+    forced INTEGER NOT NULL,
+    encrypted_file TEXT NOT NULL,
+    manifest_file TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE rollouts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    version TEXT NOT NULL REFERENCES firmware_images(version),
+    target TEXT NOT NULL,
+    step_index INTEGER NOT NULL,
+    step_started_at INTEGER NOT NULL,
+    pinned INTEGER NOT NULL,
+    failure_threshold REAL NOT NULL,
+    min_outcomes INTEGER NOT NULL,
+    outcomes_since INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    state_reason TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE ota_sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    rollout_id INTEGER NOT NULL REFERENCES rollouts(id),
+    version TEXT NOT NULL,
+    from_version TEXT,
+    state TEXT NOT NULL,
+    rollout_step INTEGER NOT NULL,
+    client TEXT NOT NULL,
+    total_chunks INTEGER NOT NULL,
+    next_chunk INTEGER NOT NULL,
+    max_chunk INTEGER NOT NULL,
+    chunks_served INTEGER NOT NULL,
+    restarts INTEGER NOT NULL,
+    phase TEXT,
+    outcome TEXT,
+    started_at INTEGER NOT NULL,
+    last_chunk_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    UNIQUE (device_id, rollout_id)
+  ) STRICT;
+  CREATE INDEX ota_sessions_rollout ON ota_sessions(rollout_id, state);
+  CREATE TABLE device_firmware (
+    device_id TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    reported_at INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE TABLE rollout_groups (
+    group_name TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    PRIMARY KEY (group_name, device_id)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX rollout_groups_device ON rollout_groups(device_id);
+  `,
+  `
+  CREATE INDEX blocks_upload ON blocks(upload_id, packet_idx);
+  `,
 ];

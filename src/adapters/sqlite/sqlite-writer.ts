@@ -44,7 +44,8 @@ export class SqliteWriter implements WriterPort {
         "SELECT kid FROM device_keys WHERE device_id = ? AND status = 'active' ORDER BY created_at, kid",
       ),
       insertDevice: p(`INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode,
-        auto_registered, created_at, replay_high, replay_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        auto_registered, created_at, replay_high, replay_seen, allow_unsecured_config)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertKey: p(`INSERT INTO device_keys (device_id, kid, kind, hmac_key, aes_key, iv, status, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       insertUpload:
@@ -78,7 +79,8 @@ export class SqliteWriter implements WriterPort {
         VALUES (?, ?, ?, ?, ?, ?)`),
       setStatus: p('UPDATE devices SET status = ? WHERE id = ?'),
       setPolicy: p(
-        'UPDATE devices SET allow_unsecured = ?, require_encryption = ?, replay_mode = ? WHERE id = ?',
+        `UPDATE devices SET allow_unsecured = ?, require_encryption = ?, replay_mode = ?, allow_unsecured_config = ?
+        WHERE id = ?`,
       ),
       advanceReplay: p(
         'UPDATE devices SET replay_high = ?, replay_seen = ?, last_nonce = ?, nonce_gaps = nonce_gaps + ? WHERE id = ?',
@@ -136,6 +138,7 @@ export class SqliteWriter implements WriterPort {
       createdAt,
       replay.high,
       encodeSeen(replay.seen),
+      policy.allowUnsecuredConfig ? 1 : 0,
     );
   }
 
@@ -316,6 +319,7 @@ export class SqliteWriter implements WriterPort {
         policy.allowUnsecured ? 1 : 0,
         policy.requireEncryption ? 1 : 0,
         replayModeToString(policy.replay),
+        policy.allowUnsecuredConfig ? 1 : 0,
         id,
       ),
     );

@@ -5,6 +5,9 @@
  * on its thread, runs them in the same group-committed transactions as every other write.
  */
 import type { Database } from 'better-sqlite3';
+import { commandWrites } from './command-writes.js';
+import { configWrites } from './config-writes.js';
+import { firmwareWrites } from './firmware-writes.js';
 import type { WriterOp, WriterOps } from './writer-ops.js';
 
 export type WriteHandlers = {
@@ -13,4 +16,4 @@ export type WriteHandlers = {
 
 export type WriteExtension = (db: Database) => WriteHandlers;
 
-export const WRITE_EXTENSIONS: readonly WriteExtension[] = [];
+export const WRITE_EXTENSIONS: readonly WriteExtension[] = [configWrites, commandWrites, firmwareWrites];

@@ -87,6 +87,7 @@ export function registerDeviceCommand(program: Command): void {
       .option('--with-key', 'generate a per-device key (printed once)')
       .option('--allow-unsecured [bool]', 'accept bare uploads from it')
       .option('--require-encryption [bool]', 'refuse unencrypted envelopes')
+      .option('--allow-unsecured-config [bool]', 'accept unsigned /changes and command requests from it')
       .option('--replay <mode>', 'strict | window:N')
       .option('--initial-nonce <n>', 'treat nonces up to n as used (default 10000)'),
   ).action(
@@ -97,6 +98,8 @@ export function registerDeviceCommand(program: Command): void {
       if (allow !== undefined) body.allow_unsecured = allow;
       const enc2 = parseBool('require-encryption', o.requireEncryption);
       if (enc2 !== undefined) body.require_encryption = enc2;
+      const config = parseBool('allow-unsecured-config', o.allowUnsecuredConfig);
+      if (config !== undefined) body.allow_unsecured_config = config;
       if (typeof o.replay === 'string') body.replay = o.replay;
       const nonce = parseNonce('initial-nonce', o.initialNonce);
       if (nonce !== undefined) body.initial_nonce = nonce;
@@ -128,6 +131,7 @@ export function registerDeviceCommand(program: Command): void {
       .description('change a device policy')
       .option('--allow-unsecured <bool>', 'true | false')
       .option('--require-encryption <bool>', 'true | false')
+      .option('--allow-unsecured-config <bool>', 'true | false: unsigned /changes and command requests')
       .option('--replay <mode>', 'strict | window:N'),
   ).action(
     guarded(async (id: string, o: Opts) => {
@@ -136,6 +140,8 @@ export function registerDeviceCommand(program: Command): void {
       if (allow !== undefined) body.allow_unsecured = allow;
       const req = parseBool('require-encryption', o.requireEncryption);
       if (req !== undefined) body.require_encryption = req;
+      const config = parseBool('allow-unsecured-config', o.allowUnsecuredConfig);
+      if (config !== undefined) body.allow_unsecured_config = config;
       if (typeof o.replay === 'string') body.replay = o.replay;
       print(await adminRequest(o, 'PATCH', `/api/devices/${enc(id)}/policy`, body));
     }),

@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { FIELD_KEYS } from '../../protocol/envelope-v1.js';
-import { runSimulation } from '../../sim/simulator.js';
+import { MISBEHAVIOURS, type MisbehaviourRates, parseMisbehaviour } from '../../sim/misbehaviour.js';
+import { type ProgressMark, progressLines, summaryLines } from '../../sim/progress.js';
+import { runSimulation, type SimulationSummary } from '../../sim/simulator.js';
 import { CliError, guarded } from '../admin-client.js';
 
 function num(name: string, v: string, min: number, integer: boolean): number {
@@ -45,6 +47,38 @@ function readV2Identities(file: string): { deviceId: string; kid: string; key: B
     });
 }
 
+function misbehaviour(v: string | undefined): MisbehaviourRates {
+  if (v === undefined) return {};
+  try {
+    return parseMisbehaviour(v);
+  } catch (err) {
+    throw new CliError(`--misbehave: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * On a terminal the progress block is redrawn in place; in a log (CI, a pipe) a line every few
+ * seconds is easier to read than a stream of carriage returns.
+ */
+function progressPrinter(): (s: SimulationSummary) => void {
+  let mark: ProgressMark | undefined;
+  let drawn = 0;
+  const tty = process.stderr.isTTY === true;
+  return (s) => {
+    if (!tty && mark && s.elapsedSeconds - mark.elapsedSeconds < 5) return;
+    const view = progressLines(s, mark);
+    mark = view.mark;
+    if (tty) {
+      // Up to the start of the previous block, then overwrite it line by line.
+      const up = drawn > 0 ? `\x1b[${drawn}F` : '';
+      process.stderr.write(`${up}${view.lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+      drawn = view.lines.length;
+    } else {
+      process.stderr.write(`${view.lines[0]}\n`);
+    }
+  };
+}
+
 export function registerSimulateCommand(program: Command): void {
   program
     .command('simulate')
@@ -64,6 +98,12 @@ export function registerSimulateCommand(program: Command): void {
       'also run protocol v2 devices: JSON lines of `ecowatt device provision --json` output',
     )
     .option('--seed <n>', 'random seed for the inverter profiles', '1')
+    .option('--varied', 'a profile per device: rated power, weather, night length, cadence, firmware label')
+    .option(
+      '--misbehave <list>',
+      `misbehaving devices, name=rate pairs (${MISBEHAVIOURS.join(', ')}), e.g. replay=0.05,tamper=0.02,buffer2048=0.1`,
+    )
+    .option('--body-limit <bytes>', 'the server’s body limit, for oversized uploads', '65536')
     .option('--json', 'print the summary as JSON')
     .action(
       guarded(async (o: Record<string, string | boolean | undefined>) => {
@@ -77,6 +117,8 @@ export function registerSimulateCommand(program: Command): void {
           aesKey: hexKey('aes-key', o.aesKey as string | undefined, 16) ?? FIELD_KEYS.aesKey,
           iv: hexKey('iv', o.iv as string | undefined, 16) ?? FIELD_KEYS.iv,
         };
+        const misbehave = misbehaviour(o.misbehave as string | undefined);
+        const bodyLimit = num('body-limit', String(o.bodyLimit), 1024, true);
         const controller = new AbortController();
         process.once('SIGINT', () => controller.abort());
         const summary = await runSimulation({
@@ -91,34 +133,20 @@ export function registerSimulateCommand(program: Command): void {
           v2Devices,
           seed: num('seed', String(o.seed), 0, true),
           signal: controller.signal,
-          ...(o.json
-            ? {}
-            : {
-                onProgress: (s) =>
-                  process.stderr.write(
-                    `\r${s.elapsedSeconds.toFixed(0)}s sent ${s.sent} accepted ${s.accepted} rejected ${
-                      s.sent - s.accepted - s.transportErrors
-                    } errors ${s.transportErrors}   `,
-                  ),
-              }),
+          varied: o.varied === true,
+          misbehave,
+          bodyLimit,
+          ...(o.json ? {} : { onProgress: progressPrinter() }),
         });
         const { acknowledged: _ack, ...printable } = summary;
         if (o.json) {
           process.stdout.write(`${JSON.stringify(printable)}\n`);
         } else {
-          process.stderr.write('\n');
-          process.stdout.write(
-            [
-              `devices ${summary.devices}, ${summary.elapsedSeconds.toFixed(1)} s`,
-              `uploads sent ${summary.sent}, accepted ${summary.accepted}, transport errors ${summary.transportErrors}`,
-              `rejected: ${Object.keys(summary.rejected).length ? JSON.stringify(summary.rejected) : 'none'}`,
-              `latency p50 ${summary.latencyMs.p50} ms, p99 ${summary.latencyMs.p99} ms`,
-              `packets lost in device ring buffers: ${summary.lostPackets}`,
-              '',
-            ].join('\n'),
-          );
+          process.stdout.write(`${summaryLines(summary).join('\n')}\n`);
         }
-        if (summary.accepted < summary.sent) process.exitCode = 1;
+        // Refusals of misbehaving uploads are the server doing its job; only answers that are not
+        // what it must give (a valid upload refused or lost, a bad one accepted) are failures.
+        if (summary.unexpected > 0) process.exitCode = 1;
       }),
     );
 }

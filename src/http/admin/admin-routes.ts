@@ -56,6 +56,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     const replay = optReplay(f, 'replay');
     const allowUnsecured = optBool(f, 'allow_unsecured');
     const requireEncryption = optBool(f, 'require_encryption');
+    const allowUnsecuredConfig = optBool(f, 'allow_unsecured_config');
     const { device, key } = await devices.add(
       {
         id,
@@ -63,6 +64,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
           ...(replay ? { replay } : {}),
           ...(allowUnsecured !== undefined ? { allowUnsecured } : {}),
           ...(requireEncryption !== undefined ? { requireEncryption } : {}),
+          ...(allowUnsecuredConfig !== undefined ? { allowUnsecuredConfig } : {}),
         },
         withKey: optBool(f, 'with_key') ?? false,
         keyKind: optKeyKind(f, 'key_kind'),
@@ -83,10 +85,12 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     const replay = optReplay(f, 'replay');
     const allowUnsecured = optBool(f, 'allow_unsecured');
     const requireEncryption = optBool(f, 'require_encryption');
+    const allowUnsecuredConfig = optBool(f, 'allow_unsecured_config');
     const patch = {
       ...(replay ? { replay } : {}),
       ...(allowUnsecured !== undefined ? { allowUnsecured } : {}),
       ...(requireEncryption !== undefined ? { requireEncryption } : {}),
+      ...(allowUnsecuredConfig !== undefined ? { allowUnsecuredConfig } : {}),
     };
     return deviceView(await devices.setPolicy(request.params.id, patch, actor));
   });

@@ -1,0 +1,809 @@
+/**
+ * The production store: PostgreSQL behind the Storage port, for one or many stateless instances.
+ *
+ * Every decision that must hold across instances is taken under the device row's lock
+ * (`SELECT … FOR NO KEY UPDATE`) in the transaction that writes its outcome: the upload policy,
+ * the replay check (in the row, or in Redis through the ReplayStore port) and the upload itself.
+ * Concurrent copies of one envelope, on any connections of any instances, queue on that lock; the
+ * first commits, the others then read its advance and are refused. `commitUpload` settles only
+ * after COMMIT returned (synchronous_commit as the server is configured: `on` = durable).
+ * PostgreSQL already shares WAL flushes between concurrent commits, so there is no group commit
+ * here; a commit is two pipelined round trips (see upload-sql.ts).
+ */
+import type pg from 'pg';
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
+import { armedAt, type ReplayState, replayModeToString } from '../../ingest/replay-window.js';
+import { checkUploadPolicy, type PolicySubject } from '../../ingest/upload-policy.js';
+import { decodeCursor, encodeCursor, type ReadingCursor } from '../../ports/cursor.js';
+import type { OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
+import { inTransactionReplay, type ReplayStore } from '../../ports/replay-store.js';
+import type {
+  AuditEntry,
+  CommitOutcome,
+  EventQuery,
+  NewDevice,
+  NonceOutcome,
+  Reading,
+  ReadingPage,
+  ReadingQuery,
+  SecurityEvent,
+  Storage,
+  StoredAuditEntry,
+  StoredSecurityEvent,
+  StoredUpload,
+  UploadCommit,
+  UploadProtocol,
+} from '../../ports/storage.js';
+import { parseReplayMode } from '../../settings.js';
+import { decodeQuality } from '../sqlite/rows.js';
+import { migrate } from './migrate.js';
+import { OutboxLeader, PENDING_OUTBOX, STAMP_OUTBOX } from './outbox-leader.js';
+import { createPool, lockKeys } from './pool.js';
+import {
+  type BlockRow,
+  blockFromRow,
+  deviceFromRow,
+  encodeSeen,
+  type KeyRow,
+  type LockedDeviceRow,
+  type PacketRow,
+  type PgDeviceRow,
+  policyFromRow,
+  replayFromRow,
+  type UploadRow,
+} from './rows.js';
+import {
+  LOCK_DEVICE,
+  REGISTER_DEVICE,
+  RETIRE_KEYS,
+  WRITE_UPLOAD,
+  type WrittenUpload,
+  writeUploadValues,
+} from './upload-sql.js';
+
+export interface PostgresOptions {
+  /** `postgres://…`; `?options=-c search_path=<schema>` selects a schema. */
+  url: string;
+  poolSize: number;
+  /** Keep an MQTT outbox (default true); off when nothing publishes, or it would only grow. */
+  outbox?: boolean;
+  /** Where replay state is decided (default: the device row, in the upload's transaction). */
+  replay?: ReplayStore;
+  /** Uploads and their readings older than this are deleted (0 = never). */
+  retentionDays?: number;
+  /** How often retention runs (default hourly; once shortly after start too). */
+  retentionIntervalMs?: number;
+  /** Write a transaction's statements without waiting for each answer (default true). */
+  pipeline?: boolean;
+  /** Apply pending migrations at open (default true). */
+  migrate?: boolean;
+}
+
+/** Longest span of one packet's samples (5 samples at the slowest poll interval setting). */
+const MAX_BLOCK_SPAN_MS = 4 * 3_600_000;
+const DAY_MS = 86_400_000;
+const RETENTION_BATCH = 1000;
+
+type Query = string | { name: string; text: string };
+
+/** What a transaction's work decided. */
+type Step<T> =
+  | { commit: false; value: T }
+  | { commit: true; last: [Query, unknown[]?][]; result: (answers: pg.QueryResult[]) => T };
+
+interface EventRow {
+  id: number;
+  time: number;
+  device_id: string | null;
+  code: string;
+  reason: string;
+  source: string | null;
+  nonce: number | null;
+  request_id: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+interface AuditRow {
+  id: number;
+  time: number;
+  actor: string;
+  action: string;
+  device_id: string | null;
+  reason: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+function* blockReadings(row: BlockRow, fromPos: number): Generator<[number, Reading]> {
+  const layout = row.layout.split(',').map(Number);
+  const raw = JSON.parse(row.raw) as (number | null)[];
+  const width = layout.length;
+  for (let i = fromPos; i < raw.length; i++) {
+    const s = Math.floor(i / width);
+    yield [
+      i,
+      {
+        time: row.time + s * row.step,
+        register: layout[i % width],
+        raw: raw[i],
+        quality: decodeQuality(row.quality[i]),
+        uploadId: String(row.upload_id),
+        packetIndex: row.packet_idx,
+        sampleIndex: s,
+      },
+    ];
+  }
+}
+
+const isId = (id: string) => /^\d{1,15}$/.test(id);
+
+export class PostgresStorage implements Storage {
+  private readonly outbox: boolean;
+  private readonly replay: ReplayStore;
+  private readonly pipeline: boolean;
+  private readonly leader: OutboxLeader;
+  /** Fire-and-forget writes (events, reject counters) still running. */
+  private readonly background = new Set<Promise<unknown>>();
+  private retentionTimer: NodeJS.Timeout | undefined;
+  private retentionRun: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly pool: pg.Pool,
+    opts: PostgresOptions,
+  ) {
+    this.outbox = opts.outbox ?? true;
+    this.replay = opts.replay ?? inTransactionReplay;
+    this.pipeline = opts.pipeline ?? true;
+    this.leader = new OutboxLeader(opts.url);
+  }
+
+  static async open(opts: PostgresOptions): Promise<PostgresStorage> {
+    const pipeline = opts.pipeline ?? true;
+    const pool = createPool({ url: opts.url, size: opts.poolSize, pipeline });
+    try {
+      if (opts.migrate ?? true) {
+        const client = await pool.connect();
+        try {
+          await migrate(client);
+        } finally {
+          client.release();
+        }
+      } else {
+        await pool.query('SELECT 1');
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      await opts.replay?.close();
+      throw new Error(`PostgreSQL: ${(err as Error).message}`);
+    }
+    const storage = new PostgresStorage(pool, { ...opts, pipeline });
+    const days = opts.retentionDays ?? 0;
+    if (days > 0) storage.scheduleRetention(days, opts.retentionIntervalMs ?? 3_600_000);
+    return storage;
+  }
+
+  /** Statements of one transaction: written back to back when pipelining, else one at a time. */
+  private async send(c: pg.PoolClient, queries: [Query, unknown[]?][]): Promise<pg.QueryResult[]> {
+    const run = ([q, values]: [Query, unknown[]?]) =>
+      typeof q === 'string' ? c.query(q, values) : c.query({ ...q, values: values ?? [] });
+    if (this.pipeline) return Promise.all(queries.map(run));
+    const out: pg.QueryResult[] = [];
+    for (const q of queries) out.push(await run(q));
+    return out;
+  }
+
+  /**
+   * Runs `work` in a transaction opened together with its first statement. `work` decides: commit
+   * (with the statements still to run, sent together with COMMIT) or roll back (nothing to keep,
+   * and no WAL flush to wait for). On an error the connection is discarded, which aborts.
+   */
+  private async transaction<T>(
+    first: [Query, unknown[]?],
+    work: (c: pg.PoolClient, first: pg.QueryResult) => Promise<Step<T>>,
+  ): Promise<T> {
+    const c = await this.pool.connect();
+    let failure: Error | undefined;
+    try {
+      const [, firstResult] = await this.send(c, [['BEGIN'], first]);
+      const step = await work(c, firstResult);
+      if (!step.commit) {
+        await c.query('ROLLBACK');
+        return step.value;
+      }
+      const answers = await this.send(c, [...step.last, ['COMMIT']]);
+      // COMMIT of a transaction an error aborted answers ROLLBACK instead of failing.
+      if (answers[answers.length - 1].command !== 'COMMIT') throw new Error('transaction was rolled back');
+      return step.result(answers);
+    } catch (err) {
+      failure = err as Error;
+      throw err;
+    } finally {
+      c.release(failure);
+    }
+  }
+
+  commitUpload(u: UploadCommit): Promise<CommitOutcome> {
+    return this.transaction<CommitOutcome>([LOCK_DEVICE, [u.deviceId]], async (c, locked) => {
+      let row = locked.rows[0] as LockedDeviceRow | undefined;
+      const subject = (r: LockedDeviceRow): PolicySubject => ({
+        status: r.status === 'disabled' ? 'disabled' : 'active',
+        policy: policyFromRow(r),
+        hasOwnKeys: r.active_kids.length > 0,
+      });
+      const refuse = (value: CommitOutcome): Step<CommitOutcome> => ({ commit: false, value });
+      let rejection = checkUploadPolicy(
+        row ? subject(row) : { status: 'active', policy: u.registerWith, hasOwnKeys: false },
+        u,
+      );
+      if (rejection) return refuse({ ok: false, code: 'policy', reason: rejection });
+
+      let registered = false;
+      if (!row) {
+        const replay = armedAt(u.initialHigh);
+        const inserted = await c.query(`${REGISTER_DEVICE} ON CONFLICT (id) DO NOTHING`, [
+          u.deviceId,
+          'active',
+          u.registerWith.allowUnsecured,
+          u.registerWith.requireEncryption,
+          replayModeToString(u.registerWith.replay),
+          true,
+          u.receivedAt,
+          replay.high,
+          encodeSeen(replay.seen),
+          u.registerWith.allowUnsecuredConfig ?? false,
+        ]);
+        registered = inserted.rowCount === 1;
+        row = (await c.query({ ...LOCK_DEVICE, values: [u.deviceId] })).rows[0] as LockedDeviceRow;
+        // Registered concurrently by another upload: its row, not our defaults, decides.
+        if (!registered) rejection = checkUploadPolicy(subject(row), u);
+        if (rejection) return refuse({ ok: false, code: 'policy', reason: rejection });
+      }
+
+      let state = replayFromRow(row);
+      let gap = 0;
+      if (u.nonce !== null) {
+        const decision = await this.replay.checkAndAdvance({
+          deviceId: u.deviceId,
+          nonce: u.nonce,
+          // The device row's mode, read under its lock, is the one that counts.
+          mode: parseReplayMode(row.replay_mode, 'replay_mode'),
+          counterResetThreshold: u.counterResetThreshold,
+          stored: state,
+          fresh: registered,
+        });
+        if (!decision.accept) {
+          return refuse({ ok: false, code: 'replayed_nonce', reason: decision.reason, high: state.high });
+        }
+        state = decision.next;
+        gap = decision.gap;
+      }
+
+      const active = row.active_kids;
+      const retired =
+        u.keyKid !== null && active.length >= 2 && active[active.length - 1] === u.keyKid
+          ? active.slice(0, -1)
+          : [];
+      const last: [Query, unknown[]?][] = [
+        [WRITE_UPLOAD, writeUploadValues(u, gap, state, this.outbox, registered)],
+      ];
+      if (retired.length > 0) {
+        last.push([RETIRE_KEYS, [u.deviceId, u.receivedAt, retired, `device used its new key ${u.keyKid}`]]);
+      }
+      return {
+        commit: true,
+        last,
+        result: (answers) => {
+          const w = answers[0].rows[0] as WrittenUpload;
+          const fresh = new Set(w.fresh);
+          return {
+            ok: true,
+            uploadId: String(w.upload_id),
+            gap,
+            duplicatePackets: u.packets.filter((pk) => !fresh.has(pk.index)).map((pk) => pk.index),
+            readingsStored: w.readings,
+            samplesStored: w.samples,
+            registered,
+            retiredKeys: retired,
+          };
+        },
+      };
+    });
+  }
+
+  acceptNonce(deviceId: string, nonce: number, counterResetThreshold: number): Promise<NonceOutcome> {
+    return this.transaction<NonceOutcome>([LOCK_DEVICE, [deviceId]], async (_c, locked) => {
+      const row = locked.rows[0] as LockedDeviceRow | undefined;
+      if (!row) return { commit: false, value: { ok: false, reason: 'unknown_device', high: null } };
+      const stored = replayFromRow(row);
+      const decision = await this.replay.checkAndAdvance({
+        deviceId,
+        nonce,
+        mode: parseReplayMode(row.replay_mode, 'replay_mode'),
+        counterResetThreshold,
+        stored,
+        fresh: false,
+      });
+      if (!decision.accept) {
+        return { commit: false, value: { ok: false, reason: decision.reason, high: stored.high } };
+      }
+      return {
+        commit: true,
+        result: () => ({ ok: true, gap: decision.gap }),
+        last: [
+          [
+            `UPDATE devices SET replay_high = $1, replay_seen = $2, last_nonce = $3, nonce_gaps = nonce_gaps + $4
+             WHERE id = $5`,
+            [decision.next.high, encodeSeen(decision.next.seen), nonce, Math.max(0, decision.gap), deviceId],
+          ],
+        ],
+      };
+    });
+  }
+
+  async getDevice(id: string): Promise<Device | undefined> {
+    const [d, k] = await Promise.all([
+      this.pool.query<PgDeviceRow>('SELECT * FROM devices WHERE id = $1', [id]),
+      this.pool.query<KeyRow>('SELECT * FROM device_keys WHERE device_id = $1 ORDER BY created_at, kid', [
+        id,
+      ]),
+    ]);
+    return d.rows[0] ? deviceFromRow(d.rows[0], k.rows) : undefined;
+  }
+
+  async listDevices(): Promise<Device[]> {
+    const [d, k] = await Promise.all([
+      this.pool.query<PgDeviceRow>('SELECT * FROM devices ORDER BY id'),
+      this.pool.query<KeyRow>('SELECT * FROM device_keys ORDER BY created_at, kid'),
+    ]);
+    const keys = new Map<string, KeyRow[]>();
+    for (const key of k.rows) {
+      const list = keys.get(key.device_id) ?? [];
+      list.push(key);
+      keys.set(key.device_id, list);
+    }
+    return d.rows.map((r) => deviceFromRow(r, keys.get(r.id) ?? []));
+  }
+
+  private auditStatement(a: AuditEntry): [Query, unknown[]] {
+    return [
+      'INSERT INTO audit_log (time, actor, action, device_id, reason, detail) VALUES ($1, $2, $3, $4, $5, $6)',
+      [a.time, a.actor, a.action, a.deviceId, a.reason, a.detail ? JSON.stringify(a.detail) : null],
+    ];
+  }
+
+  private keyStatement(deviceId: string, k: DeviceKey): [Query, unknown[]] {
+    return [
+      `INSERT INTO device_keys (device_id, kid, kind, hmac_key, aes_key, iv, status, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [deviceId, k.kid, k.kind, k.hmacKey, k.aesKey, k.iv, k.status, k.createdAt],
+    ];
+  }
+
+  async createDevice(d: NewDevice, audit: AuditEntry): Promise<Device> {
+    await this.transaction(
+      [
+        REGISTER_DEVICE,
+        [
+          d.id,
+          d.status,
+          d.policy.allowUnsecured,
+          d.policy.requireEncryption,
+          replayModeToString(d.policy.replay),
+          false,
+          d.createdAt,
+          d.replay.high,
+          encodeSeen(d.replay.seen),
+          d.policy.allowUnsecuredConfig ?? false,
+        ],
+      ],
+      async () => {
+        // Before COMMIT: if the reset fails nothing is created; if the commit fails, the device
+        // does not exist and the next create resets again.
+        await this.replay.reset(d.id, d.replay);
+        return {
+          commit: true,
+          last: [...d.keys.map((k) => this.keyStatement(d.id, k)), this.auditStatement(audit)],
+          result: () => undefined,
+        };
+      },
+    );
+    return (await this.getDevice(d.id)) as Device;
+  }
+
+  /** A registry change under the device row's lock, with its audit entry, in one transaction. */
+  private async mutate(
+    id: string,
+    audit: AuditEntry,
+    change: () => Promise<[Query, unknown[]][]>,
+  ): Promise<Device | undefined> {
+    const found = await this.transaction<boolean>(
+      ['SELECT 1 FROM devices WHERE id = $1 FOR NO KEY UPDATE', [id]],
+      async (_c, locked) => {
+        if (locked.rowCount === 0) return { commit: false, value: false };
+        return { commit: true, last: [...(await change()), this.auditStatement(audit)], result: () => true };
+      },
+    );
+    return found ? this.getDevice(id) : undefined;
+  }
+
+  setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined> {
+    return this.mutate(id, audit, async () => [
+      ['UPDATE devices SET status = $1 WHERE id = $2', [status, id]],
+    ]);
+  }
+
+  setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Promise<Device | undefined> {
+    return this.mutate(id, audit, async () => [
+      [
+        `UPDATE devices SET allow_unsecured = $1, require_encryption = $2, replay_mode = $3,
+           allow_unsecured_config = $4 WHERE id = $5`,
+        [
+          policy.allowUnsecured,
+          policy.requireEncryption,
+          replayModeToString(policy.replay),
+          policy.allowUnsecuredConfig ?? false,
+          id,
+        ],
+      ],
+    ]);
+  }
+
+  addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Promise<Device | undefined> {
+    return this.mutate(id, audit, async () => [this.keyStatement(id, key)]);
+  }
+
+  retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined> {
+    return this.mutate(id, audit, async () => [
+      [
+        `UPDATE device_keys SET status = 'retired', retired_at = $1
+         WHERE device_id = $2 AND kid = $3 AND status = 'active'`,
+        [audit.time, id, kid],
+      ],
+    ]);
+  }
+
+  resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined> {
+    return this.mutate(id, audit, async () => {
+      await this.replay.reset(id, state);
+      return [
+        [
+          'UPDATE devices SET replay_high = $1, replay_seen = $2 WHERE id = $3',
+          [state.high, encodeSeen(state.seen), id],
+        ],
+      ];
+    });
+  }
+
+  private inBackground(work: Promise<unknown>): void {
+    const p = work.catch(() => undefined);
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  countReject(deviceId: string, code: string): void {
+    this.inBackground(
+      this.pool.query(
+        `UPDATE devices SET rejects = jsonb_set(rejects, ARRAY[$2::text],
+           to_jsonb(coalesce((rejects ->> $2::text)::bigint, 0) + 1)) WHERE id = $1`,
+        [deviceId, code],
+      ),
+    );
+  }
+
+  recordSecurityEvent(e: SecurityEvent): void {
+    // The outbox payload is the event with its stored id first, as the SQLite store writes it.
+    const rest = JSON.stringify({ ...e, time: new Date(e.time).toISOString() }).slice(1);
+    this.inBackground(
+      this.pool.query(
+        `WITH ev AS (
+           INSERT INTO security_events (time, device_id, code, reason, source, nonce, request_id, detail)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
+         )
+         INSERT INTO outbox (device_id, kind, ref_id, payload, created_at)
+         SELECT $2, 'event', ev.id::text, '{"id":' || ev.id || ',' || $9::text, $1 FROM ev
+         WHERE $10::boolean AND $2::text IS NOT NULL`,
+        [
+          e.time,
+          e.deviceId,
+          e.code,
+          e.reason,
+          e.source,
+          e.nonce,
+          e.requestId,
+          e.detail ? JSON.stringify(e.detail) : null,
+          rest,
+          this.outbox,
+        ],
+      ),
+    );
+  }
+
+  async listSecurityEvents(q: EventQuery): Promise<StoredSecurityEvent[]> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    const add = (column: string, op: string, v: string | number | undefined) => {
+      if (v === undefined) return;
+      args.push(v);
+      where.push(`${column} ${op} $${args.length}`);
+    };
+    add('device_id', '=', q.deviceId);
+    add('code', '=', q.code);
+    add('time', '>=', q.since);
+    add('id', '<', q.before);
+    args.push(q.limit);
+    const rows = await this.pool.query<EventRow>(
+      `SELECT * FROM security_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY id DESC LIMIT $${args.length}`,
+      args,
+    );
+    return rows.rows.map((r) => ({
+      id: r.id,
+      time: r.time,
+      deviceId: r.device_id,
+      code: r.code,
+      reason: r.reason,
+      source: r.source,
+      nonce: r.nonce,
+      requestId: r.request_id,
+      ...(r.detail ? { detail: r.detail } : {}),
+    }));
+  }
+
+  async listAudit(q: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]> {
+    const rows =
+      q.deviceId === undefined
+        ? await this.pool.query<AuditRow>('SELECT * FROM audit_log ORDER BY id DESC LIMIT $1', [q.limit])
+        : await this.pool.query<AuditRow>(
+            'SELECT * FROM audit_log WHERE device_id = $1 ORDER BY id DESC LIMIT $2',
+            [q.deviceId, q.limit],
+          );
+    return rows.rows.map((r) => ({
+      id: r.id,
+      time: r.time,
+      actor: r.actor,
+      action: r.action,
+      deviceId: r.device_id,
+      reason: r.reason,
+      ...(r.detail ? { detail: r.detail } : {}),
+    }));
+  }
+
+  async queryReadings(deviceId: string, q: ReadingQuery): Promise<ReadingPage> {
+    const wanted = q.registers ? new Set(q.registers) : undefined;
+    const from = q.from ?? Number.MIN_SAFE_INTEGER;
+    const to = q.to ?? Number.MAX_SAFE_INTEGER;
+    let at: ReadingCursor = (q.cursor ? decodeCursor(q.cursor) : undefined) ?? {
+      time: Number.MIN_SAFE_INTEGER,
+      id: 0,
+      pos: 0,
+    };
+    const chunk = Math.min(500, Math.max(8, Math.ceil(q.limit / 5)));
+    const readings: Reading[] = [];
+    for (;;) {
+      const { rows } = await this.pool.query<BlockRow>(
+        {
+          name: 'ecowatt_block_page',
+          text: `SELECT * FROM blocks WHERE device_id = $1 AND time >= $2 AND time <= $3
+            AND (time > $4 OR (time = $4 AND id >= $5)) ORDER BY time, id LIMIT $6`,
+        },
+        [deviceId, Math.max(Number.MIN_SAFE_INTEGER, from - MAX_BLOCK_SPAN_MS), to, at.time, at.id, chunk],
+      );
+      for (const row of rows) {
+        const startPos = row.id === at.id && row.time === at.time ? at.pos : 0;
+        for (const [pos, r] of blockReadings(row, startPos)) {
+          if (r.time < from || r.time > to || (wanted && !wanted.has(r.register))) continue;
+          if (readings.length === q.limit)
+            return { readings, next: encodeCursor({ time: row.time, id: row.id, pos }) };
+          readings.push(r);
+        }
+      }
+      if (rows.length < chunk) return { readings, next: null };
+      const lastRow = rows[rows.length - 1];
+      at = { time: lastRow.time, id: lastRow.id + 1, pos: 0 };
+    }
+  }
+
+  async latestReadings(deviceId: string): Promise<Reading[]> {
+    const { rows } = await this.pool.query<BlockRow>(
+      'SELECT * FROM blocks WHERE device_id = $1 ORDER BY time DESC, id DESC LIMIT 20',
+      [deviceId],
+    );
+    const byRegister = new Map<number, Reading>();
+    for (const row of rows) {
+      const all = [...blockReadings(row, 0)].map(([, r]) => r).reverse();
+      for (const r of all) {
+        if (!byRegister.has(r.register) && r.raw !== null) byRegister.set(r.register, r);
+      }
+    }
+    return [...byRegister.values()].sort((a, b) => a.register - b.register);
+  }
+
+  private toUpload(u: UploadRow, packets: PacketRow[]): StoredUpload {
+    return {
+      id: String(u.id),
+      deviceId: u.device_id,
+      nonce: u.nonce,
+      protocol: u.protocol as UploadProtocol,
+      encrypted: u.encrypted,
+      keyKid: u.key_kid,
+      receivedAt: u.received_at,
+      source: u.source,
+      requestId: u.request_id,
+      deviceTimestamp: u.device_timestamp,
+      gap: u.gap,
+      packets: packets.map((p) => ({
+        index: p.idx,
+        deviceTimestamp: p.device_timestamp,
+        bytes: p.bytes,
+        method: p.method,
+        label: p.label,
+        status: p.status === 'quarantined' ? 'quarantined' : 'decoded',
+        reason: p.reason,
+        notes: JSON.parse(p.notes) as string[],
+        duplicate: p.duplicate,
+        sampleCount: p.sample_count,
+      })),
+    };
+  }
+
+  async getUpload(id: string): Promise<StoredUpload | undefined> {
+    if (!isId(id)) return undefined;
+    const [u, p] = await Promise.all([
+      this.pool.query<UploadRow>('SELECT * FROM uploads WHERE id = $1', [Number(id)]),
+      this.pool.query<PacketRow>('SELECT * FROM packets WHERE upload_id = $1 ORDER BY idx', [Number(id)]),
+    ]);
+    return u.rows[0] ? this.toUpload(u.rows[0], p.rows) : undefined;
+  }
+
+  async listUploads(deviceId: string, q: { limit: number; before?: string }): Promise<StoredUpload[]> {
+    const before = q.before !== undefined && isId(q.before) ? Number(q.before) : Number.MAX_SAFE_INTEGER;
+    const uploads = await this.pool.query<UploadRow>(
+      'SELECT * FROM uploads WHERE device_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3',
+      [deviceId, before, q.limit],
+    );
+    if (uploads.rows.length === 0) return [];
+    const packets = await this.pool.query<PacketRow>(
+      'SELECT * FROM packets WHERE upload_id = ANY($1::bigint[]) ORDER BY upload_id, idx',
+      [uploads.rows.map((u) => u.id)],
+    );
+    const byUpload = new Map<number, PacketRow[]>();
+    for (const p of packets.rows) {
+      const list = byUpload.get(p.upload_id) ?? [];
+      list.push(p);
+      byUpload.set(p.upload_id, list);
+    }
+    return uploads.rows.map((u) => this.toUpload(u, byUpload.get(u.id) ?? []));
+  }
+
+  async pendingOutbox(limit: number, afterId = 0): Promise<OutboxRecord[]> {
+    const c = await this.leader.acquire();
+    if (!c) return [];
+    const after = this.leader.takeFromStart() ? 0 : afterId;
+    try {
+      await c.query(STAMP_OUTBOX);
+      const { rows } = await c.query<{
+        id: number;
+        device_id: string | null;
+        kind: string;
+        ref_id: string | null;
+        payload: string | null;
+        created_at: number;
+      }>(PENDING_OUTBOX, [after, limit]);
+      return rows.map((r) => ({
+        id: r.id,
+        deviceId: r.device_id,
+        kind: r.kind as OutboxKind,
+        refId: r.ref_id,
+        payload: r.payload,
+        createdAt: r.created_at,
+      }));
+    } catch (err) {
+      this.leader.lost(c);
+      throw err;
+    }
+  }
+
+  async markPublished(ids: readonly number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query('DELETE FROM outbox WHERE seq = ANY($1::bigint[])', [ids]);
+  }
+
+  async outboxStats(): Promise<OutboxStats> {
+    const { rows } = await this.pool.query<{ depth: number; oldest: number | null }>(
+      'SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox',
+    );
+    return { depth: rows[0].depth, oldestCreatedAt: rows[0].oldest };
+  }
+
+  /** Whether this instance's relay currently owns the outbox. */
+  get outboxOwner(): boolean {
+    return this.leader.isLeader;
+  }
+
+  async uploadBlocks(uploadId: string): Promise<UploadBlocks | undefined> {
+    if (!isId(uploadId)) return undefined;
+    const [u, b] = await Promise.all([
+      this.pool.query<UploadRow>('SELECT * FROM uploads WHERE id = $1', [Number(uploadId)]),
+      this.pool.query<BlockRow & { method: string | null }>(
+        `SELECT b.*, p.method FROM blocks b JOIN packets p ON p.upload_id = b.upload_id AND p.idx = b.packet_idx
+         WHERE b.upload_id = $1 ORDER BY b.packet_idx`,
+        [Number(uploadId)],
+      ),
+    ]);
+    const up = u.rows[0];
+    if (!up) return undefined;
+    return {
+      uploadId: String(up.id),
+      deviceId: up.device_id,
+      receivedAt: up.received_at,
+      nonce: up.nonce,
+      packets: b.rows.map((r) => ({ index: r.packet_idx, method: r.method, block: blockFromRow(r) })),
+    };
+  }
+
+  /**
+   * Deletes uploads received before `cutoff` with their packets, dedupe keys and readings, in
+   * short transactions; one instance at a time (the others skip the run). Returns uploads deleted.
+   */
+  async pruneOlderThan(cutoff: number): Promise<number> {
+    const c = await this.pool.connect();
+    let failure: Error | undefined;
+    try {
+      const lock = await c.query<{ ok: boolean }>(
+        `SELECT pg_try_advisory_lock(${lockKeys('retention')}) AS ok`,
+      );
+      if (!lock.rows[0].ok) return 0;
+      try {
+        let total = 0;
+        for (;;) {
+          const { rows } = await c.query<{ n: number }>(
+            `WITH u AS (
+               DELETE FROM uploads WHERE id IN
+                 (SELECT id FROM uploads WHERE received_at < $1 ORDER BY received_at LIMIT $2) RETURNING id
+             ),
+             b AS (DELETE FROM blocks WHERE upload_id IN (SELECT id FROM u)),
+             p AS (DELETE FROM packets WHERE upload_id IN (SELECT id FROM u)),
+             k AS (DELETE FROM packet_keys WHERE upload_id IN (SELECT id FROM u))
+             SELECT count(*) AS n FROM u`,
+            [cutoff, RETENTION_BATCH],
+          );
+          total += rows[0].n;
+          if (rows[0].n < RETENTION_BATCH || this.closed) return total;
+        }
+      } finally {
+        await c.query(`SELECT pg_advisory_unlock(${lockKeys('retention')})`);
+      }
+    } catch (err) {
+      failure = err as Error;
+      throw err;
+    } finally {
+      c.release(failure);
+    }
+  }
+
+  private scheduleRetention(days: number, intervalMs: number): void {
+    const run = () => {
+      this.retentionRun = this.pruneOlderThan(Date.now() - days * DAY_MS).catch(() => undefined);
+    };
+    setTimeout(run, 5000).unref();
+    this.retentionTimer = setInterval(run, intervalMs);
+    this.retentionTimer.unref();
+  }
+
+  async ping(): Promise<void> {
+    // A probe after a fire-and-forget write (an event) sees it stored.
+    await Promise.allSettled([...this.background]);
+    await this.pool.query('SELECT 1');
+    await this.replay.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.retentionTimer);
+    await Promise.allSettled([...this.background, this.retentionRun]);
+    await this.leader.close();
+    await this.pool.end();
+    await this.replay.close();
+  }
+}

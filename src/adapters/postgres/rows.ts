@@ -1,0 +1,137 @@
+/** Row ↔ model conversion for the PostgreSQL adapter (bigint columns arrive as numbers, see pool.ts). */
+import type { Device, DevicePolicy } from '../../devices/device.js';
+import type { ReplayState } from '../../ingest/replay-window.js';
+import type { SampleBlock } from '../../ports/storage.js';
+import { parseReplayMode } from '../../settings.js';
+import { decodeQuality, type KeyRow, keyFromRow } from '../sqlite/rows.js';
+
+export type { KeyRow };
+
+export interface PgDeviceRow {
+  id: string;
+  status: string;
+  allow_unsecured: boolean;
+  allow_unsecured_config: boolean;
+  require_encryption: boolean;
+  replay_mode: string;
+  auto_registered: boolean;
+  created_at: number;
+  first_seen: number | null;
+  last_seen: number | null;
+  last_nonce: number | null;
+  last_source: string | null;
+  replay_high: number | null;
+  replay_seen: string;
+  uploads: number;
+  readings: number;
+  quarantined_packets: number;
+  duplicate_packets: number;
+  nonce_gaps: number;
+  rejects: Record<string, number>;
+}
+
+/** What the upload commit reads of a device under its row lock. */
+export interface LockedDeviceRow {
+  status: string;
+  allow_unsecured: boolean;
+  allow_unsecured_config: boolean;
+  require_encryption: boolean;
+  replay_mode: string;
+  replay_high: number | null;
+  replay_seen: string;
+  /** Active key ids, oldest first. */
+  active_kids: string[];
+}
+
+export function policyFromRow(
+  r: Pick<PgDeviceRow, 'allow_unsecured' | 'allow_unsecured_config' | 'require_encryption' | 'replay_mode'>,
+): DevicePolicy {
+  return {
+    allowUnsecured: r.allow_unsecured,
+    allowUnsecuredConfig: r.allow_unsecured_config,
+    requireEncryption: r.require_encryption,
+    replay: parseReplayMode(r.replay_mode, 'replay_mode'),
+  };
+}
+
+export const replayFromRow = (r: Pick<PgDeviceRow, 'replay_high' | 'replay_seen'>): ReplayState => ({
+  high: r.replay_high,
+  seen: BigInt(`0x${r.replay_seen}`),
+});
+
+export const encodeSeen = (seen: bigint): string => seen.toString(16);
+
+export function deviceFromRow(r: PgDeviceRow, keys: KeyRow[]): Device {
+  return {
+    id: r.id,
+    status: r.status === 'disabled' ? 'disabled' : 'active',
+    policy: policyFromRow(r),
+    autoRegistered: r.auto_registered,
+    createdAt: r.created_at,
+    firstSeen: r.first_seen,
+    lastSeen: r.last_seen,
+    lastNonce: r.last_nonce,
+    lastSource: r.last_source,
+    replay: replayFromRow(r),
+    counters: {
+      uploads: r.uploads,
+      readings: r.readings,
+      quarantinedPackets: r.quarantined_packets,
+      duplicatePackets: r.duplicate_packets,
+      nonceGaps: r.nonce_gaps,
+      rejects: r.rejects,
+    },
+    keys: keys.map(keyFromRow),
+  };
+}
+
+export interface BlockRow {
+  id: number;
+  time: number;
+  step: number;
+  samples: number;
+  upload_id: number;
+  packet_idx: number;
+  layout: string;
+  raw: string;
+  quality: string;
+}
+
+export function blockFromRow(r: BlockRow): SampleBlock {
+  return {
+    time: r.time,
+    step: r.step,
+    samples: r.samples,
+    layout: r.layout.split(',').map(Number),
+    values: JSON.parse(r.raw) as (number | null)[],
+    quality: [...r.quality].map(decodeQuality),
+  };
+}
+
+export interface UploadRow {
+  id: number;
+  device_id: string;
+  nonce: number | null;
+  protocol: string;
+  encrypted: boolean;
+  key_kid: string | null;
+  received_at: number;
+  source: string;
+  request_id: string;
+  device_timestamp: number | null;
+  gap: number;
+}
+
+export interface PacketRow {
+  upload_id: number;
+  idx: number;
+  device_timestamp: number | null;
+  bytes: string;
+  method: string | null;
+  label: string | null;
+  status: string;
+  reason: string | null;
+  notes: string;
+  duplicate: boolean;
+  sample_count: number;
+}

@@ -1,0 +1,271 @@
+/**
+ * PostgreSQL schema as numbered migrations, applied in order and recorded in `schema_migrations`
+ * (at start-up, or by `ecowatt migrate`). Applied migrations are never edited: a change is a new
+ * entry. Tables live in the connection's `search_path` schema, so one database can hold several
+ * isolated deployments (the tests use a schema per suite).
+ *
+ * Times are milliseconds since the epoch (`bigint`), as in the SQLite store, so both adapters share
+ * the row conversions' meaning and the cursor format.
+ */
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const PG_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'ingestion, registry, events, audit, outbox',
+    sql: `
+    CREATE TABLE devices (
+      id text PRIMARY KEY,
+      status text NOT NULL,
+      allow_unsecured boolean NOT NULL,
+      require_encryption boolean NOT NULL,
+      replay_mode text NOT NULL,
+      auto_registered boolean NOT NULL,
+      created_at bigint NOT NULL,
+      first_seen bigint,
+      last_seen bigint,
+      last_nonce bigint,
+      last_source text,
+      replay_high bigint,
+      replay_seen text NOT NULL DEFAULT '0',
+      uploads bigint NOT NULL DEFAULT 0,
+      readings bigint NOT NULL DEFAULT 0,
+      quarantined_packets bigint NOT NULL DEFAULT 0,
+      duplicate_packets bigint NOT NULL DEFAULT 0,
+      nonce_gaps bigint NOT NULL DEFAULT 0,
+      rejects jsonb NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE device_keys (
+      device_id text NOT NULL REFERENCES devices(id),
+      kid text NOT NULL,
+      kind text NOT NULL DEFAULT 'v1',
+      hmac_key text NOT NULL,
+      aes_key text,
+      iv text,
+      status text NOT NULL,
+      created_at bigint NOT NULL,
+      last_used_at bigint,
+      retired_at bigint,
+      PRIMARY KEY (device_id, kid)
+    );
+    CREATE TABLE uploads (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      device_id text NOT NULL,
+      nonce bigint,
+      protocol text NOT NULL,
+      encrypted boolean NOT NULL,
+      key_kid text,
+      received_at bigint NOT NULL,
+      source text NOT NULL,
+      request_id text NOT NULL,
+      device_timestamp bigint,
+      gap integer NOT NULL
+    );
+    CREATE INDEX uploads_device ON uploads (device_id, id);
+    CREATE INDEX uploads_received ON uploads (received_at);
+    CREATE TABLE packets (
+      upload_id bigint NOT NULL,
+      idx integer NOT NULL,
+      device_timestamp bigint,
+      bytes text NOT NULL,
+      method text,
+      label text,
+      status text NOT NULL,
+      reason text,
+      notes text NOT NULL,
+      duplicate boolean NOT NULL,
+      sample_count integer NOT NULL,
+      PRIMARY KEY (upload_id, idx)
+    );
+    CREATE TABLE packet_keys (
+      dedupe_key text PRIMARY KEY,
+      upload_id bigint NOT NULL,
+      idx integer NOT NULL
+    );
+    -- retention deletes a pruned upload's keys, blocks and packets by upload
+    CREATE INDEX packet_keys_upload ON packet_keys (upload_id);
+    -- one row per decoded packet (its samples × registers), as in the SQLite store
+    CREATE TABLE blocks (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      device_id text NOT NULL,
+      time bigint NOT NULL,
+      step integer NOT NULL,
+      samples integer NOT NULL,
+      upload_id bigint NOT NULL,
+      packet_idx integer NOT NULL,
+      layout text NOT NULL,
+      raw text NOT NULL,
+      quality text NOT NULL
+    );
+    CREATE INDEX blocks_device_time ON blocks (device_id, time, id);
+    CREATE INDEX blocks_upload ON blocks (upload_id);
+    CREATE TABLE security_events (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      time bigint NOT NULL,
+      device_id text,
+      code text NOT NULL,
+      reason text NOT NULL,
+      source text,
+      nonce bigint,
+      request_id text,
+      detail jsonb
+    );
+    CREATE INDEX security_events_device ON security_events (device_id, id);
+    CREATE TABLE audit_log (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      time bigint NOT NULL,
+      actor text NOT NULL,
+      action text NOT NULL,
+      device_id text,
+      reason text,
+      detail jsonb
+    );
+    CREATE INDEX audit_log_device ON audit_log (device_id, id);
+    -- id: insertion order (per device also commit order: the device row lock serialises them);
+    -- seq: the relay's order, stamped once committed (see outbox-leader.ts)
+    CREATE SEQUENCE outbox_seq;
+    CREATE TABLE outbox (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      seq bigint UNIQUE,
+      device_id text,
+      kind text NOT NULL,
+      ref_id text,
+      payload text,
+      created_at bigint NOT NULL
+    );
+    CREATE INDEX outbox_unstamped ON outbox (id) WHERE seq IS NULL;
+    CREATE INDEX outbox_created ON outbox (created_at);
+    `,
+  },
+  {
+    version: 2,
+    name: 'remote configuration and commands',
+    sql: `
+    ALTER TABLE devices ADD COLUMN allow_unsecured_config boolean NOT NULL DEFAULT false;
+    CREATE TABLE config_scopes (
+      scope text PRIMARY KEY,
+      config text NOT NULL,
+      versions text NOT NULL,
+      version bigint NOT NULL,
+      updated_at bigint NOT NULL
+    );
+    CREATE TABLE config_changes (
+      version bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      scope text NOT NULL,
+      changes text NOT NULL,
+      result text NOT NULL,
+      actor text NOT NULL,
+      reason text,
+      source text NOT NULL,
+      time bigint NOT NULL
+    );
+    CREATE INDEX config_changes_scope ON config_changes (scope, version);
+    CREATE TABLE config_deliveries (
+      device_id text NOT NULL,
+      key text NOT NULL,
+      value text NOT NULL,
+      version bigint NOT NULL,
+      first_at bigint NOT NULL,
+      last_at bigint NOT NULL,
+      offers integer NOT NULL,
+      PRIMARY KEY (device_id, key)
+    );
+    CREATE TABLE commands (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      device_id text NOT NULL,
+      type text NOT NULL,
+      params text NOT NULL,
+      percent integer NOT NULL,
+      status text NOT NULL,
+      attempts integer NOT NULL,
+      max_attempts integer NOT NULL,
+      lease_ms bigint NOT NULL,
+      lease_until bigint,
+      created_at bigint NOT NULL,
+      created_by text NOT NULL,
+      reason text,
+      delivered_at bigint,
+      completed_at bigint,
+      detail text,
+      cancelled_by text
+    );
+    CREATE INDEX commands_device ON commands (device_id, status, id);
+    `,
+  },
+  {
+    version: 3,
+    name: 'firmware catalogue, rollouts, update sessions',
+    sql: `
+    CREATE TABLE firmware_images (
+      version text PRIMARY KEY,
+      original_size bigint NOT NULL,
+      encrypted_size bigint NOT NULL,
+      chunk_size integer NOT NULL,
+      total_chunks integer NOT NULL,
+      sha256 text NOT NULL,
+      signature text NOT NULL,
+      iv text NOT NULL,
+      key_id text NOT NULL,
+      notes text,
+      forced boolean NOT NULL,
+      encrypted_file text NOT NULL,
+      manifest_file text NOT NULL,
+      created_at bigint NOT NULL
+    );
+    CREATE TABLE rollouts (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      version text NOT NULL REFERENCES firmware_images(version),
+      target text NOT NULL,
+      step_index integer NOT NULL,
+      step_started_at bigint NOT NULL,
+      pinned boolean NOT NULL,
+      failure_threshold double precision NOT NULL,
+      min_outcomes integer NOT NULL,
+      outcomes_since bigint NOT NULL,
+      state text NOT NULL,
+      state_reason text,
+      created_at bigint NOT NULL,
+      updated_at bigint NOT NULL
+    );
+    CREATE TABLE ota_sessions (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      device_id text NOT NULL,
+      rollout_id bigint NOT NULL REFERENCES rollouts(id),
+      version text NOT NULL,
+      from_version text,
+      state text NOT NULL,
+      rollout_step integer NOT NULL,
+      client text NOT NULL,
+      total_chunks integer NOT NULL,
+      next_chunk integer NOT NULL,
+      max_chunk integer NOT NULL,
+      chunks_served integer NOT NULL,
+      restarts integer NOT NULL,
+      phase text,
+      outcome text,
+      started_at bigint NOT NULL,
+      last_chunk_at bigint,
+      updated_at bigint NOT NULL,
+      finished_at bigint,
+      UNIQUE (device_id, rollout_id)
+    );
+    CREATE INDEX ota_sessions_rollout ON ota_sessions (rollout_id, state);
+    CREATE TABLE device_firmware (
+      device_id text PRIMARY KEY,
+      version text NOT NULL,
+      reported_at bigint NOT NULL
+    );
+    CREATE TABLE rollout_groups (
+      group_name text NOT NULL,
+      device_id text NOT NULL,
+      PRIMARY KEY (group_name, device_id)
+    );
+    CREATE INDEX rollout_groups_device ON rollout_groups (device_id);
+    `,
+  },
+];

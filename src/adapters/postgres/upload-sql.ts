@@ -1,0 +1,141 @@
+/**
+ * The statements of an upload commit. After the device row is locked and the policy and replay
+ * decisions are made, everything the upload writes is ONE statement (data-modifying CTEs): the
+ * upload, its outbox records, the packets' dedupe keys (ON CONFLICT DO NOTHING decides which
+ * packets are re-sends), the packets, the fresh packets' blocks (multi-row, from arrays) and the
+ * device's counters and replay state. With pipelining the transaction costs two round trips:
+ * [BEGIN, lock] and [write, COMMIT].
+ */
+import type { ReplayState } from '../../ingest/replay-window.js';
+import type { UploadCommit } from '../../ports/storage.js';
+import { encodeQualities } from '../sqlite/rows.js';
+import { encodeSeen } from './rows.js';
+
+export const LOCK_DEVICE = {
+  name: 'ecowatt_lock_device',
+  text: `SELECT d.status, d.allow_unsecured, d.allow_unsecured_config, d.require_encryption, d.replay_mode, d.replay_high, d.replay_seen,
+    ARRAY(SELECT k.kid FROM device_keys k WHERE k.device_id = d.id AND k.status = 'active'
+      ORDER BY k.created_at, k.kid) AS active_kids
+    FROM devices d WHERE d.id = $1 FOR NO KEY UPDATE OF d`,
+};
+
+export const REGISTER_DEVICE = `INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode,
+  auto_registered, created_at, replay_high, replay_seen, allow_unsecured_config)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
+
+export const WRITE_UPLOAD = {
+  name: 'ecowatt_write_upload',
+  text: `WITH up AS (
+    INSERT INTO uploads (device_id, nonce, protocol, encrypted, key_kid, received_at, source, request_id,
+      device_timestamp, gap)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id
+  ),
+  ob AS (
+    INSERT INTO outbox (device_id, kind, ref_id, created_at)
+    SELECT $1, k.kind, CASE k.kind WHEN 'device' THEN $1 ELSE up.id::text END, $6
+    FROM up, (VALUES (1, 'device'), (2, 'upload')) AS k(ord, kind)
+    WHERE $32::boolean AND (k.kind = 'upload' OR $33::boolean)
+    ORDER BY k.ord
+  ),
+  pk AS (
+    INSERT INTO packet_keys (dedupe_key, upload_id, idx)
+    SELECT k.key, up.id, k.idx FROM up, unnest($12::text[], $11::int[]) WITH ORDINALITY AS k(key, idx, ord)
+    ORDER BY k.ord
+    ON CONFLICT DO NOTHING RETURNING idx
+  ),
+  pa AS (
+    INSERT INTO packets (upload_id, idx, device_timestamp, bytes, method, label, status, reason, notes,
+      duplicate, sample_count)
+    SELECT up.id, p.idx, p.ts, p.bytes, p.method, p.label, p.status, p.reason, p.notes,
+      p.idx NOT IN (SELECT idx FROM pk), p.samples
+    FROM up, unnest($11::int[], $13::bigint[], $14::text[], $15::text[], $16::text[], $17::text[],
+      $18::text[], $19::text[], $20::int[]) AS p(idx, ts, bytes, method, label, status, reason, notes, samples)
+  ),
+  fresh AS (
+    SELECT b.* FROM unnest($21::int[], $22::bigint[], $23::int[], $24::int[], $25::text[], $26::text[],
+      $27::text[], $28::int[]) AS b(idx, time, step, samples, layout, raw, quality, readings)
+    WHERE b.idx IN (SELECT idx FROM pk)
+  ),
+  bl AS (
+    INSERT INTO blocks (device_id, time, step, samples, upload_id, packet_idx, layout, raw, quality)
+    SELECT $1, f.time, f.step, f.samples, up.id, f.idx, f.layout, f.raw, f.quality FROM up, fresh f ORDER BY f.idx
+  ),
+  kt AS (
+    UPDATE device_keys SET last_used_at = $6 WHERE $5::text IS NOT NULL AND device_id = $1 AND kid = $5
+  ),
+  dv AS (
+    UPDATE devices SET first_seen = coalesce(first_seen, $6), last_seen = $6, last_nonce = coalesce($2, last_nonce),
+      last_source = $7, replay_high = $29, replay_seen = $30, uploads = uploads + 1,
+      readings = readings + (SELECT coalesce(sum(readings), 0) FROM fresh),
+      quarantined_packets = quarantined_packets + $31,
+      duplicate_packets = duplicate_packets + (cardinality($11::int[]) - (SELECT count(*) FROM pk)),
+      nonce_gaps = nonce_gaps + $10
+    WHERE id = $1
+  )
+  SELECT (SELECT id FROM up) AS upload_id, ARRAY(SELECT idx FROM pk) AS fresh,
+    (SELECT coalesce(sum(samples), 0) FROM fresh) AS samples,
+    (SELECT coalesce(sum(readings), 0) FROM fresh) AS readings`,
+};
+
+export interface WrittenUpload {
+  upload_id: number;
+  fresh: number[];
+  samples: number;
+  readings: number;
+}
+
+export function writeUploadValues(
+  u: UploadCommit,
+  gap: number,
+  state: ReplayState,
+  outbox: boolean,
+  registered: boolean,
+): unknown[] {
+  const p = u.packets;
+  const blocks = p.filter((pk) => pk.block !== null);
+  const quarantined = p.filter((pk) => pk.status === 'quarantined').length;
+  return [
+    u.deviceId,
+    u.nonce,
+    u.protocol,
+    u.encrypted,
+    u.keyKid,
+    u.receivedAt,
+    u.source,
+    u.requestId,
+    u.deviceTimestamp,
+    gap,
+    p.map((pk) => pk.index),
+    p.map((pk) => pk.dedupeKey),
+    p.map((pk) => pk.deviceTimestamp),
+    p.map((pk) => pk.bytes),
+    p.map((pk) => pk.method),
+    p.map((pk) => pk.label),
+    p.map((pk) => pk.status),
+    p.map((pk) => pk.reason),
+    p.map((pk) => JSON.stringify(pk.notes)),
+    p.map((pk) => (pk.block ? pk.block.samples : 0)),
+    blocks.map((pk) => pk.index),
+    blocks.map((pk) => pk.block?.time),
+    blocks.map((pk) => pk.block?.step),
+    blocks.map((pk) => pk.block?.samples),
+    blocks.map((pk) => pk.block?.layout.join(',')),
+    blocks.map((pk) => JSON.stringify(pk.block?.values)),
+    blocks.map((pk) => encodeQualities(pk.block?.quality ?? [])),
+    blocks.map((pk) => pk.block?.values.length),
+    state.high,
+    encodeSeen(state.seen),
+    quarantined,
+    outbox,
+    registered,
+  ];
+}
+
+/** Rotation finished: the device used its newest key, the older active ones are retired (audited). */
+export const RETIRE_KEYS = `WITH r AS (
+    UPDATE device_keys SET status = 'retired', retired_at = $2
+    WHERE device_id = $1 AND kid = ANY($3::text[]) AND status = 'active' RETURNING kid
+  )
+  INSERT INTO audit_log (time, actor, action, device_id, reason, detail)
+  SELECT $2, 'system', 'key.retired', $1, $4, jsonb_build_object('kid', r.kid) FROM r
+  ORDER BY array_position($3::text[], r.kid)`;

@@ -1,0 +1,56 @@
+/** Control commands under /api: queue, list, show, cancel. */
+import type { FastifyInstance } from 'fastify';
+import { COMMAND_STATUSES, type CommandService } from '../../commands/command-service.js';
+import type { CommandStatus } from '../../ports/command-store.js';
+import { requireAdminToken } from './admin-auth.js';
+import { commandView } from './command-views.js';
+import { asFields, invalid, optString, parseLimit } from './params.js';
+
+export interface CommandRouteDeps {
+  commands: CommandService;
+  adminToken: string;
+}
+
+type IdParams = { id: string };
+type CommandParams = IdParams & { cid: string };
+
+function parseStatus(v: string | undefined): CommandStatus | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (!(COMMAND_STATUSES as readonly string[]).includes(v))
+    invalid('status', `expected one of ${COMMAND_STATUSES.join(', ')}`);
+  return v as CommandStatus;
+}
+
+export async function commandRoutes(app: FastifyInstance, deps: CommandRouteDeps): Promise<void> {
+  requireAdminToken(app, deps.adminToken);
+  const { commands } = deps;
+  const actor = 'admin';
+
+  app.post<{ Params: IdParams }>('/devices/:id/commands', async (request, reply) => {
+    const command = await commands.send(request.params.id, asFields(request.body), actor);
+    reply.code(201);
+    return commandView(command);
+  });
+
+  app.get<{ Params: IdParams; Querystring: Record<string, string> }>(
+    '/devices/:id/commands',
+    async (request) => {
+      const q = request.query;
+      const status = parseStatus(q.status);
+      const list = await commands.list(request.params.id, {
+        limit: parseLimit('limit', q.limit, 100, 1000),
+        ...(status ? { status } : {}),
+      });
+      return { commands: list.map(commandView) };
+    },
+  );
+
+  app.get<{ Params: CommandParams }>('/devices/:id/commands/:cid', async (request) =>
+    commandView(await commands.get(request.params.id, request.params.cid)),
+  );
+
+  app.delete<{ Params: CommandParams }>('/devices/:id/commands/:cid', async (request) => {
+    const reason = optString(asFields(request.body), 'reason') ?? null;
+    return commandView(await commands.cancel(request.params.id, request.params.cid, actor, reason));
+  });
+}

@@ -1,0 +1,26 @@
+/** JSON shape of a command in the admin API. */
+import type { StoredCommand } from '../../ports/command-store.js';
+
+const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+
+export function commandView(c: StoredCommand) {
+  return {
+    id: c.id,
+    device_id: c.deviceId,
+    type: c.type,
+    params: c.params,
+    export_limit_percent: c.percent,
+    status: c.status,
+    attempts: c.attempts,
+    max_attempts: c.maxAttempts,
+    lease_seconds: c.leaseMs / 1000,
+    lease_expires_at: iso(c.leaseUntil),
+    created_at: iso(c.createdAt),
+    created_by: c.createdBy,
+    reason: c.reason,
+    delivered_at: iso(c.deliveredAt),
+    completed_at: iso(c.completedAt),
+    detail: c.detail,
+    cancelled_by: c.cancelledBy,
+  };
+}

@@ -1,0 +1,290 @@
+/**
+ * What the web dashboard needs from the admin API and cannot get from the other routes: a fleet
+ * summary, a device's uploads, bucketed history for charts, and the live event stream
+ * (`GET /api/live`, Server-Sent Events fed by the ingest pipeline).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { expectedInterval, type LinkStatus, linkStatus } from '../../dashboard/cadence.js';
+import { type FleetTracker, type LatestValue, PAC } from '../../dashboard/fleet-tracker.js';
+import type { LiveHub } from '../../dashboard/live-hub.js';
+import type { LiveTickets } from '../../dashboard/live-ticket.js';
+import type { Device } from '../../devices/device.js';
+import type { DeviceService } from '../../devices/device-service.js';
+import { ApiError } from '../../errors.js';
+import type { Reading, Storage, StoredUpload } from '../../ports/storage.js';
+import { REGISTERS, registerById, scaleRaw } from '../../protocol/registers.js';
+import { adminTokenMatches, requireAdminToken } from './admin-auth.js';
+import { invalid, parseLimit, parseRegisters, parseTime } from './params.js';
+
+export interface DashboardDeps {
+  storage: Storage;
+  devices: DeviceService;
+  adminToken: string;
+  tracker: FleetTracker;
+  hub: LiveHub;
+  tickets: LiveTickets;
+}
+
+type IdParams = { id: string };
+type Query = Record<string, string | undefined>;
+
+const DAY_MS = 86_400_000;
+/** Longest history one chart request may cover. */
+export const MAX_SERIES_SPAN_MS = 35 * DAY_MS;
+const SERIES_PAGE = 10_000;
+
+const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+
+export function latestView(v: LatestValue) {
+  const reg = registerById(v.register);
+  return {
+    register: reg?.name ?? `reg${v.register}`,
+    reg_id: v.register,
+    time: new Date(v.time).toISOString(),
+    raw: v.raw,
+    value: reg ? scaleRaw(reg, v.raw) : v.raw,
+    unit: reg?.unit ?? null,
+    quality: v.quality,
+  };
+}
+
+export function uploadSummaryView(u: StoredUpload) {
+  const methods: Record<string, number> = {};
+  for (const p of u.packets) {
+    const m = p.method ?? 'none';
+    methods[m] = (methods[m] ?? 0) + 1;
+  }
+  return {
+    id: u.id,
+    received_at: new Date(u.receivedAt).toISOString(),
+    nonce: u.nonce,
+    protocol: u.protocol,
+    encrypted: u.encrypted,
+    key: u.keyKid,
+    source: u.source,
+    nonce_gap: Math.max(0, u.gap),
+    packets: u.packets.length,
+    samples: u.packets.reduce((n, p) => n + (p.duplicate ? 0 : p.sampleCount), 0),
+    duplicates: u.packets.filter((p) => p.duplicate).length,
+    methods,
+    quarantined: u.packets
+      .filter((p) => p.status === 'quarantined')
+      .map((p) => ({ index: p.index, reason: p.reason })),
+  };
+}
+
+export interface FleetRow {
+  id: string;
+  status: Device['status'];
+  link: LinkStatus;
+  interval_ms: number;
+  last_seen: string | null;
+  last_source: string | null;
+  power: ReturnType<typeof latestView> | null;
+  energy_today_wh: number;
+  uploads: number;
+  readings: number;
+  quality: {
+    quarantined_packets: number;
+    duplicate_packets: number;
+    nonce_gaps: number;
+    approximate_latest: number;
+    ambiguous_latest: number;
+  };
+  security: { rejects: number; events_24h: number };
+}
+
+interface SeriesOut {
+  time: number[];
+  values: (number | null)[][];
+  /** Per value: 0 exact, 1 some approximate value in the bucket, 2 some ambiguous value. */
+  flags: number[][];
+}
+
+/** Averages readings into buckets of `bucketMs` from `from`; a gap in the data becomes a null row. */
+export function bucketReadings(
+  readings: Iterable<Reading>,
+  registers: readonly number[],
+  from: number,
+  bucketMs: number,
+  buckets: number,
+): SeriesOut {
+  const n = registers.length;
+  const col = new Map(registers.map((r, i) => [r, i]));
+  const sum = new Float64Array(buckets * n);
+  const count = new Uint32Array(buckets * n);
+  const flag = new Uint8Array(buckets * n);
+  const tSum = new Float64Array(buckets);
+  const tCount = new Uint32Array(buckets);
+  for (const r of readings) {
+    const c = col.get(r.register);
+    const b = Math.floor((r.time - from) / bucketMs);
+    if (c === undefined || r.raw === null || b < 0 || b >= buckets) continue;
+    const reg = registerById(r.register);
+    const k = b * n + c;
+    sum[k] += reg ? scaleRaw(reg, r.raw) : r.raw;
+    count[k]++;
+    flag[k] = Math.max(flag[k], r.quality === 'ambiguous' ? 2 : r.quality === 'approximate' ? 1 : 0);
+    tSum[b] += r.time;
+    tCount[b]++;
+  }
+  const out: SeriesOut = { time: [], values: registers.map(() => []), flags: registers.map(() => []) };
+  const gapMs = Math.max(3 * bucketMs, 120_000);
+  let last: number | null = null;
+  for (let b = 0; b < buckets; b++) {
+    if (tCount[b] === 0) continue;
+    const t = Math.round(tSum[b] / tCount[b]);
+    if (last !== null && t - last > gapMs) {
+      out.time.push(last + 1);
+      for (let c = 0; c < n; c++) {
+        out.values[c].push(null);
+        out.flags[c].push(0);
+      }
+    }
+    out.time.push(t);
+    for (let c = 0; c < n; c++) {
+      const k = b * n + c;
+      out.values[c].push(count[k] ? Number((sum[k] / count[k]).toFixed(3)) : null);
+      out.flags[c].push(flag[k]);
+    }
+    last = t;
+  }
+  return out;
+}
+
+export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
+  const expected = Buffer.from(deps.adminToken);
+  const { storage, devices, tracker, hub, tickets } = deps;
+
+  const authorised = (request: FastifyRequest) => adminTokenMatches(request.headers.authorization, expected);
+
+  // The live stream authenticates itself (EventSource cannot send headers): a ticket, or the bearer.
+  app.get<{ Querystring: Query }>('/live', async (request, reply) => {
+    if (!authorised(request) && !tickets.verify(request.query.ticket)) throw new ApiError('unauthorized');
+    if (hub.full) throw new ApiError('rate_limited', 'Too many live streams are open.');
+    reply.hijack();
+    hub.attach(reply.raw, { server_time: new Date().toISOString() });
+  });
+
+  await app.register(async (api) => {
+    requireAdminToken(api, deps.adminToken);
+
+    api.post('/live/ticket', async () => {
+      const { ticket, expiresAt } = tickets.issue();
+      return { ticket, expires_at: new Date(expiresAt).toISOString() };
+    });
+
+    api.get('/dashboard/fleet', async () => {
+      const now = Date.now();
+      const list = await devices.list();
+      const since = now - DAY_MS;
+      const events = await storage.listSecurityEvents({ since, limit: 1000 });
+      const eventsByDevice = new Map<string, number>();
+      for (const e of events) {
+        if (e.deviceId !== null) eventsByDevice.set(e.deviceId, (eventsByDevice.get(e.deviceId) ?? 0) + 1);
+      }
+      const rows: FleetRow[] = [];
+      for (const d of list) rows.push(await fleetRow(d, now, eventsByDevice.get(d.id) ?? 0));
+      const count = (link: string) => rows.filter((r) => r.status === 'active' && r.link === link).length;
+      return {
+        server_time: new Date(now).toISOString(),
+        devices: rows,
+        totals: {
+          devices: rows.length,
+          online: count('online'),
+          late: count('late'),
+          offline: count('offline'),
+          never: count('never'),
+          disabled: rows.filter((r) => r.status === 'disabled').length,
+          power_w: rows.reduce((w, r) => w + (r.link === 'online' && r.power ? r.power.value : 0), 0),
+          energy_today_wh: Number(rows.reduce((wh, r) => wh + r.energy_today_wh, 0).toFixed(1)),
+          security_events_24h: events.length,
+        },
+      };
+    });
+
+    async function fleetRow(d: Device, now: number, events24h: number): Promise<FleetRow> {
+      const interval = expectedInterval(tracker.recentIntervals(d.id), {
+        firstSeen: d.firstSeen,
+        lastSeen: d.lastSeen,
+        uploads: d.counters.uploads,
+      });
+      const latest = d.lastSeen === null ? [] : await tracker.latest(d.id);
+      const pac = latest.find((v) => v.register === PAC);
+      const rejects = Object.values(d.counters.rejects).reduce((a, b) => a + b, 0);
+      return {
+        id: d.id,
+        status: d.status,
+        link: linkStatus(d.lastSeen, interval, now),
+        interval_ms: interval,
+        last_seen: iso(d.lastSeen),
+        last_source: d.lastSource,
+        power: pac ? latestView(pac) : null,
+        energy_today_wh: d.lastSeen === null ? 0 : Number((await tracker.energyToday(d.id, now)).toFixed(1)),
+        uploads: d.counters.uploads,
+        readings: d.counters.readings,
+        quality: {
+          quarantined_packets: d.counters.quarantinedPackets,
+          duplicate_packets: d.counters.duplicatePackets,
+          nonce_gaps: d.counters.nonceGaps,
+          approximate_latest: latest.filter((v) => v.quality === 'approximate').length,
+          ambiguous_latest: latest.filter((v) => v.quality === 'ambiguous').length,
+        },
+        security: { rejects, events_24h: events24h },
+      };
+    }
+
+    api.get<{ Params: IdParams; Querystring: Query }>('/devices/:id/uploads', async (request) => {
+      const d = await devices.require(request.params.id);
+      const limit = parseLimit('limit', request.query.limit, 20, 200);
+      const before = request.query.before || undefined;
+      if (before !== undefined && !/^\d{1,15}$/.test(before)) invalid('before', 'expected an upload id');
+      const uploads = await storage.listUploads(d.id, { limit, ...(before ? { before } : {}) });
+      return {
+        uploads: uploads.map(uploadSummaryView),
+        next: uploads.length === limit ? uploads[uploads.length - 1].id : null,
+      };
+    });
+
+    api.get<{ Params: IdParams; Querystring: Query }>('/devices/:id/series', async (request) => {
+      const d = await devices.require(request.params.id);
+      const q = request.query;
+      const to = parseTime('to', q.to) ?? Date.now();
+      const from = parseTime('from', q.from) ?? to - 3_600_000;
+      if (from >= to) invalid('from', 'must be before to');
+      if (to - from > MAX_SERIES_SPAN_MS) invalid('from', 'at most 35 days before to');
+      const points = parseLimit('points', q.points, 720, 5000);
+      const registers = parseRegisters('register', q.register) ?? REGISTERS.map((r) => r.id);
+      const bucketMs = Math.max(1000, Math.ceil((to - from) / points));
+      const buckets = Math.ceil((to - from) / bucketMs) + 1;
+      const pages = async function* (): AsyncGenerator<Reading> {
+        let cursor: string | undefined;
+        do {
+          const page = await storage.queryReadings(d.id, {
+            from,
+            to,
+            registers,
+            limit: SERIES_PAGE,
+            ...(cursor ? { cursor } : {}),
+          });
+          yield* page.readings;
+          cursor = page.next ?? undefined;
+        } while (cursor);
+      };
+      const all: Reading[] = [];
+      for await (const r of pages()) all.push(r);
+      const series = bucketReadings(all, registers, from, bucketMs, buckets);
+      return {
+        device_id: d.id,
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        bucket_ms: bucketMs,
+        registers: registers.map((id) => {
+          const r = registerById(id);
+          return { reg_id: id, register: r?.name ?? `reg${id}`, unit: r?.unit ?? null };
+        }),
+        ...series,
+      };
+    });
+  });
+}

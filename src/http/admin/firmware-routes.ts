@@ -1,0 +1,182 @@
+/**
+ * The firmware admin API under /api (bearer token): the catalogue (`POST /api/firmware` takes the
+ * image as a streamed `application/octet-stream` body), rollouts and their groups; and
+ * `GET /ota/status`, the reference server's session list, now behind the admin token.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from '../../errors.js';
+import type { FirmwareCatalogue } from '../../firmware/firmware-catalogue.js';
+import { OPEN_SESSION_STATES, type RolloutTarget } from '../../firmware/model.js';
+import type { OtaService } from '../../firmware/ota-service.js';
+import type { RolloutService } from '../../firmware/rollout-service.js';
+import type { RolloutAction } from '../../ports/firmware-store.js';
+import { requireAdminToken } from './admin-auth.js';
+import { imageView, rolloutView, sessionView } from './firmware-views.js';
+import { asFields, type Fields, invalid, optBool, optString, parseLimit } from './params.js';
+
+export interface FirmwareAdminDeps {
+  catalogue: FirmwareCatalogue;
+  rollouts: RolloutService;
+  ota: OtaService;
+  adminToken: string;
+}
+
+const actor = 'admin';
+type IdParams = { id: string };
+
+function optNumber(f: Fields, key: string): number | undefined {
+  const v = f[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) invalid(key, 'expected a number');
+  return v;
+}
+
+function stringList(v: unknown, field: string): string[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+    invalid(field, 'expected a list of strings');
+  return v as string[];
+}
+
+function numberList(v: unknown, field: string): number[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number'))
+    invalid(field, 'expected a list of numbers');
+  return v as number[];
+}
+
+/** `"all"`, or `{"kind": "all" | "group" | "devices" | "percentage", …}`. */
+function parseTarget(v: unknown): RolloutTarget {
+  if (v === 'all') return { kind: 'all' };
+  const f = asFields(v, 'target');
+  switch (f.kind) {
+    case 'all':
+      return { kind: 'all' };
+    case 'group':
+      return { kind: 'group', group: optString(f, 'group') ?? invalid('target.group', 'required') };
+    case 'devices':
+      return { kind: 'devices', devices: stringList(f.devices, 'target.devices') };
+    case 'percentage': {
+      const wait = optNumber(f, 'step_wait_seconds');
+      return {
+        kind: 'percentage',
+        steps: f.steps === undefined ? [] : numberList(f.steps, 'target.steps'),
+        stepWaitMs: wait === undefined ? Number.NaN : wait * 1000,
+      };
+    }
+    default:
+      return invalid('target.kind', 'expected all, group, devices or percentage');
+  }
+}
+
+function parseId(v: string): number {
+  if (!/^\d{1,12}$/.test(v)) throw new ApiError('not_found', `No rollout ${v}.`);
+  return Number(v);
+}
+
+export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAdminDeps): Promise<void> {
+  const { catalogue, rollouts } = deps;
+  requireAdminToken(app, deps.adminToken);
+  // The image streams through the sealer; it is never buffered whole by a body parser.
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+
+  app.post<{ Querystring: Record<string, string> }>('/firmware', async (request, reply) => {
+    const type = request.headers['content-type'] ?? '';
+    if (!/^application\/octet-stream\s*(?:;|$)/i.test(type)) {
+      throw new ApiError('unsupported_media_type', 'Send the image as application/octet-stream.');
+    }
+    const q = request.query;
+    const version = q.version || invalid('version', 'required (X.Y.Z)');
+    const length = Number(request.headers['content-length']);
+    const image = await catalogue.add({
+      version,
+      notes: q.notes ? q.notes.slice(0, 1000) : null,
+      force: q.force === 'true' || q.force === '1',
+      source: request.body as AsyncIterable<Uint8Array>,
+      ...(Number.isSafeInteger(length) ? { declaredSize: length } : {}),
+      actor,
+    });
+    reply.code(201);
+    return { firmware: imageView(image, catalogue.servable(image)) };
+  });
+
+  app.get('/firmware', async () => {
+    const keys = catalogue.keys;
+    return {
+      keys: keys ? { configured: true, key_id: keys.keyId } : { configured: false, key_id: null },
+      max_bytes: catalogue.maxBytes,
+      firmware: (await catalogue.list()).map((i) => imageView(i, catalogue.servable(i))),
+    };
+  });
+
+  app.get<{ Params: { version: string } }>('/firmware/:version', async (request) => {
+    const image = await catalogue.require(request.params.version);
+    return { firmware: imageView(image, catalogue.servable(image)) };
+  });
+
+  app.post('/rollouts', async (request, reply) => {
+    const f = asFields(request.body);
+    const min = optNumber(f, 'min_outcomes');
+    const threshold = optNumber(f, 'failure_threshold');
+    const { rollout, counts } = await rollouts.create(
+      {
+        version: optString(f, 'version') ?? invalid('version', 'required'),
+        target: parseTarget(f.target ?? invalid('target', 'required')),
+        pinned: optBool(f, 'pinned') ?? false,
+        ...(threshold !== undefined ? { failureThreshold: threshold } : {}),
+        ...(min !== undefined ? { minOutcomes: min } : {}),
+        reason: optString(f, 'reason') ?? null,
+      },
+      actor,
+    );
+    reply.code(201);
+    return { rollout: rolloutView(rollout, counts) };
+  });
+
+  app.get('/rollouts', async () => ({
+    rollouts: (await rollouts.list()).map((r) => rolloutView(r.rollout, r.counts)),
+  }));
+
+  app.get<{ Params: IdParams }>('/rollouts/:id', async (request) => {
+    const r = await rollouts.get(parseId(request.params.id));
+    return { rollout: rolloutView(r.rollout, r.counts), sessions: r.sessions.map(sessionView) };
+  });
+
+  for (const action of ['pause', 'resume', 'abort'] as const satisfies readonly RolloutAction[]) {
+    app.post<{ Params: IdParams }>(`/rollouts/:id/${action}`, async (request) => {
+      const f = asFields(request.body);
+      const r = await rollouts.change(
+        parseId(request.params.id),
+        action,
+        actor,
+        optString(f, 'reason') ?? null,
+      );
+      return { rollout: rolloutView(r.rollout, r.counts) };
+    });
+  }
+
+  app.get('/rollout-groups', async () => ({
+    groups: Object.fromEntries(await rollouts.groups()),
+  }));
+
+  app.put<{ Params: { name: string } }>('/rollout-groups/:name', async (request) => {
+    const f = asFields(request.body);
+    const devices = await rollouts.setGroup(request.params.name, stringList(f.devices, 'devices'), actor);
+    return { group: request.params.name, devices };
+  });
+}
+
+/** `GET /ota/status`: what the reference served to anyone, now for the administrator only. */
+export async function otaStatusRoute(app: FastifyInstance, deps: FirmwareAdminDeps): Promise<void> {
+  requireAdminToken(app, deps.adminToken);
+  app.get<{ Querystring: Record<string, string> }>('/ota/status', async (request) => {
+    const sessions = await deps.ota.sessions(parseLimit('limit', request.query.limit, 1000, 100_000));
+    const latest = new Map<string, (typeof sessions)[number]>();
+    for (const s of sessions) if (!latest.has(s.deviceId)) latest.set(s.deviceId, s);
+    const images = await deps.catalogue.list();
+    return {
+      active_sessions: [...latest.values()].filter((s) => OPEN_SESSION_STATES.includes(s.state)).length,
+      sessions: Object.fromEntries([...latest].map(([id, s]) => [id, sessionView(s)])),
+      available_versions: images.filter((i) => deps.catalogue.servable(i)).map((i) => i.version),
+      rollouts: (await deps.rollouts.list()).map((r) => rolloutView(r.rollout, r.counts)),
+    };
+  });
+}

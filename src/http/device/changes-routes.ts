@@ -1,0 +1,29 @@
+/**
+ * `POST /changes` and `POST /device_settings` (PROTOCOL.md §5, §10.8): the same answer, for the
+ * calling device only, in the exact shape the field firmware parses.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ConfigService } from '../../config/config-service.js';
+import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
+import { ApiError } from '../../errors.js';
+import { closeAfterReply, controlRequest } from './device-reply.js';
+
+export interface ChangesRouteDeps {
+  guard: ControlRequestGuard;
+  config: ConfigService;
+}
+
+export async function changesRoutes(app: FastifyInstance, deps: ChangesRouteDeps): Promise<void> {
+  closeAfterReply(app);
+  for (const path of ['/changes', '/device_settings']) {
+    app.post(path, async (request) => {
+      const caller = await deps.guard.authenticate(controlRequest(request, Date.now()));
+      const ts = caller.document.timestamp;
+      // The reference server refuses a request without both fields; the device always sends both.
+      if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) {
+        throw new ApiError('malformed_payload', 'device_id and timestamp (device millis) are required.');
+      }
+      return deps.config.answerChanges(caller.device.id);
+    });
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The web dashboard: its static files at `/`, the routes it needs under `/api`, and the live
+ * stream fed by the ingest pipeline (committed uploads and security events).
+ */
+import type { FastifyInstance } from 'fastify';
+import { expectedInterval } from '../../dashboard/cadence.js';
+import { FleetTracker } from '../../dashboard/fleet-tracker.js';
+import { LiveHub } from '../../dashboard/live-hub.js';
+import { LiveTickets } from '../../dashboard/live-ticket.js';
+import type { DeviceService } from '../../devices/device-service.js';
+import type { IngestService } from '../../ingest/ingest-service.js';
+import type { Storage } from '../../ports/storage.js';
+import { dashboardRoutes, latestView } from '../admin/dashboard-routes.js';
+import { registerStaticRoutes } from './static-routes.js';
+
+export interface DashboardOptions {
+  storage: Storage;
+  devices: DeviceService;
+  ingest: IngestService;
+  adminToken: string;
+  /** Built dashboard files (default: this package's `dist/web`). */
+  webDir?: string;
+}
+
+export async function registerDashboard(app: FastifyInstance, opts: DashboardOptions): Promise<void> {
+  const tracker = new FleetTracker(opts.storage);
+  const hub = new LiveHub();
+  const tickets = new LiveTickets();
+
+  opts.ingest.onCommitted((u) => {
+    const newest = tracker.observe(u);
+    if (hub.size === 0) return;
+    const recent = tracker.recentIntervals(u.deviceId);
+    const duplicates = new Set(u.duplicatePackets);
+    hub.publish('upload', {
+      device_id: u.deviceId,
+      upload_id: u.uploadId,
+      nonce: u.nonce,
+      received_at: new Date(u.receivedAt).toISOString(),
+      registered: u.registered,
+      packets: u.packets.length,
+      samples: u.packets.reduce((n, p) => n + (p.block && !duplicates.has(p.index) ? p.block.samples : 0), 0),
+      quarantined: u.packets.filter((p) => p.status === 'quarantined').length,
+      duplicate_packets: u.duplicatePackets.length,
+      latest: newest.map(latestView),
+      energy_today_wh: tracker.energyIfKnown(u.deviceId),
+      interval_ms:
+        recent.length > 0 ? expectedInterval(recent, { firstSeen: null, lastSeen: null, uploads: 0 }) : null,
+    });
+  });
+  opts.ingest.onSecurityEvent((e) => {
+    hub.publish('security', {
+      time: new Date(e.time).toISOString(),
+      device_id: e.deviceId,
+      code: e.code,
+      reason: e.reason,
+      source: e.source,
+      nonce: e.nonce,
+      request_id: e.requestId,
+      ...(e.detail ? { detail: e.detail } : {}),
+    });
+  });
+  // Open streams would keep the server from closing.
+  app.addHook('preClose', async () => hub.close());
+
+  await app.register(dashboardRoutes, {
+    prefix: '/api',
+    storage: opts.storage,
+    devices: opts.devices,
+    adminToken: opts.adminToken,
+    tracker,
+    hub,
+    tickets,
+  });
+  registerStaticRoutes(app, opts.webDir);
+}

@@ -1,0 +1,68 @@
+/**
+ * Human-readable views of a simulation: a live progress block (uploads, answers by reason,
+ * current rates) and the summary printed at the end. Pure text so the CLI decides where it goes.
+ */
+import { MISBEHAVIOURS } from './misbehaviour.js';
+import type { SimulationSummary } from './simulator.js';
+
+/** What the previous progress block saw, to turn totals into rates. */
+export interface ProgressMark {
+  elapsedSeconds: number;
+  sent: number;
+  accepted: number;
+}
+
+const rate = (delta: number, seconds: number) => (seconds > 0 ? delta / seconds : 0).toFixed(1);
+
+function reasons(counts: Record<string, number>): string {
+  const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]);
+  return entries.length > 0 ? entries.map(([k, n]) => `${k} ×${n}`).join(', ') : 'none';
+}
+
+export function progressLines(
+  s: SimulationSummary,
+  previous: ProgressMark | undefined,
+): { lines: string[]; mark: ProgressMark } {
+  const since = previous ?? { elapsedSeconds: 0, sent: 0, accepted: 0 };
+  const dt = s.elapsedSeconds - since.elapsedSeconds;
+  const refused = Object.values(s.rejected).reduce((n, k) => n + k, 0);
+  const lines = [
+    `${s.elapsedSeconds.toFixed(0).padStart(4)} s  uploads ${s.sent} (${rate(s.sent - since.sent, dt)}/s)` +
+      `  accepted ${s.accepted} (${rate(s.accepted - since.accepted, dt)}/s)` +
+      `  refused ${refused}  transport errors ${s.transportErrors}  p99 ${s.latencyMs.p99} ms`,
+    `       refused by reason: ${reasons(s.rejected)}`,
+    `       unexpected answers ${s.unexpected}  stuck devices ${s.stuckDevices}  lost packets ${s.lostPackets}`,
+  ];
+  return { lines, mark: { elapsedSeconds: s.elapsedSeconds, sent: s.sent, accepted: s.accepted } };
+}
+
+export function summaryLines(s: SimulationSummary): string[] {
+  const firmware = Object.entries(s.firmware)
+    .sort((a, b) => b[1] - a[1])
+    .map(([v, n]) => `${v} ×${n}`)
+    .join(', ');
+  const lines = [
+    `devices ${s.devices} (firmware ${firmware || 'n/a'}), ${s.elapsedSeconds.toFixed(1)} s`,
+    `uploads sent ${s.sent} (${s.rates.sentPerSecond}/s), accepted ${s.accepted} (${s.rates.acceptedPerSecond}/s), transport errors ${s.transportErrors}`,
+    `rejected: ${Object.keys(s.rejected).length ? JSON.stringify(s.rejected) : 'none'}`,
+    `latency p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms, max ${s.latencyMs.max} ms`,
+  ];
+  const intents = (['valid', ...MISBEHAVIOURS] as const).filter((i) => s.byIntent[i]);
+  if (intents.some((i) => i !== 'valid')) {
+    lines.push('by kind of upload (answers; unexpected = not what the server must answer):');
+    for (const i of intents) {
+      const t = s.byIntent[i];
+      if (!t) continue;
+      lines.push(
+        `  ${i.padEnd(10)} sent ${String(t.sent).padStart(6)}  unexpected ${t.unexpected}  ${reasons(t.outcomes)}`,
+      );
+    }
+  }
+  lines.push(`unexpected answers: ${s.unexpected}`);
+  for (const e of s.unexpectedExamples) lines.push(`  ${e}`);
+  if (s.stuckDevices > 0) {
+    lines.push(`devices stuck by the 2048-byte buffer defect until reboot: ${s.stuckDevices}`);
+  }
+  lines.push(`packets lost in device ring buffers: ${s.lostPackets}`);
+  return lines;
+}

@@ -1,0 +1,317 @@
+/**
+ * The Storage contract against the machine's PostgreSQL (replay state in the row, and in Redis),
+ * plus what only this adapter has: migrations, outbox ownership across instances, commit-order
+ * safe outbox reads, retention, and the Redis script's equivalence with the pure replay rule.
+ */
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PostgresStorage } from '../../src/adapters/postgres/postgres-storage.js';
+import { PG_MIGRATIONS } from '../../src/adapters/postgres/schema.js';
+import { RedisReplayStore } from '../../src/adapters/redis/redis-replay-store.js';
+import type { DevicePolicy } from '../../src/devices/device.js';
+import { armedAt, checkReplay, type ReplayState, UNARMED } from '../../src/ingest/replay-window.js';
+import type { ReplayStore } from '../../src/ports/replay-store.js';
+import type { UploadCommit } from '../../src/ports/storage.js';
+import type { ReplayMode } from '../../src/settings.js';
+import {
+  createSchema,
+  REDIS_URL,
+  redisPrefix,
+  servicesAvailable,
+  type TestSchema,
+} from '../helpers/services.js';
+import { storageContract } from './storage-contract.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups) await c().catch(() => undefined);
+});
+
+async function schema(label: string): Promise<TestSchema> {
+  const s = await createSchema(label);
+  cleanups.push(() => s.drop());
+  return s;
+}
+
+async function redisStore(label: string): Promise<RedisReplayStore> {
+  const keys = redisPrefix(label);
+  cleanups.push(() => keys.cleanup());
+  return RedisReplayStore.open({ url: REDIS_URL, keyPrefix: keys.prefix });
+}
+
+const POLICY: DevicePolicy = { allowUnsecured: false, requireEncryption: false, replay: { kind: 'strict' } };
+
+function upload(deviceId: string, nonce: number, receivedAt = 2_000_000): UploadCommit {
+  return {
+    deviceId,
+    registerWith: POLICY,
+    nonce,
+    counterResetThreshold: 1000,
+    initialHigh: 10000,
+    keyKid: null,
+    protocol: 'v1',
+    encrypted: false,
+    receivedAt,
+    source: '127.0.0.1',
+    requestId: 'r',
+    deviceTimestamp: 5000,
+    packets: [
+      {
+        index: 0,
+        deviceTimestamp: 1000,
+        bytes: 'AAAA',
+        dedupeKey: `${deviceId}-${nonce}`,
+        method: 'raw',
+        label: null,
+        status: 'decoded',
+        reason: null,
+        notes: [],
+        block: {
+          time: receivedAt - 10_000,
+          step: 2000,
+          samples: 1,
+          layout: [0, 1],
+          values: [2400, 170],
+          quality: ['exact', 'exact'],
+        },
+      },
+    ],
+  };
+}
+
+if (await servicesAvailable('postgres')) {
+  storageContract('PostgreSQL', async () =>
+    PostgresStorage.open({ url: (await schema('contract')).url, poolSize: 4 }),
+  );
+  storageContract('PostgreSQL without pipelining', async () =>
+    PostgresStorage.open({ url: (await schema('contract_np')).url, poolSize: 4, pipeline: false }),
+  );
+
+  describe('PostgreSQL adapter', () => {
+    it('records applied migrations and applies nothing twice', async () => {
+      const s = await schema('migrate');
+      const a = await PostgresStorage.open({ url: s.url, poolSize: 2 });
+      await a.close();
+      const b = await PostgresStorage.open({ url: s.url, poolSize: 2 });
+      await b.close();
+      const rows = await s.query<{ version: number }>(
+        'SELECT version FROM schema_migrations ORDER BY version',
+      );
+      expect(rows.map((r) => r.version)).toEqual(PG_MIGRATIONS.map((m) => m.version));
+    });
+
+    it('migrates once when several instances start together', async () => {
+      const s = await schema('migrate_race');
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => PostgresStorage.open({ url: s.url, poolSize: 1 })),
+      );
+      await Promise.all(stores.map((x) => x.close()));
+      const rows = await s.query<{ n: number }>('SELECT count(*)::int AS n FROM schema_migrations');
+      expect(rows[0].n).toBe(PG_MIGRATIONS.length);
+    });
+
+    it('accepts exactly one copy of a nonce committed through two instances at once', async () => {
+      const s = await schema('two');
+      const a = await PostgresStorage.open({ url: s.url, poolSize: 8 });
+      const b = await PostgresStorage.open({ url: s.url, poolSize: 8 });
+      for (let n = 10001; n <= 10005; n++) {
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).commitUpload(upload('twin', n))),
+        );
+        expect(results.filter((r) => r.ok)).toHaveLength(1);
+      }
+      expect((await a.getDevice('twin'))?.counters.uploads).toBe(5);
+      await a.close();
+      await b.close();
+    });
+
+    it('lets one instance own the outbox; another takes over when it closes', async () => {
+      const s = await schema('leader');
+      const a = await PostgresStorage.open({ url: s.url, poolSize: 2 });
+      const b = await PostgresStorage.open({ url: s.url, poolSize: 2 });
+      await a.commitUpload(upload('own', 10001));
+      const first = await a.pendingOutbox(10);
+      expect(first.map((r) => r.kind)).toEqual(['device', 'upload']);
+      expect(await b.pendingOutbox(10)).toEqual([]);
+      expect([a.outboxOwner, b.outboxOwner]).toEqual([true, false]);
+      await a.close();
+      // The follower tries again at most once a second.
+      await new Promise((r) => setTimeout(r, 1100));
+      const taken = await b.pendingOutbox(10, 999);
+      expect(taken.map((r) => r.id)).toEqual(first.map((r) => r.id));
+      await b.markPublished(taken.map((r) => r.id));
+      expect(await b.outboxStats()).toEqual({ depth: 0, oldestCreatedAt: null });
+      await b.close();
+    });
+
+    it('never lets the relay pass a record that commits after a later one was read', async () => {
+      const s = await schema('order');
+      const store = await PostgresStorage.open({ url: s.url, poolSize: 2 });
+      await store.commitUpload(upload('early', 10001));
+      // A transaction takes an outbox id and stays open while a later one commits.
+      const pool = store.pool;
+      const slow = await pool.connect();
+      await slow.query('BEGIN');
+      await slow.query(
+        `INSERT INTO outbox (device_id, kind, ref_id, created_at) VALUES ('slow', 'device', 'slow', 1)`,
+      );
+      await store.commitUpload(upload('late', 10001));
+      const seen = await store.pendingOutbox(100);
+      expect(seen.map((r) => r.refId)).toEqual(['early', expect.any(String), 'late', expect.any(String)]);
+      await slow.query('COMMIT');
+      slow.release();
+      const after = await store.pendingOutbox(100, seen[seen.length - 1].id);
+      expect(after.map((r) => r.refId)).toEqual(['slow']);
+      await store.close();
+    });
+
+    it('deletes uploads and readings older than the retention period', async () => {
+      const s = await schema('retention');
+      const store = await PostgresStorage.open({ url: s.url, poolSize: 2 });
+      const old = await store.commitUpload(upload('ret', 10001, 1_000_000));
+      const recent = await store.commitUpload(upload('ret', 10002, 9_000_000));
+      if (!old.ok || !recent.ok) throw new Error('commit failed');
+      expect(await store.pruneOlderThan(5_000_000)).toBe(1);
+      expect(await store.getUpload(old.uploadId)).toBeUndefined();
+      expect(await store.getUpload(recent.uploadId)).toBeDefined();
+      const page = await store.queryReadings('ret', { limit: 100 });
+      expect(page.readings.map((r) => r.uploadId)).toEqual([recent.uploadId, recent.uploadId]);
+      const keys = await s.query<{ n: number }>('SELECT count(*)::int AS n FROM packet_keys');
+      expect(keys[0].n).toBe(1);
+      // The device and its replay state stay: an old envelope is still a replay.
+      expect(await store.commitUpload(upload('ret', 10001, 9_500_000))).toMatchObject({ ok: false });
+      await store.close();
+    });
+
+    it('answers 503-worthy errors, not wrong answers, when the database is gone', async () => {
+      const s = await schema('down');
+      const store = await PostgresStorage.open({ url: s.url, poolSize: 2 });
+      await s.drop();
+      await expect(store.commitUpload(upload('gone', 10001))).rejects.toThrow();
+      await store.close();
+    });
+  });
+}
+
+if (await servicesAvailable('postgres', 'redis')) {
+  storageContract('PostgreSQL + Redis replay store', async () =>
+    PostgresStorage.open({
+      url: (await schema('contract_redis')).url,
+      poolSize: 4,
+      replay: await redisStore('contract'),
+    }),
+  );
+
+  describe('Redis replay store', () => {
+    const modes: ReplayMode[] = [
+      { kind: 'strict' },
+      { kind: 'window', size: 1 },
+      { kind: 'window', size: 17 },
+      { kind: 'window', size: 64 },
+      { kind: 'window', size: 1024 },
+    ];
+
+    it('decides exactly as the pure rule, step by step', async () => {
+      const store = await redisStore('equiv');
+      let device = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom(...modes),
+          fc.constantFrom<ReplayState>(UNARMED, armedAt(10000)),
+          fc.array(fc.integer({ min: -40, max: 1100 }), { minLength: 1, maxLength: 40 }),
+          async (mode, initial, steps) => {
+            const id = `eq-${device++}`;
+            let expected = initial;
+            let fresh = true;
+            let written = false;
+            let last = 10000;
+            for (const step of steps) {
+              const nonce = Math.max(0, last + step);
+              const want = checkReplay(expected, nonce, mode, 1000);
+              const got = await store.checkAndAdvance({
+                deviceId: id,
+                nonce,
+                mode,
+                counterResetThreshold: 1000,
+                stored: expected,
+                fresh,
+              });
+              fresh = false;
+              expect(got).toEqual(want);
+              if (want.accept) {
+                expected = want.next;
+                last = nonce;
+                written = true;
+              }
+            }
+            expect(await store.peek(id)).toEqual(written ? expected : undefined);
+          },
+        ),
+        { numRuns: 400 },
+      );
+      await store.close();
+    });
+
+    it('keeps every nonce the database copy holds even when Redis lost its state', async () => {
+      const store = await redisStore('floor');
+      const mode: ReplayMode = { kind: 'window', size: 32 };
+      let state: ReplayState = armedAt(100);
+      for (const n of [105, 103, 110]) {
+        const d = checkReplay(state, n, mode, 1000);
+        if (!d.accept) throw new Error('setup');
+        state = d.next;
+      }
+      // Redis restarted from an old snapshot: it only knows nonce 100.
+      await store.reset('floor', armedAt(100));
+      for (const [n, reason] of [
+        [110, 'duplicate'],
+        [105, 'duplicate'],
+        [103, 'duplicate'],
+        [70, 'too_old'],
+      ] as const) {
+        const got = await store.checkAndAdvance({
+          deviceId: 'floor',
+          nonce: n,
+          mode,
+          counterResetThreshold: 1000,
+          stored: state,
+          fresh: false,
+        });
+        expect(got, String(n)).toEqual({ accept: false, reason });
+      }
+      const ok = await store.checkAndAdvance({
+        deviceId: 'floor',
+        nonce: 104,
+        mode,
+        counterResetThreshold: 1000,
+        stored: state,
+        fresh: false,
+      });
+      const want = checkReplay(state, 104, mode, 1000);
+      if (!ok.accept || !want.accept) throw new Error('104 must be accepted');
+      // The union also remembers what Redis knew below the window; inside it both agree.
+      const window = (1n << 32n) - 1n;
+      expect({ ...ok, next: { ...ok.next, seen: ok.next.seen & window } }).toEqual(want);
+      await store.close();
+    });
+
+    it('remembers a nonce burned by a commit that failed after the Redis advance', async () => {
+      const s = await schema('burn');
+      const replay: ReplayStore = await redisStore('burn');
+      const store = await PostgresStorage.open({ url: s.url, poolSize: 2, replay });
+      expect(await store.commitUpload(upload('burn', 10001))).toMatchObject({ ok: true });
+      // The advance reaches Redis, then the database refuses the transaction.
+      await s.query('ALTER TABLE uploads ADD CONSTRAINT no_more CHECK (nonce < 10002) NOT VALID');
+      await expect(store.commitUpload(upload('burn', 10002))).rejects.toThrow();
+      await s.query('ALTER TABLE uploads DROP CONSTRAINT no_more');
+      expect(await store.commitUpload(upload('burn', 10002))).toMatchObject({
+        ok: false,
+        reason: 'duplicate',
+      });
+      // The burned nonce counts as used, not as a missed upload.
+      expect(await store.commitUpload(upload('burn', 10003))).toMatchObject({ ok: true, gap: 0 });
+      expect((await store.getDevice('burn'))?.replay.high).toBe(10003);
+      await store.close();
+    });
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * Load held: a simulated fleet uploads at a fixed rate for minutes while the server's resident
+ * memory is sampled. Figures: accepted rate, valid uploads refused (must be none), p99 latency
+ * against its budget, and the slope of memory over time after warm-up (must be flat).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { runSimulation, type SimulationSummary } from '../../src/sim/simulator.js';
+import { CaseFigures } from './harness/figures.js';
+import { sized } from './harness/profile.js';
+import { MemorySampler, ServerProcess } from './harness/server.js';
+import { linearFit, percentile, round } from './harness/stats.js';
+
+const fig = new CaseFigures('load');
+
+const P = sized({
+  quick: { devices: 200, intervalSeconds: 0.4, seconds: 45, warmupSeconds: 12, slopeMiBPerMin: 15 },
+  full: { devices: 400, intervalSeconds: 0.4, seconds: 300, warmupSeconds: 40, slopeMiBPerMin: 2 },
+});
+/** A device's answer should come back well inside its own 15 s upload period; 50 ms is the service goal. */
+const P99_BUDGET_MS = 50;
+const RSS_CEILING_MIB = 512;
+
+let server: ServerProcess | undefined;
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('load held', () => {
+  it(`holds ${P.devices} devices at a fixed rate for ${P.seconds} s: nothing refused, p99 in budget, memory flat`, async () => {
+    server = await ServerProcess.start({ logLevel: 'info' });
+    const running = server;
+    const memory = new MemorySampler(() => running, 1000).start();
+    const t0 = performance.now();
+    const points: Record<string, number>[] = [];
+    const steady: number[] = [];
+    let last = { t: 0, sent: 0, accepted: 0 };
+    const summary: SimulationSummary = await runSimulation({
+      url: running.url,
+      devices: P.devices,
+      intervalSeconds: P.intervalSeconds,
+      durationSeconds: P.seconds,
+      encrypt: false,
+      varied: true,
+      onResponse: (r) => {
+        if ((r.at - t0) / 1000 >= P.warmupSeconds) steady.push(r.latencyMs);
+      },
+      onProgress: (s) => {
+        const t = (performance.now() - t0) / 1000;
+        const dt = t - last.t;
+        points.push({
+          t: round(t, 2),
+          sentPerSecond: round((s.sent - last.sent) / dt),
+          acceptedPerSecond: round((s.accepted - last.accepted) / dt),
+          rssMiB: round(running.rssMiB() ?? Number.NaN),
+          p99Ms: s.latencyMs.p99,
+        });
+        last = { t, sent: s.sent, accepted: s.accepted };
+      },
+    });
+    memory.stop();
+    fig.series('soak', points);
+
+    const valid = summary.byIntent.valid ?? { sent: 0, outcomes: {}, unexpected: 0 };
+    const offered = points.length > 0 ? summary.sent / summary.elapsedSeconds : 0;
+    fig.info('devices (varied profiles)', P.devices);
+    fig.info('duration', round(summary.elapsedSeconds), 's');
+    fig.info('uploads sent', summary.sent);
+    fig.info('offered rate', round(offered), 'uploads/s');
+    fig.info('accepted rate', summary.rates.acceptedPerSecond, 'uploads/s');
+    const refused = valid.sent - (valid.outcomes['200'] ?? 0);
+    fig.bounded('valid uploads refused or lost', refused, { max: 0 });
+    const p50 = percentile(steady, 50);
+    const p99 = percentile(steady, 99);
+    fig.info('p50 latency after warm-up', round(p50, 2), 'ms');
+    fig.bounded('p99 latency after warm-up', round(p99, 2), { max: P99_BUDGET_MS, unit: 'ms' });
+    fig.info('max latency after warm-up', round(Math.max(0, ...steady), 1), 'ms');
+
+    const window = memory.samples.filter((s) => s.t >= P.warmupSeconds);
+    const fit = linearFit(
+      window.map((s) => s.t / 60),
+      window.map((s) => s.rssMiB),
+    );
+    const first = window[0]?.rssMiB ?? 0;
+    const lastRss = window[window.length - 1]?.rssMiB ?? 0;
+    fig.info('RSS at end of warm-up', round(first), 'MiB');
+    fig.info('RSS at end', round(lastRss), 'MiB');
+    fig.bounded('RSS maximum', round(memory.maxMiB), { max: RSS_CEILING_MIB, unit: 'MiB' });
+    fig.bounded('RSS slope after warm-up (least squares)', round(fit.slope, 2), {
+      max: P.slopeMiBPerMin,
+      unit: 'MiB/min',
+    });
+    fig.info('RSS samples in the fit', window.length);
+    fig.note(
+      `Fixed rate: ${P.devices} simulated devices with per-device profiles (rated power, weather, night, cadence 0.5–2× of ${P.intervalSeconds} s), ` +
+        `fleet key, server at log level info (a line per upload, as in production). Memory is /proc/<pid>/status VmRSS every second; the slope is fitted after a ${P.warmupSeconds} s warm-up.`,
+    );
+
+    expect(running.alive, running.logTail()).toBe(true);
+    expect(summary.unexpected, summary.unexpectedExamples.join('\n')).toBe(0);
+    expect(refused).toBe(0);
+    expect(p99).toBeLessThanOrEqual(P99_BUDGET_MS);
+    expect(memory.maxMiB).toBeLessThanOrEqual(RSS_CEILING_MIB);
+    expect(fit.slope).toBeLessThanOrEqual(P.slopeMiBPerMin);
+  });
+});

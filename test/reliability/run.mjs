@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+/**
+ * `npm run test:reliability [-- --quick] [-- --report] [vitest arguments]`: vitest refuses options
+ * it does not know, so the suite's own are turned into environment variables here.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const args = process.argv.slice(2);
+const own = new Set(['--quick', '--report']);
+const child = spawn(
+  process.execPath,
+  [
+    path.join(root, 'node_modules/vitest/vitest.mjs'),
+    'run',
+    '--config',
+    'test/reliability/vitest.config.ts',
+    ...args.filter((a) => !own.has(a)),
+  ],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      RELIABILITY_PROFILE: args.includes('--quick') ? 'quick' : 'full',
+      RELIABILITY_REPORT: args.includes('--report') ? '1' : '',
+    },
+  },
+);
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,0 +1,110 @@
+/** The dashboard shell: sign-in, navigation, hash routes and the live-stream indicator. */
+import 'uplot/dist/uPlot.min.css';
+import './styles.css';
+import { session } from './api';
+import { fill, h } from './dom';
+import { live } from './live';
+import { deviceRoute } from './pages/device';
+import { firmwareRoute } from './pages/firmware';
+import { fleetRoute } from './pages/fleet';
+import { securityRoute } from './pages/security';
+import { signInPage } from './pages/signin';
+import { pageTitle, type Route } from './route';
+
+const ROUTES: Route[] = [fleetRoute, deviceRoute, securityRoute, firmwareRoute];
+
+const app = document.getElementById('app') as HTMLElement;
+let unmount: (() => void) | null = null;
+
+function match(hash: string): { route: Route; params: string[] } {
+  const path = hash.replace(/^#/, '') || '/';
+  for (const route of ROUTES) {
+    const m = route.pattern.exec(path);
+    if (m) return { route, params: m.slice(1).map(decodeURIComponent) };
+  }
+  return { route: fleetRoute, params: [] };
+}
+
+function liveIndicator(): HTMLElement {
+  const el = h('span', { class: 'live', role: 'status', 'aria-live': 'polite', 'data-testid': 'live-state' });
+  live.onState((s) => {
+    el.dataset.state = s;
+    el.textContent = s === 'live' ? '● Live' : s === 'stopped' ? 'Offline' : '○ Connecting…';
+  });
+  return el;
+}
+
+function shell(): { main: HTMLElement; nav: HTMLElement } {
+  const nav = h(
+    'nav',
+    { 'aria-label': 'Main' },
+    h(
+      'ul',
+      null,
+      ROUTES.filter((r) => r.nav).map((r) =>
+        h('li', null, h('a', { href: r.nav?.href ?? '#/' }, r.nav?.label)),
+      ),
+    ),
+  );
+  const main = h('main', { id: 'main', tabindex: '-1' });
+  fill(
+    app,
+    h('a', { class: 'skip', href: '#main', onclick: skipToMain }, 'Skip to content'),
+    h(
+      'header',
+      { class: 'top' },
+      h('a', { class: 'brand', href: '#/' }, 'EcoWatt Cloud'),
+      nav,
+      h(
+        'div',
+        { class: 'top-right' },
+        liveIndicator(),
+        h('button', { type: 'button', class: 'secondary', onclick: () => session.signOut() }, 'Sign out'),
+      ),
+    ),
+    main,
+  );
+  return { main, nav };
+}
+
+function skipToMain(e: Event): void {
+  e.preventDefault();
+  document.getElementById('main')?.focus();
+}
+
+let frame: { main: HTMLElement; nav: HTMLElement } | null = null;
+
+function render(): void {
+  unmount?.();
+  unmount = null;
+  if (!session.token) {
+    frame = null;
+    live.stop();
+    document.title = 'Sign in · EcoWatt Cloud';
+    unmount = signInPage(app, () => {
+      render();
+    });
+    return;
+  }
+  if (!frame) frame = shell();
+  live.start();
+  const { route, params } = match(location.hash);
+  for (const a of frame.nav.querySelectorAll('a')) {
+    const current = route.nav !== undefined && a.getAttribute('href') === route.nav.href;
+    if (current) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  frame.main.replaceChildren();
+  document.title = pageTitle(route.title(params));
+  unmount = route.mount(frame.main, params);
+}
+
+window.addEventListener('hashchange', () => {
+  render();
+  frame?.main.focus({ preventScroll: true });
+});
+window.addEventListener('ecowatt:signed-out', () => {
+  location.hash = '#/';
+  render();
+});
+render();
