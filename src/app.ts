@@ -13,6 +13,7 @@ import { SqliteConfigStore } from './adapters/sqlite/config-store.js';
 import { SqliteFirmwareStore } from './adapters/sqlite/sqlite-firmware-store.js';
 import { SqliteStorage } from './adapters/sqlite/sqlite-storage.js';
 import { loadOrCreateAdminToken } from './admin-token.js';
+import { AlertEngine } from './alerts/alert-engine.js';
 import { CommandService } from './commands/command-service.js';
 import { ConfigService } from './config/config-service.js';
 import { ControlRequestGuard } from './devices/control-request-guard.js';
@@ -27,10 +28,12 @@ import { changesRoutes } from './http/device/changes-routes.js';
 import { commandDeviceRoutes } from './http/device/command-routes.js';
 import { otaDeviceRoutes } from './http/device/ota-routes.js';
 import { registerProcessRoute } from './http/device/process-route.js';
+import { registerSourceLimit } from './http/device/source-limit.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerJsonBody } from './http/json-body.js';
 import { registerHealthRoutes } from './http/ops/health-routes.js';
 import { registerMetricsRoute } from './http/ops/metrics-route.js';
+import { RateLimiter } from './http/rate-limit.js';
 import { registerDashboard } from './http/web/dashboard.js';
 import { IngestService } from './ingest/ingest-service.js';
 import { loadKeyVault } from './master-key.js';
@@ -93,6 +96,9 @@ export async function createApp(settings: Settings): Promise<App> {
     },
   });
   registerErrorHandling(http);
+  if (settings.rateLimitSource) {
+    registerSourceLimit(http, new RateLimiter('per-source', settings.rateLimitSource));
+  }
   const metrics = new Metrics(storage);
   metrics.instrument(http);
   registerJsonBody(http);
@@ -100,6 +106,8 @@ export async function createApp(settings: Settings): Promise<App> {
   // The MQTT settings topic changes the same configuration model as the admin API.
   const config = new ConfigService(stores.config, storage);
   const fieldSettings: FieldSettingsSink = config;
+  // Created once ingestion exists; the MQTT stall callback fires later and finds it set.
+  let alerts: AlertEngine | undefined;
   let mqtt: MqttService | null;
   try {
     mqtt = await MqttService.start(settings, {
@@ -107,7 +115,14 @@ export async function createApp(settings: Settings): Promise<App> {
       devices: storage,
       sink: fieldSettings,
       log: http.log,
-      onStall: (info) =>
+      onStall: (info) => {
+        alerts?.fire({
+          rule: 'outbox_stalled',
+          deviceId: null,
+          message: `MQTT outbox stalled: oldest record ${info.oldestAgeSeconds} s old, ${info.depth} pending`,
+          time: Date.now(),
+          detail: { depth: info.depth, connected: info.connected },
+        });
         storage.recordSecurityEvent({
           time: Date.now(),
           deviceId: null,
@@ -117,7 +132,8 @@ export async function createApp(settings: Settings): Promise<App> {
           nonce: null,
           requestId: null,
           detail: { depth: info.depth, oldest_age_seconds: info.oldestAgeSeconds, connected: info.connected },
-        }),
+        });
+      },
     });
   } catch (err) {
     await storage.close();
@@ -136,9 +152,28 @@ export async function createApp(settings: Settings): Promise<App> {
       counterResetThreshold: settings.counterResetThreshold,
       nonceGapEventThreshold: settings.nonceGapEventThreshold,
       vault,
+      ...(settings.rateLimitDevice
+        ? { deviceLimiter: new RateLimiter('per-device', settings.rateLimitDevice) }
+        : {}),
     },
     http.log,
   );
+  alerts = new AlertEngine(
+    {
+      webhookUrl: settings.alertWebhookUrl,
+      cooldownMs: settings.alertCooldownSeconds * 1000,
+      windowMs: settings.alertWindowSeconds * 1000,
+      macFailures: settings.alertMacFailures,
+      replays: settings.alertReplays,
+      silentIntervals: settings.alertSilentIntervals,
+      uploadIntervalMs: 15_000,
+    },
+    storage,
+    http.log,
+  );
+  const alertEngine = alerts;
+  ingest.onSecurityEvent((event) => alertEngine.observe(event));
+  alertEngine.start();
   const devices = new DeviceService(
     storage,
     { allowUnsecured: settings.defaultAllowUnsecured, replay: settings.defaultReplayMode },
@@ -166,7 +201,10 @@ export async function createApp(settings: Settings): Promise<App> {
   await http.register(otaDeviceRoutes, { guard, ota: firmware.ota });
   await http.register(firmwareAdminRoutes, { prefix: '/api', ...firmware, adminToken });
   await http.register(otaStatusRoute, { ...firmware, adminToken });
-  const commands = new CommandService(stores.commands, storage);
+  const commands = new CommandService(stores.commands, storage, {
+    leaseSeconds: settings.commandLeaseSeconds,
+    maxAttempts: settings.commandMaxAttempts,
+  });
   await http.register(changesRoutes, { guard, config });
   await http.register(commandDeviceRoutes, { guard, commands });
   await http.register(configRoutes, { prefix: '/api', config, adminToken });
@@ -184,6 +222,7 @@ export async function createApp(settings: Settings): Promise<App> {
       if (closed) return;
       closed = true;
       await http.close();
+      await alertEngine.stop();
       await mqtt?.close();
       await storage.close();
     },

@@ -5,6 +5,7 @@
 
 import { adminTokenFile } from './admin-token.js';
 import { createApp } from './app.js';
+import { listenHttps } from './http/https-listener.js';
 import { type LoadOptions, loadSettings, redactSettings, SettingsError } from './settings.js';
 
 export async function serve(opts: LoadOptions = {}): Promise<void> {
@@ -37,6 +38,35 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
     await app.close();
     process.exit(2);
   }
+  let httpsUrl: string | null = null;
+  let httpsServer: import('node:https').Server | null = null;
+  if (settings.tlsCert || settings.tlsKey) {
+    if (!settings.tlsCert || !settings.tlsKey) {
+      process.stderr.write('ecowatt: HTTPS needs both ECOWATT_TLS_CERT and ECOWATT_TLS_KEY\n');
+      await app.close();
+      process.exit(2);
+    }
+    try {
+      const https = await listenHttps(app.http, {
+        port: settings.tlsPort,
+        host: settings.host,
+        certFile: settings.tlsCert,
+        keyFile: settings.tlsKey,
+        clientCaFile: settings.tlsClientCa,
+      });
+      httpsUrl = https.url;
+      httpsServer = https.server;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      process.stderr.write(
+        e.code === 'EADDRINUSE'
+          ? `ecowatt: HTTPS port ${settings.tlsPort} is already in use; choose another with ECOWATT_TLS_PORT\n`
+          : `ecowatt: cannot start HTTPS: ${e.message}\n`,
+      );
+      await app.close();
+      process.exit(2);
+    }
+  }
   const tokenSource = settings.adminToken
     ? 'from ECOWATT_ADMIN_TOKEN'
     : `kept in ${adminTokenFile(settings.dataDir)}`;
@@ -45,6 +75,7 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
     [
       `EcoWatt Cloud listening on ${address} (${settings.mode} mode)`,
       `  device uploads: POST ${address}/process`,
+      ...(httpsUrl ? [`  HTTPS: listening on ${httpsUrl}`] : []),
       `  data directory: ${settings.dataDir}`,
       `  admin token (${tokenSource}): ${app.adminToken}`,
       ...(app.mqtt?.describe() ?? ['  MQTT: off (ECOWATT_MQTT_EMBEDDED=false and no ECOWATT_MQTT_URL)']),
@@ -59,6 +90,7 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
     app.http.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
+    httpsServer?.close();
     app.close().then(
       () => process.exit(0),
       (err: unknown) => {

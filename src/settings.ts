@@ -64,6 +64,20 @@ export interface Settings {
   redisKeyPrefix: string;
   /** Readings and uploads older than this many days are deleted (0 = kept forever). */
   retentionDays: number;
+  alertWebhookUrl: string | undefined;
+  alertCooldownSeconds: number;
+  alertWindowSeconds: number;
+  alertMacFailures: number;
+  alertReplays: number;
+  alertSilentIntervals: number;
+  rateLimitSource: RateSpec | null;
+  rateLimitDevice: RateSpec | null;
+  tlsPort: number;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsClientCa: string | undefined;
+  commandLeaseSeconds: number;
+  commandMaxAttempts: number;
 }
 
 export type ReplayStoreKind = 'database' | 'redis';
@@ -72,6 +86,12 @@ export type ReplayStoreKind = 'database' | 'redis';
 export type MqttAnonymous = 'loopback' | 'any' | 'none';
 
 export class SettingsError extends Error {}
+
+/** A token bucket: `rate` per second, bursts of `burst`. */
+export interface RateSpec {
+  rate: number;
+  burst: number;
+}
 
 type Parser<T> = (raw: string | number | boolean, name: string) => T;
 
@@ -118,6 +138,15 @@ const hex =
 const aesBlocks: Parser<number> = (raw, name) => {
   const n = int(16, 65_536)(raw, name);
   return n % 16 === 0 ? n : fail(name, 'expected a multiple of 16');
+};
+
+/** `R/B` (R tokens per second, bursts of B), or `off`. */
+const rateSpec: Parser<RateSpec | null> = (raw, name) => {
+  const s = String(raw).trim().toLowerCase();
+  if (s === 'off' || s === '0') return null;
+  const m = /^(\d+(?:\.\d+)?)\/(\d+)$/.exec(s);
+  if (m && Number(m[1]) > 0 && Number(m[2]) >= 1) return { rate: Number(m[1]), burst: Number(m[2]) };
+  return fail(name, 'expected "rate/burst" (e.g. 200/400) or "off"');
 };
 
 export const parseReplayMode: Parser<ReplayMode> = (raw, name) => {
@@ -257,6 +286,25 @@ const SPECS = [
   spec('keyDir', 'ECOWATT_KEY_DIR', str, undefined),
   spec('firmwareMaxBytes', 'ECOWATT_FIRMWARE_MAX_BYTES', int(1024, 64 * 1024 * 1024), 4 * 1024 * 1024),
   spec('firmwareChunkSize', 'ECOWATT_FIRMWARE_CHUNK_SIZE', aesBlocks, 1024),
+  spec(
+    'alertWebhookUrl',
+    'ECOWATT_ALERT_WEBHOOK_URL',
+    urlWith(['http:', 'https:'], 'https://host/path'),
+    undefined,
+  ),
+  spec('alertCooldownSeconds', 'ECOWATT_ALERT_COOLDOWN_SECONDS', int(1, 86_400), 300),
+  spec('alertWindowSeconds', 'ECOWATT_ALERT_WINDOW_SECONDS', int(1, 86_400), 60),
+  spec('alertMacFailures', 'ECOWATT_ALERT_MAC_FAILURES', int(1, 1_000_000), 5),
+  spec('alertReplays', 'ECOWATT_ALERT_REPLAYS', int(1, 1_000_000), 5),
+  spec('alertSilentIntervals', 'ECOWATT_ALERT_SILENT_INTERVALS', int(0, 10_000), 4),
+  spec('rateLimitSource', 'ECOWATT_RATE_LIMIT_SOURCE', rateSpec, { rate: 200, burst: 400 }),
+  spec('rateLimitDevice', 'ECOWATT_RATE_LIMIT_DEVICE', rateSpec, { rate: 5, burst: 20 }),
+  spec('tlsPort', 'ECOWATT_TLS_PORT', int(0, 65535), 5443),
+  spec('tlsCert', 'ECOWATT_TLS_CERT', str, undefined),
+  spec('tlsKey', 'ECOWATT_TLS_KEY', str, undefined),
+  spec('tlsClientCa', 'ECOWATT_TLS_CLIENT_CA', str, undefined),
+  spec('commandLeaseSeconds', 'ECOWATT_COMMAND_LEASE_SECONDS', int(1, 3600), 60),
+  spec('commandMaxAttempts', 'ECOWATT_COMMAND_MAX_ATTEMPTS', int(1, 20), 3),
 ] as const;
 
 export type SettingsOverrides = Partial<Record<keyof Settings, string | number | boolean>>;

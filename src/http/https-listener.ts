@@ -24,13 +24,20 @@ function read(file: string, setting: string): Buffer {
   }
 }
 
-export async function listenHttps(app: FastifyInstance, opts: HttpsOptions): Promise<{ server: Server; url: string }> {
+export async function listenHttps(
+  app: FastifyInstance,
+  opts: HttpsOptions,
+): Promise<{ server: Server; url: string }> {
   const server = createServer(
     {
       cert: read(opts.certFile, 'ECOWATT_TLS_CERT'),
       key: read(opts.keyFile, 'ECOWATT_TLS_KEY'),
       ...(opts.clientCaFile
-        ? { ca: read(opts.clientCaFile, 'ECOWATT_TLS_CLIENT_CA'), requestCert: true, rejectUnauthorized: true }
+        ? {
+            ca: read(opts.clientCaFile, 'ECOWATT_TLS_CLIENT_CA'),
+            requestCert: true,
+            rejectUnauthorized: true,
+          }
         : {}),
       headersTimeout: app.server.headersTimeout,
       requestTimeout: app.server.requestTimeout,

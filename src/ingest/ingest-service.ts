@@ -8,6 +8,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import { DEVICE_ID_PATTERN, type Device, type DevicePolicy, FIELD_INITIAL_HIGH } from '../devices/device.js';
 import type { KeyVault } from '../devices/key-vault.js';
 import { ApiError, type ErrorCode } from '../errors.js';
+import type { RateLimiter } from '../http/rate-limit.js';
 import type {
   CommitOutcome,
   PacketRecord,
@@ -33,6 +34,8 @@ export interface IngestConfig {
   nonceGapEventThreshold: number;
   /** Opens the device keys sealed at rest. */
   vault?: KeyVault;
+  /** Per-device rate limit, applied once the device is authenticated. */
+  deviceLimiter?: RateLimiter;
 }
 
 export interface IngestRequest {
@@ -171,6 +174,7 @@ export class IngestService {
 
   async process(req: IngestRequest): Promise<IngestResponse> {
     const auth = await this.authenticate(req);
+    this.config.deviceLimiter?.take(auth.doc.deviceId);
     const packets = decodePackets(auth.doc.deviceId, auth.doc, {
       receivedAt: req.receivedAt,
       pollIntervalMs: this.config.pollIntervalMs,

@@ -173,6 +173,24 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     return { events: events.map(eventView) };
   });
 
+  app.get<{ Querystring: Record<string, string> }>('/alerts', async (request) => {
+    const q = request.query;
+    const events = await storage.listSecurityEvents({
+      code: 'alert',
+      limit: parseLimit('limit', q.limit, 100, 1000),
+      ...(q.device ? { deviceId: q.device } : {}),
+    });
+    return {
+      alerts: events.map((e) => ({
+        id: e.id,
+        time: new Date(e.time).toISOString(),
+        rule: e.reason,
+        device_id: e.deviceId,
+        ...(e.detail ? { message: e.detail.message, detail: e.detail } : {}),
+      })),
+    };
+  });
+
   app.get<{ Querystring: Record<string, string> }>('/audit', async (request) => {
     const q = request.query;
     const entries = await storage.listAudit({
