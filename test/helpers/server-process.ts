@@ -39,6 +39,9 @@ export async function startServer(
       ECOWATT_PORT: String(opts.port ?? 0),
       ECOWATT_DATA_DIR: dataDir,
       ECOWATT_LOG_LEVEL: 'warn',
+      // Tests drive devices far faster than the field does; the limits have a test of their own.
+      ECOWATT_RATE_LIMIT_SOURCE: 'off',
+      ECOWATT_RATE_LIMIT_DEVICE: 'off',
       // Any free port: test servers run side by side, and 1883 belongs to the machine's broker.
       ECOWATT_MQTT_PORT: '0',
       ...opts.env,
