@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { PacketRecord } from '../ports/storage.js';
 import { decodeCompressedBinary, encodeBase64 } from '../protocol/base64.js';
 import { decodePacket } from '../protocol/codecs/decode-packet.js';
+import type { DictionaryMirror } from '../protocol/codecs/dictionary-mirror.js';
 import { decodeE1 } from '../protocol/codecs/lossless-e1.js';
 import type { Quality } from '../protocol/codecs/types.js';
 import { BATCH_LAYOUT, BATCH_POSITIONS, BATCH_SAMPLES } from '../protocol/registers.js';
@@ -15,6 +16,8 @@ import type { PacketEntry, UploadDocument } from './upload-document.js';
 export interface DecodeContext {
   receivedAt: number;
   pollIntervalMs: number;
+  /** The device's dictionary as mirrored so far; followed (and so changed) packet by packet. */
+  mirror?: DictionaryMirror;
 }
 
 interface Grid {
@@ -61,7 +64,7 @@ function layoutFor(entry: PacketEntry): { positions: readonly number[]; layout: 
   return { positions: entry.registerLayout, layout: entry.registerLayout };
 }
 
-function decodeGrid(entry: PacketEntry, bytes: Uint8Array): Grid | { error: string } {
+function decodeGrid(entry: PacketEntry, bytes: Uint8Array, ctx: DecodeContext): Grid | { error: string } {
   if (bytes.length > 0 && bytes[0] === E1_MARKER) {
     const r = decodeE1(bytes);
     if (!r.ok) return { error: `${r.code}: ${r.message}` };
@@ -76,7 +79,10 @@ function decodeGrid(entry: PacketEntry, bytes: Uint8Array): Grid | { error: stri
   }
   const { positions, layout } = layoutFor(entry);
   if (positions.length === 0) return { error: 'bad_count: register_layout is empty' };
-  const r = decodePacket(bytes, { registers: positions });
+  const r = decodePacket(bytes, {
+    registers: positions,
+    ...(ctx.mirror ? { patterns: ctx.mirror.patterns } : {}),
+  });
   if (!r.ok) return { error: `${r.code}: ${r.message}` };
   if (r.values.length !== positions.length) {
     return { error: `bad_count: decoded ${r.values.length} values, expected ${positions.length}` };
@@ -86,42 +92,64 @@ function decodeGrid(entry: PacketEntry, bytes: Uint8Array): Grid | { error: stri
 }
 
 export function decodePackets(deviceId: string, doc: UploadDocument, ctx: DecodeContext): PacketRecord[] {
+  ctx.mirror?.beginUpload(doc.timestamp);
   return doc.packets.map((entry) => {
-    if (entry.problem !== null || entry.compressedBinary === null) {
-      return quarantine(entry, deviceId, new Uint8Array(0), `malformed_entry: ${entry.problem}`);
+    const record = decodeEntry(deviceId, doc, entry, ctx);
+    const mirror = ctx.mirror;
+    if (mirror?.isNew(entry.deviceTimestamp) && layoutFor(entry).positions === BATCH_POSITIONS) {
+      const bytes = record.status === 'decoded' ? Buffer.from(record.bytes, 'base64') : undefined;
+      mirror.follow(
+        { timestamp: entry.deviceTimestamp, firstByte: bytes?.[0] },
+        record.block ? { values: record.block.values, quality: record.block.quality } : null,
+        BATCH_POSITIONS,
+        // Five polls make a packet; half a packet of slack before a gap counts as lost packets.
+        Math.round(BATCH_SAMPLES * ctx.pollIntervalMs * 1.5),
+      );
     }
-    const cut = decodeCompressedBinary(entry.compressedBinary, entry.compressedSize ?? undefined);
-    if (!cut.ok) {
-      const bytes = new Uint8Array(Buffer.from(entry.compressedBinary, 'utf8'));
-      return quarantine(entry, deviceId, bytes, `bad_base64: ${cut.message}`);
-    }
-    const grid = decodeGrid(entry, cut.bytes);
-    if ('error' in grid) return quarantine(entry, deviceId, cut.bytes, grid.error);
-
-    // The device stamps millis() since boot; anchor the packet to our clock (§10.5).
-    const age =
-      doc.timestamp !== null && entry.deviceTimestamp !== null && doc.timestamp >= entry.deviceTimestamp
-        ? doc.timestamp - entry.deviceTimestamp
-        : 0;
-    const packetTime = ctx.receivedAt - age;
-    return {
-      index: entry.index,
-      deviceTimestamp: entry.deviceTimestamp,
-      bytes: encodeBase64(cut.bytes),
-      dedupeKey: dedupeKey(deviceId, entry.deviceTimestamp, cut.bytes),
-      method: grid.method,
-      label: entry.label,
-      status: 'decoded',
-      reason: null,
-      notes: grid.notes,
-      block: {
-        time: packetTime - (grid.samples - 1) * ctx.pollIntervalMs,
-        step: ctx.pollIntervalMs,
-        samples: grid.samples,
-        layout: grid.layout,
-        values: grid.values,
-        quality: grid.quality,
-      },
-    };
+    return record;
   });
+}
+
+function decodeEntry(
+  deviceId: string,
+  doc: UploadDocument,
+  entry: PacketEntry,
+  ctx: DecodeContext,
+): PacketRecord {
+  if (entry.problem !== null || entry.compressedBinary === null) {
+    return quarantine(entry, deviceId, new Uint8Array(0), `malformed_entry: ${entry.problem}`);
+  }
+  const cut = decodeCompressedBinary(entry.compressedBinary, entry.compressedSize ?? undefined);
+  if (!cut.ok) {
+    const bytes = new Uint8Array(Buffer.from(entry.compressedBinary, 'utf8'));
+    return quarantine(entry, deviceId, bytes, `bad_base64: ${cut.message}`);
+  }
+  const grid = decodeGrid(entry, cut.bytes, ctx);
+  if ('error' in grid) return quarantine(entry, deviceId, cut.bytes, grid.error);
+
+  // The device stamps millis() since boot; anchor the packet to our clock (§10.5).
+  const age =
+    doc.timestamp !== null && entry.deviceTimestamp !== null && doc.timestamp >= entry.deviceTimestamp
+      ? doc.timestamp - entry.deviceTimestamp
+      : 0;
+  const packetTime = ctx.receivedAt - age;
+  return {
+    index: entry.index,
+    deviceTimestamp: entry.deviceTimestamp,
+    bytes: encodeBase64(cut.bytes),
+    dedupeKey: dedupeKey(deviceId, entry.deviceTimestamp, cut.bytes),
+    method: grid.method,
+    label: entry.label,
+    status: 'decoded',
+    reason: null,
+    notes: grid.notes,
+    block: {
+      time: packetTime - (grid.samples - 1) * ctx.pollIntervalMs,
+      step: ctx.pollIntervalMs,
+      samples: grid.samples,
+      layout: grid.layout,
+      values: grid.values,
+      quality: grid.quality,
+    },
+  };
 }

@@ -17,6 +17,7 @@ import type {
   UploadCommit,
   UploadProtocol,
 } from '../ports/storage.js';
+import { DictionaryMirror } from '../protocol/codecs/dictionary-mirror.js';
 import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../protocol/envelope-v1.js';
 import { isV2Envelope, openV2, parseV2Envelope } from '../protocol/envelope-v2.js';
 import type { Mode, ReplayMode } from '../settings.js';
@@ -128,9 +129,13 @@ const POLICY_REASONS: Record<PolicyRejection, string> = {
   fleet_key_not_allowed: 'device has keys of its own',
 };
 
+/** Devices whose mirrored dictionary stays in memory (others are read back from storage). */
+const MIRROR_CACHE_SIZE = 50_000;
+
 const activeKeys = (d: Device | undefined) => (d ? d.keys.filter((k) => k.status === 'active') : []);
 
 export class IngestService {
+  private readonly mirrors = new Map<string, DictionaryMirror>();
   private readonly committedListeners: ((upload: CommittedUpload) => void)[] = [];
   private readonly eventListeners: ((event: SecurityEvent) => void)[] = [];
 
@@ -175,11 +180,14 @@ export class IngestService {
   async process(req: IngestRequest): Promise<IngestResponse> {
     const auth = await this.authenticate(req);
     this.config.deviceLimiter?.take(auth.doc.deviceId);
+    const mirror = await this.mirrorFor(auth.doc.deviceId);
     const packets = decodePackets(auth.doc.deviceId, auth.doc, {
       receivedAt: req.receivedAt,
       pollIntervalMs: this.config.pollIntervalMs,
+      mirror,
     });
-    const outcome = await this.commit(req, auth, packets);
+    const outcome = await this.commit(req, auth, packets, mirror);
+    if (outcome.ok) this.rememberMirror(auth.doc.deviceId, mirror);
     if (outcome.ok && this.committedListeners.length > 0) {
       const committed: CommittedUpload = {
         deviceId: auth.doc.deviceId,
@@ -381,10 +389,33 @@ export class IngestService {
     };
   }
 
+  /**
+   * The device's mirrored dictionary, as a copy this upload may change: it is kept (cache and
+   * storage) only if the upload is accepted.
+   */
+  private async mirrorFor(deviceId: string): Promise<DictionaryMirror> {
+    let known = this.mirrors.get(deviceId);
+    if (!known) {
+      known = DictionaryMirror.fromJSON((await this.storage.loadDecoderState?.(deviceId)) ?? null);
+    }
+    return known.clone();
+  }
+
+  private rememberMirror(deviceId: string, mirror: DictionaryMirror): void {
+    // Refreshing the entry keeps recently active devices at the end; the oldest go first.
+    this.mirrors.delete(deviceId);
+    this.mirrors.set(deviceId, mirror);
+    if (this.mirrors.size > MIRROR_CACHE_SIZE) {
+      const oldest = this.mirrors.keys().next().value;
+      if (oldest !== undefined) this.mirrors.delete(oldest);
+    }
+  }
+
   private async commit(
     req: IngestRequest,
     auth: Authenticated,
     packets: PacketRecord[],
+    mirror: DictionaryMirror,
   ): Promise<CommitOutcome> {
     const commit: UploadCommit = {
       deviceId: auth.doc.deviceId,
@@ -400,6 +431,7 @@ export class IngestService {
       requestId: req.requestId,
       deviceTimestamp: auth.doc.timestamp,
       packets,
+      decoderState: mirror.toJSON(),
     };
     try {
       return await this.storage.commitUpload(commit);

@@ -56,6 +56,8 @@ export interface UploadCommit {
   requestId: string;
   deviceTimestamp: number | null;
   packets: readonly PacketRecord[];
+  /** The device's decoder state after this upload (mirrored dictionary), kept with the upload. */
+  decoderState?: string;
 }
 
 export type CommitOutcome =
@@ -175,6 +177,8 @@ export interface Storage extends Outbox {
    */
   acceptNonce(deviceId: string, nonce: number, counterResetThreshold: number): Promise<NonceOutcome>;
   getDevice(id: string): Promise<Device | undefined>;
+  /** What `commitUpload` last kept as the device's decoder state (adapters without it: none kept). */
+  loadDecoderState?(deviceId: string): Promise<string | null>;
   listDevices(): Promise<Device[]>;
   createDevice(device: NewDevice, audit: AuditEntry): Promise<Device>;
   setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined>;

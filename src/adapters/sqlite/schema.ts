@@ -237,4 +237,7 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX blocks_upload ON blocks(upload_id, packet_idx);
   `,
+  `
+  ALTER TABLE devices ADD COLUMN decoder_state TEXT;
+  `,
 ];

@@ -100,6 +100,7 @@ export class SqliteStorage implements Storage, Outbox {
       blockPage: p(`SELECT * FROM blocks WHERE device_id = ? AND time >= ? AND time <= ?
         AND (time > ? OR (time = ? AND id >= ?)) ORDER BY time, id LIMIT ?`),
       ping: p('SELECT 1'),
+      decoderState: p('SELECT decoder_state FROM devices WHERE id = ?'),
       pendingOutbox: p('SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?'),
       outboxStats: p('SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox'),
       uploadBlocks:
@@ -130,6 +131,11 @@ export class SqliteStorage implements Storage, Outbox {
 
   acceptNonce(deviceId: string, nonce: number, counterResetThreshold: number): Promise<NonceOutcome> {
     return this.writer.call('acceptNonce', deviceId, nonce, counterResetThreshold);
+  }
+
+  async loadDecoderState(deviceId: string): Promise<string | null> {
+    const row = this.st.decoderState.get(deviceId) as { decoder_state: string | null } | undefined;
+    return row?.decoder_state ?? null;
   }
 
   async getDevice(id: string): Promise<Device | undefined> {
@@ -349,7 +355,8 @@ export class SqliteStorage implements Storage, Outbox {
   }
 
   async listUploads(deviceId: string, q: { limit: number; before?: string }): Promise<StoredUpload[]> {
-    const before = q.before !== undefined && /^\d{1,15}$/.test(q.before) ? Number(q.before) : Number.MAX_SAFE_INTEGER;
+    const before =
+      q.before !== undefined && /^\d{1,15}$/.test(q.before) ? Number(q.before) : Number.MAX_SAFE_INTEGER;
     const ids = this.st.deviceUploads.all(deviceId, before, q.limit) as { id: number }[];
     const out: StoredUpload[] = [];
     for (const { id } of ids) {

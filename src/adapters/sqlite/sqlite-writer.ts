@@ -61,7 +61,8 @@ export class SqliteWriter implements WriterPort {
       updateAfterUpload: p(`UPDATE devices SET first_seen = coalesce(first_seen, @now), last_seen = @now,
         last_nonce = coalesce(@nonce, last_nonce), last_source = @source, replay_high = @high, replay_seen = @seen,
         uploads = uploads + 1, readings = readings + @readings, quarantined_packets = quarantined_packets + @quarantined,
-        duplicate_packets = duplicate_packets + @duplicates, nonce_gaps = nonce_gaps + @gap WHERE id = @id`),
+        duplicate_packets = duplicate_packets + @duplicates, nonce_gaps = nonce_gaps + @gap,
+        decoder_state = coalesce(@decoderState, decoder_state) WHERE id = @id`),
       deleteOutbox: p('DELETE FROM outbox WHERE id = ?'),
       insertOutbox: p(
         'INSERT INTO outbox (device_id, kind, ref_id, payload, created_at) VALUES (?, ?, ?, ?, ?)',
@@ -241,6 +242,7 @@ export class SqliteWriter implements WriterPort {
       quarantined,
       duplicates: duplicates.length,
       gap,
+      decoderState: u.decoderState ?? null,
     });
     return {
       ok: true,

@@ -3,10 +3,12 @@
  * count known from the layout, fall back to the header-less readings a single-sample device can
  * emit, and never report a value more certain than the bytes allow.
  */
+
 import { decodeBase64Strict, decodeCompressedBinary } from '../base64.js';
 import { BATCH_POSITIONS } from '../registers.js';
 import { decodeBitPacked, decodeBitPackedHeaderless } from './bitpack.js';
 import { type BatchMethodLabel, type MethodLabel, methodLabelForFirstByte } from './device-compressor.js';
+import type { Pattern } from './dictionary.js';
 import { decodeDictionary } from './dictionary.js';
 import { decodeE1 } from './lossless-e1.js';
 import { decodeRaw, decodeRawHeaderless, RAW_HEADERLESS_MAX } from './raw.js';
@@ -19,6 +21,8 @@ export interface DecodePacketOptions {
   readonly registers?: readonly number[];
   /** A context mirroring the device's, needed for `0x71`; a successful temporal decode advances it. */
   readonly temporal?: TemporalContext;
+  /** The device's dictionary as mirrored so far (built-ins plus learned patterns); default the built-ins. */
+  readonly patterns?: readonly Pattern[];
 }
 
 /** The device's `decompression_metadata.method` for a first byte (main.cpp:845-867). */
@@ -76,7 +80,7 @@ function decodeMarked(
   const n = registers.length;
   switch (bytes[0]) {
     case 0xd0:
-      return decodeDictionary(bytes, registers);
+      return decodeDictionary(bytes, registers, opts.patterns);
     case 0x70:
     case 0x71:
       return decodeTemporal(bytes, registers, opts.temporal);
