@@ -3,8 +3,10 @@
  * finish in-flight requests, flush queued writes, close the database).
  */
 
+import cluster from 'node:cluster';
 import { adminTokenFile } from './admin-token.js';
 import { createApp } from './app.js';
+import { checkClusterSettings, runPrimary } from './cluster.js';
 import { listenHttps } from './http/https-listener.js';
 import { type LoadOptions, loadSettings, redactSettings, SettingsError } from './settings.js';
 
@@ -13,6 +15,11 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
     settings = loadSettings(opts);
+    checkClusterSettings(settings);
+    if (settings.workers > 1 && cluster.isPrimary) {
+      runPrimary(settings);
+      return;
+    }
     app = await createApp(settings);
   } catch (err) {
     if (err instanceof SettingsError) {

@@ -77,6 +77,7 @@ export interface Settings {
   tlsKey: string | undefined;
   tlsClientCa: string | undefined;
   commandLeaseSeconds: number;
+  workers: number;
   commandMaxAttempts: number;
 }
 
@@ -303,6 +304,7 @@ const SPECS = [
   spec('tlsCert', 'ECOWATT_TLS_CERT', str, undefined),
   spec('tlsKey', 'ECOWATT_TLS_KEY', str, undefined),
   spec('tlsClientCa', 'ECOWATT_TLS_CLIENT_CA', str, undefined),
+  spec('workers', 'ECOWATT_WORKERS', int(1, 64), 1),
   spec('commandLeaseSeconds', 'ECOWATT_COMMAND_LEASE_SECONDS', int(1, 3600), 60),
   spec('commandMaxAttempts', 'ECOWATT_COMMAND_MAX_ATTEMPTS', int(1, 20), 3),
 ] as const;
