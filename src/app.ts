@@ -34,6 +34,7 @@ import { registerJsonBody } from './http/json-body.js';
 import { registerHealthRoutes } from './http/ops/health-routes.js';
 import { registerMetricsRoute } from './http/ops/metrics-route.js';
 import { RateLimiter } from './http/rate-limit.js';
+import { registerV2ResponseSigning } from './http/v2-response-signing.js';
 import { registerDashboard } from './http/web/dashboard.js';
 import { IngestService } from './ingest/ingest-service.js';
 import { loadKeyVault } from './master-key.js';
@@ -102,6 +103,7 @@ export async function createApp(settings: Settings): Promise<App> {
   const metrics = new Metrics(storage);
   metrics.instrument(http);
   registerJsonBody(http);
+  registerV2ResponseSigning(http);
 
   // The MQTT settings topic changes the same configuration model as the admin API.
   const config = new ConfigService(stores.config, storage);

@@ -9,6 +9,7 @@ import { DEVICE_ID_PATTERN, type Device, type DevicePolicy, FIELD_INITIAL_HIGH }
 import type { KeyVault } from '../devices/key-vault.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { RateLimiter } from '../http/rate-limit.js';
+import { rememberResponseKey } from '../http/v2-response-signing.js';
 import type {
   CommitOutcome,
   PacketRecord,
@@ -19,7 +20,7 @@ import type {
 } from '../ports/storage.js';
 import { DictionaryMirror } from '../protocol/codecs/dictionary-mirror.js';
 import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../protocol/envelope-v1.js';
-import { isV2Envelope, openV2, parseV2Envelope } from '../protocol/envelope-v2.js';
+import { deriveV2Keys, isV2Envelope, openV2, parseV2Envelope } from '../protocol/envelope-v2.js';
 import type { Mode, ReplayMode } from '../settings.js';
 import { decodePackets } from './decode-packets.js';
 import { parseUploadDocument, type UploadDocument } from './upload-document.js';
@@ -41,6 +42,8 @@ export interface IngestConfig {
 
 export interface IngestRequest {
   body: unknown;
+  /** The framework's request object: answers to a v2 request are signed against it. */
+  replyToken?: object;
   /** `X-Device-Id` header, if sent. */
   claimedDeviceId: string | undefined;
   source: string;
@@ -308,6 +311,15 @@ export class IngestService {
     if (keys.length === 0) this.reject(req, 'authentication_failed', 'no_v2_key', ctx);
     const opened = openV2(env, keys);
     if (!opened.ok) this.reject(req, 'authentication_failed', opened.reason, ctx);
+    const used = keys.find((k) => k.kid === opened.kid);
+    if (used) {
+      rememberResponseKey(req.replyToken, {
+        macKey: deriveV2Keys(used.key).macKey,
+        deviceId: env.deviceId,
+        kid: opened.kid,
+        nonce: opened.nonce,
+      });
+    }
     let inner: unknown;
     try {
       inner = JSON.parse(opened.plaintext.toString('utf8'));

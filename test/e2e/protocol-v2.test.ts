@@ -5,10 +5,11 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sealV2 } from '../../src/protocol/envelope-v2.js';
+import { deriveV2Keys, sealV2 } from '../../src/protocol/envelope-v2.js';
+import { v2ResponseMac } from '../../src/protocol/v2-response.js';
 import { runSimulation } from '../../src/sim/simulator.js';
 import { post, type RunningServer, startServer } from '../helpers/server-process.js';
-import { uploadJson } from '../helpers/uploads.js';
+import { sealed, uploadJson } from '../helpers/uploads.js';
 
 let server: RunningServer;
 
@@ -106,6 +107,30 @@ describe('protocol v2', () => {
       expect(res.json.error).toBe('authentication_failed');
     }
     expect((await post(server.url, JSON.stringify(fresh))).status).toBe(200);
+  });
+
+  it('signs every answer to a v2 device with a MAC bound to its request nonce and the status', async () => {
+    const id = await provision('v2-signed');
+    const macKey = deriveV2Keys(id.key).macKey;
+    const check = async (nonce: number, expectStatus: number) => {
+      const res = await fetch(`${server.url}/process`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: v2Upload(id, nonce),
+      });
+      const text = await res.text();
+      expect(res.status).toBe(expectStatus);
+      const ctx = { macKey, deviceId: id.deviceId, kid: id.kid, nonce };
+      expect(res.headers.get('x-ecowatt-mac')).toBe(v2ResponseMac(ctx, res.status, text));
+      expect(res.headers.get('x-ecowatt-mac')).not.toBe(
+        v2ResponseMac({ ...ctx, nonce: nonce + 1 }, res.status, text),
+      );
+    };
+    await check(1, 200);
+    await check(1, 401);
+    // A field (v1) device gets no such header.
+    const plain = await post(server.url, sealed('v1-unsigned', 10001));
+    expect(plain.headers.get('x-ecowatt-mac')).toBeNull();
   });
 
   it('rotates a v2 key: both work until the new one is used; a retired key is refused', async () => {

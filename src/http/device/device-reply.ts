@@ -26,6 +26,7 @@ export function controlRequest(
   if (body === undefined) throw new ApiError('malformed_json', 'The request body is empty.');
   return {
     body,
+    replyToken: request,
     claimedDeviceId: typeof header === 'string' && header.length > 0 ? header : undefined,
     source: request.ip,
     requestId: request.id,

@@ -10,6 +10,7 @@ export function registerProcessRoute(app: FastifyInstance, ingest: IngestService
     const header = request.headers['x-device-id'];
     return ingest.process({
       body: request.body,
+      replyToken: request,
       claimedDeviceId: typeof header === 'string' && header.length > 0 ? header : undefined,
       source: request.ip,
       requestId: request.id,
