@@ -18,6 +18,7 @@ import { CommandService } from './commands/command-service.js';
 import { ConfigService } from './config/config-service.js';
 import { ControlRequestGuard } from './devices/control-request-guard.js';
 import { DeviceService } from './devices/device-service.js';
+import { KeyDelivery } from './devices/key-delivery.js';
 import { createFirmware } from './firmware/firmware-module.js';
 import { resolveFleetKeys } from './fleet-keys.js';
 import { adminRoutes } from './http/admin/admin-routes.js';
@@ -207,7 +208,7 @@ export async function createApp(settings: Settings): Promise<App> {
     leaseSeconds: settings.commandLeaseSeconds,
     maxAttempts: settings.commandMaxAttempts,
   });
-  await http.register(changesRoutes, { guard, config });
+  await http.register(changesRoutes, { guard, config, keys: new KeyDelivery(vault) });
   await http.register(commandDeviceRoutes, { guard, commands });
   await http.register(configRoutes, { prefix: '/api', config, adminToken });
   await http.register(commandRoutes, { prefix: '/api', commands, adminToken });

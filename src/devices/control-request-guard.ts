@@ -27,6 +27,8 @@ export interface ControlCaller {
   document: Record<string, unknown>;
   protocol: AuthenticatedRequest['protocol'];
   nonce: number | null;
+  /** The device key that authenticated the request (`null`: fleet key or unsigned). */
+  keyKid: string | null;
 }
 
 type GuardStorage = Pick<Storage, 'getDevice' | 'acceptNonce' | 'recordSecurityEvent' | 'countReject'>;
@@ -71,6 +73,7 @@ export class ControlRequestGuard {
       document: auth.document as Record<string, unknown>,
       protocol: auth.protocol,
       nonce: auth.nonce,
+      keyKid: auth.keyKid,
     };
   }
 

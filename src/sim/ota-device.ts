@@ -104,7 +104,8 @@ export class OtaDevice {
       } catch (err) {
         if (Date.now() > deadline) throw err;
       }
-      if (res && res.status !== 503) {
+      // 503 (restarting, storage) and 429 (rate limits) are the server asking to come back later.
+      if (res && res.status !== 503 && res.status !== 429) {
         const text = await res.text();
         let json: unknown = text;
         try {
@@ -115,11 +116,14 @@ export class OtaDevice {
         if (!res.ok) throw new ServerError(res.status, json);
         return json;
       }
+      const retryAfter = Number(res?.headers.get('retry-after'));
       if (res) await res.text();
       if (Date.now() > deadline)
         throw new Error(`${path}: no answer for ${this.opts.retryForMs ?? 30_000} ms`);
       this.retries++;
-      await sleep(backoff);
+      await sleep(
+        Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 5000) : backoff,
+      );
       backoff = Math.min(backoff * 2, 1000);
     }
   }

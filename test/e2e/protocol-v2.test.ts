@@ -2,6 +2,7 @@
  * Protocol v2 devices beside field (v1) devices: provisioning, uploads, replays under another
  * identity, key rotation and retirement, tampering.
  */
+import { createDecipheriv } from 'node:crypto';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,6 +132,71 @@ describe('protocol v2', () => {
     // A field (v1) device gets no such header.
     const plain = await post(server.url, sealed('v1-unsigned', 10001));
     expect(plain.headers.get('x-ecowatt-mac')).toBeNull();
+  });
+
+  it('delivers a rotated key through the authenticated /changes answer; the device switches; the old key retires', async () => {
+    const k1 = await provision('v2-deliver');
+    expect((await post(server.url, v2Upload(k1, 1))).status).toBe(200);
+    const rotated = await server.admin('POST', '/api/devices/v2-deliver/keys', { reason: 'yearly' });
+    expect(rotated.status).toBe(201);
+    const request = sealV2(Buffer.from(JSON.stringify({ device_id: 'v2-deliver', timestamp: 5000 })), {
+      deviceId: k1.deviceId,
+      kid: k1.kid,
+      key: k1.key,
+      nonce: 2,
+      encrypt: true,
+    });
+    const res = await fetch(`${server.url}/changes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: request,
+    });
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    // The device checks the answer before trusting anything in it.
+    const ctx = { macKey: deriveV2Keys(k1.key).macKey, deviceId: k1.deviceId, kid: k1.kid, nonce: 2 };
+    expect(res.headers.get('x-ecowatt-mac')).toBe(v2ResponseMac(ctx, 200, text));
+    const answer = JSON.parse(text) as {
+      Changed: boolean;
+      new_key: { kid: string; key: string; iv: string };
+    };
+    expect(answer).toHaveProperty('Changed');
+    const decipher = createDecipheriv(
+      'aes-128-cbc',
+      deriveV2Keys(k1.key).encKey,
+      Buffer.from(answer.new_key.iv, 'base64'),
+    );
+    const newKey = Buffer.concat([
+      decipher.update(Buffer.from(answer.new_key.key, 'base64')),
+      decipher.final(),
+    ]);
+    expect(newKey.toString('hex')).toBe(rotated.json.key.key);
+    const k2 = { deviceId: k1.deviceId, kid: answer.new_key.kid, key: newKey };
+    expect((await post(server.url, v2Upload(k2, 3))).status).toBe(200);
+    expect((await post(server.url, v2Upload(k1, 4))).status).toBe(401);
+    const audit = await server.admin('GET', '/api/audit?device=v2-deliver');
+    expect(audit.json.entries.map((e: { action: string }) => e.action)).toContain('key.retired');
+  });
+
+  it('loses no upload while keys rotate under load', async () => {
+    const ids = [await provision('v2-load-a'), await provision('v2-load-b')];
+    const sim = runSimulation({
+      url: server.url,
+      devices: 2,
+      v2Devices: ids,
+      idPrefix: 'rotating',
+      intervalSeconds: 0.02,
+      uploadsPerDevice: 25,
+      encrypt: true,
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    for (const id of ids)
+      expect((await server.admin('POST', `/api/devices/${id.deviceId}/keys`, {})).status).toBe(201);
+    const summary = await sim;
+    expect(summary.rejected, JSON.stringify(summary)).toEqual({});
+    expect(summary.transportErrors).toBe(0);
+    expect(summary.accepted).toBe(summary.sent);
+    expect(summary.accepted).toBeGreaterThanOrEqual(90);
   });
 
   it('rotates a v2 key: both work until the new one is used; a retired key is refused', async () => {

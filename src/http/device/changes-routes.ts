@@ -5,12 +5,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { ConfigService } from '../../config/config-service.js';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
+import type { KeyDelivery } from '../../devices/key-delivery.js';
 import { ApiError } from '../../errors.js';
 import { closeAfterReply, controlRequest } from './device-reply.js';
 
 export interface ChangesRouteDeps {
   guard: ControlRequestGuard;
   config: ConfigService;
+  keys: KeyDelivery;
 }
 
 export async function changesRoutes(app: FastifyInstance, deps: ChangesRouteDeps): Promise<void> {
@@ -23,7 +25,10 @@ export async function changesRoutes(app: FastifyInstance, deps: ChangesRouteDeps
       if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) {
         throw new ApiError('malformed_payload', 'device_id and timestamp (device millis) are required.');
       }
-      return deps.config.answerChanges(caller.device.id);
+      const answer = await deps.config.answerChanges(caller.device.id);
+      // A v2 device still using an old key learns its new one here (§ key rotation in README).
+      const offer = caller.protocol === 'v2' ? deps.keys.offer(caller.device, caller.keyKid) : null;
+      return offer ? { ...answer, new_key: offer } : answer;
     });
   }
 }
