@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   unauthorized: { status: 401, message: 'A valid admin bearer token is required.' },
   unsecured_not_allowed: { status: 403, message: 'This device must send sealed uploads.' },
   encryption_required: { status: 403, message: 'This device must send encrypted uploads.' },
+  v2_required: { status: 403, message: 'This device must use protocol v2.' },
   device_disabled: { status: 403, message: 'This device is disabled.' },
   not_found: { status: 404, message: 'Not found.' },
   conflict: { status: 409, message: 'The resource already exists or is in another state.' },

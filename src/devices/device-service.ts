@@ -120,6 +120,7 @@ export class DeviceService {
     const policy: DevicePolicy = {
       allowUnsecured: input.policy?.allowUnsecured ?? this.defaults.allowUnsecured,
       allowUnsecuredConfig: input.policy?.allowUnsecuredConfig ?? false,
+      requireV2: input.policy?.requireV2 ?? false,
       requireEncryption: input.policy?.requireEncryption ?? false,
       replay: input.policy?.replay ?? this.defaults.replay,
     };
@@ -222,6 +223,7 @@ export function describePolicy(p: DevicePolicy): Record<string, unknown> {
   return {
     allow_unsecured: p.allowUnsecured,
     allow_unsecured_config: p.allowUnsecuredConfig === true,
+    require_v2: p.requireV2 === true,
     require_encryption: p.requireEncryption,
     replay: p.replay.kind === 'strict' ? 'strict' : `window:${p.replay.size}`,
   };

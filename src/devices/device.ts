@@ -11,6 +11,8 @@ export interface DevicePolicy {
    * Accept unsigned control requests (`/changes`, command polls and results): the field firmware
    * sends `/changes` bare. Absent = false.
    */
+  /** Refuse protocol v1 (and bare) requests: the device speaks v2 only (§11). */
+  requireV2?: boolean;
   allowUnsecuredConfig?: boolean;
   /** Refuse envelopes with `encrypted: false`. */
   requireEncryption: boolean;

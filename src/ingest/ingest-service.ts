@@ -127,6 +127,7 @@ const FIELD_MESSAGES: Partial<Record<ErrorCode, string>> = {
 
 const POLICY_REASONS: Record<PolicyRejection, string> = {
   device_disabled: 'device is disabled',
+  v2_required: 'device must use protocol v2',
   encryption_required: 'plaintext envelope',
   unsecured_not_allowed: 'bare payload',
   fleet_key_not_allowed: 'device has keys of its own',

@@ -8,6 +8,7 @@ import type { UploadProtocol } from '../ports/storage.js';
 
 export type PolicyRejection =
   | 'device_disabled'
+  | 'v2_required'
   | 'encryption_required'
   | 'unsecured_not_allowed'
   | 'fleet_key_not_allowed';
@@ -27,6 +28,7 @@ export interface PolicyRequest {
 
 export function checkUploadPolicy(device: PolicySubject, req: PolicyRequest): PolicyRejection | null {
   if (device.status === 'disabled') return 'device_disabled';
+  if (device.policy.requireV2 && req.protocol !== 'v2') return 'v2_required';
   if (req.protocol === 'unsecured') return device.policy.allowUnsecured ? null : 'unsecured_not_allowed';
   // A device with keys of its own must use them: the fleet key is public knowledge.
   if (req.keyKid === null && device.hasOwnKeys) return 'fleet_key_not_allowed';

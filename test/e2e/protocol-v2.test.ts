@@ -199,6 +199,28 @@ describe('protocol v2', () => {
     expect(summary.accepted).toBeGreaterThanOrEqual(90);
   });
 
+  it('refuses v1 and unsecured requests from a device whose policy requires v2', async () => {
+    const id = await provision('v2-only');
+    expect((await post(server.url, sealed('v2-only', 10001))).status).toBe(401); // its own key, not the fleet's
+    const patched = await server.admin('PATCH', '/api/devices/v2-only/policy', {
+      require_v2: true,
+      allow_unsecured: true,
+    });
+    expect(patched.json.policy.require_v2).toBe(true);
+    const bare = await post(
+      server.url,
+      uploadJson('v2-only', [
+        [
+          2429, 177, 73, 4331, 70, 605, 2429, 177, 73, 4331, 70, 605, 2429, 177, 73, 4331, 70, 605, 2429, 177,
+          73, 4331, 70, 605, 2429, 177, 73, 4331, 70, 605,
+        ],
+      ]),
+    );
+    expect(bare.status).toBe(403);
+    expect(bare.json.error).toBe('v2_required');
+    expect((await post(server.url, v2Upload(id, 1))).status).toBe(200);
+  });
+
   it('rotates a v2 key: both work until the new one is used; a retired key is refused', async () => {
     const k1 = await provision('v2-rot');
     expect((await post(server.url, v2Upload(k1, 1))).status).toBe(200);

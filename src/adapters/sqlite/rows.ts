@@ -8,6 +8,7 @@ export interface DeviceRow {
   status: string;
   allow_unsecured: number;
   allow_unsecured_config: number;
+  require_v2: number;
   require_encryption: number;
   replay_mode: string;
   auto_registered: number;
@@ -57,6 +58,7 @@ export function policyFromRow(r: DeviceRow): DevicePolicy {
   return {
     allowUnsecured: r.allow_unsecured === 1,
     allowUnsecuredConfig: r.allow_unsecured_config === 1,
+    requireV2: r.require_v2 === 1,
     requireEncryption: r.require_encryption === 1,
     replay: parseReplayMode(r.replay_mode, 'replay_mode'),
   };

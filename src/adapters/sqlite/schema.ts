@@ -240,4 +240,7 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE devices ADD COLUMN decoder_state TEXT;
   `,
+  `
+  ALTER TABLE devices ADD COLUMN require_v2 INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

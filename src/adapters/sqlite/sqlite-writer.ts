@@ -44,8 +44,8 @@ export class SqliteWriter implements WriterPort {
         "SELECT kid FROM device_keys WHERE device_id = ? AND status = 'active' ORDER BY created_at, kid",
       ),
       insertDevice: p(`INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode,
-        auto_registered, created_at, replay_high, replay_seen, allow_unsecured_config)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        auto_registered, created_at, replay_high, replay_seen, allow_unsecured_config, require_v2)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertKey: p(`INSERT INTO device_keys (device_id, kid, kind, hmac_key, aes_key, iv, status, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       insertUpload:
@@ -80,8 +80,8 @@ export class SqliteWriter implements WriterPort {
         VALUES (?, ?, ?, ?, ?, ?)`),
       setStatus: p('UPDATE devices SET status = ? WHERE id = ?'),
       setPolicy: p(
-        `UPDATE devices SET allow_unsecured = ?, require_encryption = ?, replay_mode = ?, allow_unsecured_config = ?
-        WHERE id = ?`,
+        `UPDATE devices SET allow_unsecured = ?, require_encryption = ?, replay_mode = ?, allow_unsecured_config = ?,
+        require_v2 = ? WHERE id = ?`,
       ),
       advanceReplay: p(
         'UPDATE devices SET replay_high = ?, replay_seen = ?, last_nonce = ?, nonce_gaps = nonce_gaps + ? WHERE id = ?',
@@ -140,6 +140,7 @@ export class SqliteWriter implements WriterPort {
       replay.high,
       encodeSeen(replay.seen),
       policy.allowUnsecuredConfig ? 1 : 0,
+      policy.requireV2 ? 1 : 0,
     );
   }
 
@@ -322,6 +323,7 @@ export class SqliteWriter implements WriterPort {
         policy.requireEncryption ? 1 : 0,
         replayModeToString(policy.replay),
         policy.allowUnsecuredConfig ? 1 : 0,
+        policy.requireV2 ? 1 : 0,
         id,
       ),
     );

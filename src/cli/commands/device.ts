@@ -88,6 +88,7 @@ export function registerDeviceCommand(program: Command): void {
       .option('--allow-unsecured [bool]', 'accept bare uploads from it')
       .option('--require-encryption [bool]', 'refuse unencrypted envelopes')
       .option('--allow-unsecured-config [bool]', 'accept unsigned /changes and command requests from it')
+      .option('--require-v2 [bool]', 'refuse protocol v1 and unsecured requests from it')
       .option('--replay <mode>', 'strict | window:N')
       .option('--initial-nonce <n>', 'treat nonces up to n as used (default 10000)'),
   ).action(
@@ -100,6 +101,8 @@ export function registerDeviceCommand(program: Command): void {
       if (enc2 !== undefined) body.require_encryption = enc2;
       const config = parseBool('allow-unsecured-config', o.allowUnsecuredConfig);
       if (config !== undefined) body.allow_unsecured_config = config;
+      const v2 = parseBool('require-v2', o.requireV2);
+      if (v2 !== undefined) body.require_v2 = v2;
       if (typeof o.replay === 'string') body.replay = o.replay;
       const nonce = parseNonce('initial-nonce', o.initialNonce);
       if (nonce !== undefined) body.initial_nonce = nonce;
@@ -132,6 +135,7 @@ export function registerDeviceCommand(program: Command): void {
       .option('--allow-unsecured <bool>', 'true | false')
       .option('--require-encryption <bool>', 'true | false')
       .option('--allow-unsecured-config <bool>', 'true | false: unsigned /changes and command requests')
+      .option('--require-v2 [bool]', 'refuse protocol v1 and unsecured requests from it')
       .option('--replay <mode>', 'strict | window:N'),
   ).action(
     guarded(async (id: string, o: Opts) => {
@@ -142,6 +146,8 @@ export function registerDeviceCommand(program: Command): void {
       if (req !== undefined) body.require_encryption = req;
       const config = parseBool('allow-unsecured-config', o.allowUnsecuredConfig);
       if (config !== undefined) body.allow_unsecured_config = config;
+      const v2 = parseBool('require-v2', o.requireV2);
+      if (v2 !== undefined) body.require_v2 = v2;
       if (typeof o.replay === 'string') body.replay = o.replay;
       print(await adminRequest(o, 'PATCH', `/api/devices/${enc(id)}/policy`, body));
     }),

@@ -57,6 +57,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     const allowUnsecured = optBool(f, 'allow_unsecured');
     const requireEncryption = optBool(f, 'require_encryption');
     const allowUnsecuredConfig = optBool(f, 'allow_unsecured_config');
+    const requireV2 = optBool(f, 'require_v2');
     const { device, key } = await devices.add(
       {
         id,
@@ -65,6 +66,8 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
           ...(allowUnsecured !== undefined ? { allowUnsecured } : {}),
           ...(requireEncryption !== undefined ? { requireEncryption } : {}),
           ...(allowUnsecuredConfig !== undefined ? { allowUnsecuredConfig } : {}),
+          ...(requireV2 !== undefined ? { requireV2 } : {}),
+          ...(requireV2 !== undefined ? { requireV2 } : {}),
         },
         withKey: optBool(f, 'with_key') ?? false,
         keyKind: optKeyKind(f, 'key_kind'),
@@ -86,11 +89,13 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     const allowUnsecured = optBool(f, 'allow_unsecured');
     const requireEncryption = optBool(f, 'require_encryption');
     const allowUnsecuredConfig = optBool(f, 'allow_unsecured_config');
+    const requireV2 = optBool(f, 'require_v2');
     const patch = {
       ...(replay ? { replay } : {}),
       ...(allowUnsecured !== undefined ? { allowUnsecured } : {}),
       ...(requireEncryption !== undefined ? { requireEncryption } : {}),
       ...(allowUnsecuredConfig !== undefined ? { allowUnsecuredConfig } : {}),
+      ...(requireV2 !== undefined ? { requireV2 } : {}),
     };
     return deviceView(await devices.setPolicy(request.params.id, patch, actor));
   });
