@@ -62,6 +62,9 @@ async function startServers(
         ECOWATT_DATA_DIR: dir,
         ECOWATT_LOG_LEVEL: 'warn',
         ECOWATT_MQTT_PORT: '0',
+        // One load generator address stands for a fleet of devices.
+        ECOWATT_RATE_LIMIT_SOURCE: 'off',
+        ECOWATT_RATE_LIMIT_DEVICE: 'off',
         ECOWATT_DATABASE_URL: url,
         ...(REPLAY === 'redis'
           ? {

@@ -155,6 +155,7 @@ export async function createApp(settings: Settings): Promise<App> {
       counterResetThreshold: settings.counterResetThreshold,
       nonceGapEventThreshold: settings.nonceGapEventThreshold,
       vault,
+      cacheDecoderState: settings.databaseUrl === undefined,
       ...(settings.rateLimitDevice
         ? { deviceLimiter: new RateLimiter('per-device', settings.rateLimitDevice) }
         : {}),

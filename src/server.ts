@@ -8,7 +8,7 @@ import { adminTokenFile } from './admin-token.js';
 import { createApp } from './app.js';
 import { checkClusterSettings, runPrimary } from './cluster.js';
 import { listenHttps } from './http/https-listener.js';
-import { type LoadOptions, loadSettings, redactSettings, SettingsError } from './settings.js';
+import { type LoadOptions, loadSettings, redactSettings, redactUrl, SettingsError } from './settings.js';
 
 export async function serve(opts: LoadOptions = {}): Promise<void> {
   let settings: ReturnType<typeof loadSettings>;
@@ -84,6 +84,11 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
       `  device uploads: POST ${address}/process`,
       ...(httpsUrl ? [`  HTTPS: listening on ${httpsUrl}`] : []),
       `  data directory: ${settings.dataDir}`,
+      `  storage: ${
+        settings.databaseUrl
+          ? `PostgreSQL ${redactUrl(settings.databaseUrl)}, replay state in ${settings.replayStore === 'redis' ? 'Redis' : 'the device rows'}`
+          : 'SQLite in the data directory'
+      }`,
       `  admin token (${tokenSource}): ${app.adminToken}`,
       ...(app.mqtt?.describe() ?? ['  MQTT: off (ECOWATT_MQTT_EMBEDDED=false and no ECOWATT_MQTT_URL)']),
       '',

@@ -36,6 +36,11 @@ export interface IngestConfig {
   nonceGapEventThreshold: number;
   /** Opens the device keys sealed at rest. */
   vault?: KeyVault;
+  /**
+   * Keep devices' decoder state in memory (one process owns the store). Off when several
+   * instances share the database: each upload then reads the state the last one stored.
+   */
+  cacheDecoderState?: boolean;
   /** Per-device rate limit, applied once the device is authenticated. */
   deviceLimiter?: RateLimiter;
 }
@@ -407,7 +412,7 @@ export class IngestService {
    * storage) only if the upload is accepted.
    */
   private async mirrorFor(deviceId: string): Promise<DictionaryMirror> {
-    let known = this.mirrors.get(deviceId);
+    let known = this.config.cacheDecoderState === false ? undefined : this.mirrors.get(deviceId);
     if (!known) {
       known = DictionaryMirror.fromJSON((await this.storage.loadDecoderState?.(deviceId)) ?? null);
     }
@@ -415,6 +420,7 @@ export class IngestService {
   }
 
   private rememberMirror(deviceId: string, mirror: DictionaryMirror): void {
+    if (this.config.cacheDecoderState === false) return;
     // Refreshing the entry keeps recently active devices at the end; the oldest go first.
     this.mirrors.delete(deviceId);
     this.mirrors.set(deviceId, mirror);

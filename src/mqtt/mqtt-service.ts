@@ -113,7 +113,12 @@ export function planMqtt(settings: Settings): MqttPlan | null {
     topics: {
       prefix: settings.mqttTopicPrefix,
       haPrefix: settings.mqttHaDiscovery ? settings.mqttHaPrefix : null,
-      instance: createHash('sha256').update(clientId).digest('hex').slice(0, 8),
+      // Message ids name the outbox they come from: the shared database when instances share
+      // one (so a repeat after a relay handover keeps its id), else this data directory.
+      instance: createHash('sha256')
+        .update(settings.databaseUrl ? databaseIdentity(settings.databaseUrl) : clientId)
+        .digest('hex')
+        .slice(0, 8),
     },
     clientId,
     warnings,
@@ -265,4 +270,14 @@ export class MqttService {
 /** Whether anything publishes (else the storage keeps no outbox, which would only grow). */
 export function mqttEnabled(settings: Settings): boolean {
   return settings.mqttUrl !== undefined || settings.mqttEmbedded !== false;
+}
+
+/** Host, port and database of a connection URL: the same database however it is reached or logged in to. */
+function databaseIdentity(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+  } catch {
+    return url;
+  }
 }

@@ -2,6 +2,16 @@
  * The MQTT outbox: what must be published is recorded in the same transaction that stores it,
  * and a relay publishes it afterwards. A record names what happened; the relay builds the
  * messages from what is stored, so subscribers see exactly the stored data.
+ *
+ * Ownership with several instances on one store: the store, not the relay, decides which relay
+ * owns the outbox. `pendingOutbox` answers the owner only (PostgreSQL: the instance holding a
+ * session advisory lock; every other relay gets `[]` and idles), so each record is published by
+ * one instance, not once per instance. When the owner stops or dies, another instance's next
+ * poll takes over, and its first read starts at the oldest unpublished record whatever `afterId`
+ * says: what the old owner published but had not marked is published again (at least once, as
+ * QoS 1 already allows). A store with a single writer (SQLite) has one owner by construction.
+ * Record ids are publication order: strictly increasing in commit order, so reading "after id N"
+ * never skips a record that committed late.
  */
 import type { SampleBlock } from './storage.js';
 

@@ -24,6 +24,10 @@ if (missing && !ci) {
   process.stderr.write(`\n  NOTICE: the browser tests are SKIPPED: ${missing}\n\n`);
 }
 
+it.runIf(missing !== null && ci)('has Chromium for the browser tests (required under CI=true)', () => {
+  expect.fail(missing ?? '');
+});
+
 describe.skipIf(missing !== null && !ci)('dashboard in headless Chromium', () => {
   let server: RunningServer;
   let browser: Browser;

@@ -125,6 +125,61 @@ if (await servicesAvailable('postgres')) {
       await b.close();
     });
 
+    it('takes the one-statement path for a known device, and never decides on a stale copy', async () => {
+      const s = await schema('fast');
+      const a = await PostgresStorage.open({ url: s.url, poolSize: 4 });
+      const b = await PostgresStorage.open({ url: s.url, poolSize: 4 });
+      const audit = (action: string) => ({ time: 1, actor: 't', action, deviceId: 'fast', reason: null });
+      expect(await a.commitUpload(upload('fast', 10001))).toMatchObject({ ok: true, registered: true });
+      expect(await a.commitUpload(upload('fast', 10002))).toMatchObject({ ok: true });
+      expect(a.commits).toEqual({ fast: 1, locked: 1, guardMisses: 0 });
+
+      // Another instance advanced the device: a's copy is stale, the row decides.
+      expect(await b.commitUpload(upload('fast', 10003))).toMatchObject({ ok: true });
+      expect(await a.commitUpload(upload('fast', 10003))).toMatchObject({ ok: false, reason: 'duplicate' });
+      expect(a.commits.guardMisses).toBe(1);
+      expect(await a.commitUpload(upload('fast', 10004))).toMatchObject({ ok: true });
+
+      // Registry changes made elsewhere reach a's next decision.
+      await b.setDeviceStatus('fast', 'disabled', audit('device.disabled'));
+      expect(await a.commitUpload(upload('fast', 10005))).toEqual({
+        ok: false,
+        code: 'policy',
+        reason: 'device_disabled',
+      });
+      await b.setDeviceStatus('fast', 'active', audit('device.enabled'));
+      expect(await a.commitUpload(upload('fast', 10005))).toMatchObject({ ok: true });
+      await b.addDeviceKey(
+        'fast',
+        {
+          kid: 'k1',
+          kind: 'v1',
+          hmacKey: '00',
+          aesKey: null,
+          iv: null,
+          status: 'active',
+          createdAt: 1,
+          lastUsedAt: null,
+          retiredAt: null,
+        },
+        audit('key.added'),
+      );
+      expect(await a.commitUpload(upload('fast', 10006))).toEqual({
+        ok: false,
+        code: 'policy',
+        reason: 'fleet_key_not_allowed',
+      });
+      await b.resetReplay('fast', armedAt(500), audit('replay.reset'));
+      expect(await a.commitUpload({ ...upload('fast', 501), keyKid: 'k1' })).toMatchObject({ ok: true });
+      expect(await a.commitUpload({ ...upload('fast', 502), keyKid: 'k1' })).toMatchObject({ ok: true });
+      expect(a.commits.fast).toBeGreaterThanOrEqual(2);
+      const d = await a.getDevice('fast');
+      expect(d?.counters.uploads).toBe(7);
+      expect(d?.replay.high).toBe(502);
+      await a.close();
+      await b.close();
+    });
+
     it('lets one instance own the outbox; another takes over when it closes', async () => {
       const s = await schema('leader');
       const a = await PostgresStorage.open({ url: s.url, poolSize: 2 });
@@ -141,6 +196,22 @@ if (await servicesAvailable('postgres')) {
       expect(taken.map((r) => r.id)).toEqual(first.map((r) => r.id));
       await b.markPublished(taken.map((r) => r.id));
       expect(await b.outboxStats()).toEqual({ depth: 0, oldestCreatedAt: null });
+      await b.close();
+    });
+
+    it('hands the outbox over when its owner stops reading (its broker is unreachable)', async () => {
+      const s = await schema('idle');
+      const a = await PostgresStorage.open({ url: s.url, poolSize: 2, outboxIdleReleaseMs: 300 });
+      const b = await PostgresStorage.open({ url: s.url, poolSize: 2, outboxIdleReleaseMs: 300 });
+      await a.commitUpload(upload('idle', 10001));
+      expect(await a.pendingOutbox(10)).toHaveLength(2);
+      await new Promise((r) => setTimeout(r, 1100));
+      expect(a.outboxOwner).toBe(false);
+      expect(await b.pendingOutbox(10)).toHaveLength(2);
+      expect(b.outboxOwner).toBe(true);
+      // The old owner, back, finds the outbox taken.
+      expect(await a.pendingOutbox(10)).toEqual([]);
+      await a.close();
       await b.close();
     });
 

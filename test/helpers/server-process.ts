@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { profileSchemaUrl } from './services.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 const ENTRY = path.join(ROOT, 'dist/src/main.js');
@@ -31,6 +32,11 @@ export async function startServer(
   opts: { dataDir?: string; env?: Record<string, string>; port?: number } = {},
 ): Promise<RunningServer> {
   const dataDir = opts.dataDir ?? tempDataDir();
+  // `ECOWATT_TEST_PROFILE=postgres`: every server runs on PostgreSQL, a schema per data directory.
+  const profile =
+    process.env.ECOWATT_TEST_PROFILE === 'postgres' && !opts.env?.ECOWATT_DATABASE_URL
+      ? { ECOWATT_DATABASE_URL: await profileSchemaUrl(dataDir) }
+      : {};
   const proc = spawn(process.execPath, [ENTRY], {
     cwd: ROOT,
     env: {
@@ -44,6 +50,7 @@ export async function startServer(
       ECOWATT_RATE_LIMIT_DEVICE: 'off',
       // Any free port: test servers run side by side, and 1883 belongs to the machine's broker.
       ECOWATT_MQTT_PORT: '0',
+      ...profile,
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,7 +5,7 @@
  * Without the services the suites skip with a visible notice; with `CI=true` they fail instead,
  * so a CI machine that lost its database cannot pass by skipping.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, it } from 'vitest';
@@ -134,4 +134,27 @@ export function redisPrefix(label = 'suite'): { prefix: string; cleanup(): Promi
       }
     },
   };
+}
+
+/**
+ * The schema of a data directory under `ECOWATT_TEST_PROFILE=postgres` (a restart with the same
+ * directory finds its data again). Such schemas older than a day are dropped on the way.
+ */
+export async function profileSchemaUrl(dataDir: string): Promise<string> {
+  const name = `ecowatt_test_profile_${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}`;
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    const old = await c.query<{ nspname: string }>(
+      `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ecowatt_test_profile_%'
+       AND coalesce(obj_description(oid, 'pg_namespace'), '0')::bigint < $1`,
+      [Date.now() - 86_400_000],
+    );
+    for (const r of old.rows) await c.query(`DROP SCHEMA IF EXISTS ${r.nspname} CASCADE`);
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${name}`);
+    await c.query(`COMMENT ON SCHEMA ${name} IS '${Date.now()}'`);
+  } finally {
+    await c.end();
+  }
+  return schemaUrl(name);
 }

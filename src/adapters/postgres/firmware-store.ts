@@ -64,9 +64,7 @@ async function loadSession(sql: Sql, id: number, lock = false): Promise<OtaSessi
 }
 
 async function counts(sql: Sql, rolloutId: number, now: number): Promise<RolloutCounts> {
-  return countsFrom(
-    await sql<{ state: string; n: number; live: number }>(COUNTS, [now - STALLED_AFTER_MS, rolloutId]),
-  );
+  return countsFrom(await sql<CountRow>(COUNTS, [now - STALLED_AFTER_MS, rolloutId]));
 }
 
 /** The halt and step rules, applied to the rollout as stored now. */

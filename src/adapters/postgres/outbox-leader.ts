@@ -16,11 +16,16 @@
  * Handover: the new owner reads from the oldest unpublished record (`fromStart`), so records the
  * old owner had dispatched but not marked are published again: at least once, as MQTT QoS 1
  * already allows; consumers drop repeats by `message_id`.
+ *
+ * An owner whose relay stops reading (its broker unreachable from this instance, or nothing
+ * acknowledged for long) gives ownership up after IDLE_RELEASE_MS, so an instance that can
+ * publish takes over instead of the outbox stalling behind it.
  */
 import type pg from 'pg';
 import { createClient, lockKeys } from './pool.js';
 
 const RETRY_MS = 1000;
+const IDLE_RELEASE_MS = 15_000;
 
 export class OutboxLeader {
   private client: pg.Client | undefined;
@@ -28,8 +33,25 @@ export class OutboxLeader {
   private fromStart = false;
   private nextAttempt = 0;
   private closed = false;
+  private lastRead = 0;
+  private readonly idleCheck: NodeJS.Timeout;
 
-  constructor(private readonly url: string) {}
+  constructor(
+    private readonly url: string,
+    private readonly idleReleaseMs = IDLE_RELEASE_MS,
+  ) {
+    this.idleCheck = setInterval(() => void this.releaseIfIdle(), idleReleaseMs / 3);
+    this.idleCheck.unref();
+  }
+
+  private async releaseIfIdle(): Promise<void> {
+    const client = this.client;
+    if (!this.leading || !client || Date.now() - this.lastRead < this.idleReleaseMs) return;
+    this.leading = false;
+    // Give the others a head start before this instance tries again.
+    this.nextAttempt = Date.now() + this.idleReleaseMs;
+    await client.query(`SELECT pg_advisory_unlock(${lockKeys('relay')})`).catch(() => this.lost(client));
+  }
 
   get isLeader(): boolean {
     return this.leading;
@@ -38,7 +60,10 @@ export class OutboxLeader {
   /** The owner's connection, or `undefined` while another instance owns the outbox. */
   async acquire(): Promise<pg.Client | undefined> {
     if (this.closed) return undefined;
-    if (this.leading && this.client) return this.client;
+    if (this.leading && this.client) {
+      this.lastRead = Date.now();
+      return this.client;
+    }
     // Followers poll whenever their relay is notified: try the lock at most once per second.
     const now = Date.now();
     if (now < this.nextAttempt) return undefined;
@@ -57,6 +82,7 @@ export class OutboxLeader {
       if (!r.rows[0].ok) return undefined;
       this.leading = true;
       this.fromStart = true;
+      this.lastRead = Date.now();
       return this.client;
     } catch (err) {
       if (this.client) this.lost(this.client);
@@ -81,6 +107,7 @@ export class OutboxLeader {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.idleCheck);
     const client = this.client;
     this.client = undefined;
     this.leading = false;

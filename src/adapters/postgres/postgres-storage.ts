@@ -1,19 +1,20 @@
 /**
  * The production store: PostgreSQL behind the Storage port, for one or many stateless instances.
  *
- * Every decision that must hold across instances is taken under the device row's lock
- * (`SELECT … FOR NO KEY UPDATE`) in the transaction that writes its outcome: the upload policy,
- * the replay check (in the row, or in Redis through the ReplayStore port) and the upload itself.
- * Concurrent copies of one envelope, on any connections of any instances, queue on that lock; the
- * first commits, the others then read its advance and are refused. `commitUpload` settles only
- * after COMMIT returned (synchronous_commit as the server is configured: `on` = durable).
- * PostgreSQL already shares WAL flushes between concurrent commits, so there is no group commit
- * here; a commit is two pipelined round trips (see upload-sql.ts).
+ * Every decision that must hold across instances is taken on the device row as it is when the
+ * upload is written: the upload policy, the replay check (in the row, or in Redis through the
+ * ReplayStore port) and the upload itself are one transaction holding the row's lock
+ * (`FOR NO KEY UPDATE`). Concurrent copies of one envelope, on any connections of any instances,
+ * queue on that lock; the first commits, the others then see its advance and are refused. A known
+ * device's upload usually commits as one guarded statement decided on a cached copy of its row
+ * (upload-sql.ts explains why that is the same decision). `commitUpload` settles only after the
+ * commit returned (durable with the server's default `synchronous_commit=on`). PostgreSQL
+ * already shares WAL flushes between concurrent commits, so there is no group commit here.
  */
 import type pg from 'pg';
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
 import { armedAt, type ReplayState, replayModeToString } from '../../ingest/replay-window.js';
-import { checkUploadPolicy, type PolicySubject } from '../../ingest/upload-policy.js';
+import { checkUploadPolicy } from '../../ingest/upload-policy.js';
 import { decodeCursor, encodeCursor, type ReadingCursor } from '../../ports/cursor.js';
 import type { OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
 import { inTransactionReplay, type ReplayStore } from '../../ports/replay-store.js';
@@ -53,6 +54,7 @@ import {
   type UploadRow,
 } from './rows.js';
 import {
+  ACTIVE_KIDS,
   LOCK_DEVICE,
   REGISTER_DEVICE,
   RETIRE_KEYS,
@@ -77,6 +79,8 @@ export interface PostgresOptions {
   pipeline?: boolean;
   /** Apply pending migrations at open (default true). */
   migrate?: boolean;
+  /** An outbox owner whose relay has not read for this long gives ownership up (default 15 s). */
+  outboxIdleReleaseMs?: number;
 }
 
 /** Longest span of one packet's samples (5 samples at the slowest poll interval setting). */
@@ -85,6 +89,19 @@ const DAY_MS = 86_400_000;
 const RETENTION_BATCH = 1000;
 
 type Query = string | { name: string; text: string };
+
+/** A device's columns for the registry (not its decoder state, which can be large). */
+const DEVICE_COLUMNS = `id, status, allow_unsecured, allow_unsecured_config, require_v2, require_encryption, replay_mode,
+  auto_registered, created_at, first_seen, last_seen, last_nonce, last_source, replay_high, replay_seen, uploads,
+  readings, quarantined_packets, duplicate_packets, nonce_gaps, rejects`;
+
+/** Devices whose last known row this instance keeps for the fast upload path. */
+const DEVICE_CACHE_SIZE = 100_000;
+
+/** An upload's decision: write it (with what) or refuse it. */
+type Decision =
+  | { write: false; outcome: CommitOutcome }
+  | { write: true; before: ReplayState; state: ReplayState; gap: number; retired: string[] };
 
 /** What a transaction's work decided. */
 type Step<T> =
@@ -143,6 +160,10 @@ export class PostgresStorage implements Storage {
   private readonly leader: OutboxLeader;
   /** Fire-and-forget writes (events, reject counters) still running. */
   private readonly background = new Set<Promise<unknown>>();
+  /** The last known row of recently seen devices (see upload-sql.ts: the fast path). */
+  private readonly devices = new Map<string, LockedDeviceRow>();
+  /** How uploads were committed: for tests and diagnostics. */
+  readonly commits = { fast: 0, locked: 0, guardMisses: 0 };
   private retentionTimer: NodeJS.Timeout | undefined;
   private retentionRun: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -154,7 +175,7 @@ export class PostgresStorage implements Storage {
     this.outbox = opts.outbox ?? true;
     this.replay = opts.replay ?? inTransactionReplay;
     this.pipeline = opts.pipeline ?? true;
-    this.leader = new OutboxLeader(opts.url);
+    this.leader = new OutboxLeader(opts.url, opts.outboxIdleReleaseMs);
   }
 
   static async open(opts: PostgresOptions): Promise<PostgresStorage> {
@@ -198,14 +219,14 @@ export class PostgresStorage implements Storage {
    * and no WAL flush to wait for). On an error the connection is discarded, which aborts.
    */
   private async transaction<T>(
-    first: [Query, unknown[]?],
-    work: (c: pg.PoolClient, first: pg.QueryResult) => Promise<Step<T>>,
+    first: [Query, unknown[]?][],
+    work: (c: pg.PoolClient, first: pg.QueryResult[]) => Promise<Step<T>>,
   ): Promise<T> {
     const c = await this.pool.connect();
     let failure: Error | undefined;
     try {
-      const [, firstResult] = await this.send(c, [['BEGIN'], first]);
-      const step = await work(c, firstResult);
+      const [, ...firstResults] = await this.send(c, [['BEGIN'], ...first]);
+      const step = await work(c, firstResults);
       if (!step.commit) {
         await c.query('ROLLBACK');
         return step.value;
@@ -222,26 +243,135 @@ export class PostgresStorage implements Storage {
     }
   }
 
-  commitUpload(u: UploadCommit): Promise<CommitOutcome> {
-    return this.transaction<CommitOutcome>([LOCK_DEVICE, [u.deviceId]], async (c, locked) => {
-      let row = locked.rows[0] as LockedDeviceRow | undefined;
-      const subject = (r: LockedDeviceRow): PolicySubject => ({
-        status: r.status === 'disabled' ? 'disabled' : 'active',
-        policy: policyFromRow(r),
-        hasOwnKeys: r.active_kids.length > 0,
-      });
-      const refuse = (value: CommitOutcome): Step<CommitOutcome> => ({ commit: false, value });
-      let rejection = checkUploadPolicy(
-        row ? subject(row) : { status: 'active', policy: u.registerWith, hasOwnKeys: false },
-        u,
-      );
-      if (rejection) return refuse({ ok: false, code: 'policy', reason: rejection });
+  /** Remembers what an upload's decision depends on (bounded: the oldest entry goes first). */
+  private remember(id: string, row: LockedDeviceRow): void {
+    this.devices.delete(id);
+    this.devices.set(id, row);
+    if (this.devices.size > DEVICE_CACHE_SIZE)
+      this.devices.delete(this.devices.keys().next().value as string);
+  }
 
+  /** The policy and replay decision on a device row (locked, or this instance's cached copy). */
+  private async decide(row: LockedDeviceRow, u: UploadCommit, fresh: boolean): Promise<Decision> {
+    const rejection = checkUploadPolicy(
+      {
+        status: row.status === 'disabled' ? 'disabled' : 'active',
+        policy: policyFromRow(row),
+        hasOwnKeys: row.active_kids.length > 0,
+      },
+      u,
+    );
+    if (rejection) return { write: false, outcome: { ok: false, code: 'policy', reason: rejection } };
+    const before = replayFromRow(row);
+    let state = before;
+    let gap = 0;
+    if (u.nonce !== null) {
+      const decision = await this.replay.checkAndAdvance({
+        deviceId: u.deviceId,
+        nonce: u.nonce,
+        // The device row's mode is the one that counts.
+        mode: parseReplayMode(row.replay_mode, 'replay_mode'),
+        counterResetThreshold: u.counterResetThreshold,
+        stored: before,
+        fresh,
+      });
+      if (!decision.accept) {
+        return {
+          write: false,
+          outcome: { ok: false, code: 'replayed_nonce', reason: decision.reason, high: before.high },
+        };
+      }
+      state = decision.next;
+      gap = decision.gap;
+    }
+    const active = row.active_kids;
+    const retired =
+      u.keyKid !== null && active.length >= 2 && active[active.length - 1] === u.keyKid
+        ? active.slice(0, -1)
+        : [];
+    return { write: true, before, state, gap, retired };
+  }
+
+  private written(
+    u: UploadCommit,
+    d: Extract<Decision, { write: true }>,
+    w: WrittenUpload,
+    registered: boolean,
+  ): CommitOutcome {
+    const fresh = new Set(w.fresh);
+    return {
+      ok: true,
+      uploadId: String(w.upload_id),
+      gap: d.gap,
+      duplicatePackets: u.packets.filter((pk) => !fresh.has(pk.index)).map((pk) => pk.index),
+      readingsStored: w.readings,
+      samplesStored: w.samples,
+      registered,
+      retiredKeys: d.retired,
+    };
+  }
+
+  async commitUpload(u: UploadCommit): Promise<CommitOutcome> {
+    // Fast path: decided on the cached row, written by one guarded statement (its own
+    // transaction). Only acceptances are trusted to the cache; with Redis the decision has a side
+    // effect, so it is taken under the lock only.
+    const cached = this.replay.kind === 'database' ? this.devices.get(u.deviceId) : undefined;
+    if (cached) {
+      const d = await this.decide(cached, u, false);
+      if (d.write && d.retired.length === 0) {
+        let w: WrittenUpload;
+        try {
+          const values = writeUploadValues(u, d.gap, d.state, this.outbox, false, {
+            registryVersion: cached.registry_version,
+            before: d.before,
+          });
+          w = (await this.pool.query<WrittenUpload>({ ...WRITE_UPLOAD, values })).rows[0];
+        } catch (err) {
+          this.devices.delete(u.deviceId);
+          throw err;
+        }
+        if (w.upload_id !== null) {
+          this.commits.fast++;
+          this.remember(u.deviceId, {
+            ...cached,
+            replay_high: d.state.high,
+            replay_seen: encodeSeen(d.state.seen),
+          });
+          return this.written(u, d, w, false);
+        }
+      }
+      // The row changed since (another upload, instance or administrator): decide again under the lock.
+      this.commits.guardMisses++;
+      this.devices.delete(u.deviceId);
+    }
+    return this.lockedCommit(u);
+  }
+
+  private readDevice(id: string): [Query, unknown[]][] {
+    return [
+      [LOCK_DEVICE, [id]],
+      [ACTIVE_KIDS, [id]],
+    ];
+  }
+
+  private lockedCommit(u: UploadCommit): Promise<CommitOutcome> {
+    const id = u.deviceId;
+    const rowOf = (locked: pg.QueryResult, kids: pg.QueryResult): LockedDeviceRow | undefined =>
+      locked.rows[0]
+        ? { ...(locked.rows[0] as LockedDeviceRow), active_kids: kids.rows[0].active_kids }
+        : undefined;
+    return this.transaction<CommitOutcome>(this.readDevice(id), async (c, [locked, kids]) => {
+      let row = rowOf(locked, kids);
       let registered = false;
       if (!row) {
+        const rejection = checkUploadPolicy(
+          { status: 'active', policy: u.registerWith, hasOwnKeys: false },
+          u,
+        );
+        if (rejection) return { commit: false, value: { ok: false, code: 'policy', reason: rejection } };
         const replay = armedAt(u.initialHigh);
         const inserted = await c.query(`${REGISTER_DEVICE} ON CONFLICT (id) DO NOTHING`, [
-          u.deviceId,
+          id,
           'active',
           u.registerWith.allowUnsecured,
           u.registerWith.requireEncryption,
@@ -251,68 +381,50 @@ export class PostgresStorage implements Storage {
           replay.high,
           encodeSeen(replay.seen),
           u.registerWith.allowUnsecuredConfig ?? false,
+          u.registerWith.requireV2 ?? false,
         ]);
+        // Not inserted: registered concurrently by another upload, whose row then decides.
         registered = inserted.rowCount === 1;
-        row = (await c.query({ ...LOCK_DEVICE, values: [u.deviceId] })).rows[0] as LockedDeviceRow;
-        // Registered concurrently by another upload: its row, not our defaults, decides.
-        if (!registered) rejection = checkUploadPolicy(subject(row), u);
-        if (rejection) return refuse({ ok: false, code: 'policy', reason: rejection });
+        const [l, k] = await this.send(c, this.readDevice(id));
+        row = rowOf(l, k) as LockedDeviceRow;
       }
-
-      let state = replayFromRow(row);
-      let gap = 0;
-      if (u.nonce !== null) {
-        const decision = await this.replay.checkAndAdvance({
-          deviceId: u.deviceId,
-          nonce: u.nonce,
-          // The device row's mode, read under its lock, is the one that counts.
-          mode: parseReplayMode(row.replay_mode, 'replay_mode'),
-          counterResetThreshold: u.counterResetThreshold,
-          stored: state,
-          fresh: registered,
-        });
-        if (!decision.accept) {
-          return refuse({ ok: false, code: 'replayed_nonce', reason: decision.reason, high: state.high });
-        }
-        state = decision.next;
-        gap = decision.gap;
+      const read = row;
+      const d = await this.decide(read, u, registered);
+      if (!d.write) {
+        if (!registered) this.remember(id, read);
+        return { commit: false, value: d.outcome };
       }
-
-      const active = row.active_kids;
-      const retired =
-        u.keyKid !== null && active.length >= 2 && active[active.length - 1] === u.keyKid
-          ? active.slice(0, -1)
-          : [];
-      const last: [Query, unknown[]?][] = [
-        [WRITE_UPLOAD, writeUploadValues(u, gap, state, this.outbox, registered)],
-      ];
-      if (retired.length > 0) {
-        last.push([RETIRE_KEYS, [u.deviceId, u.receivedAt, retired, `device used its new key ${u.keyKid}`]]);
+      const values = writeUploadValues(u, d.gap, d.state, this.outbox, registered, {
+        registryVersion: read.registry_version,
+        before: d.before,
+      });
+      const last: [Query, unknown[]?][] = [[WRITE_UPLOAD, values]];
+      if (d.retired.length > 0) {
+        last.push([RETIRE_KEYS, [id, u.receivedAt, d.retired, `device used its new key ${u.keyKid}`]]);
       }
       return {
         commit: true,
         last,
         result: (answers) => {
           const w = answers[0].rows[0] as WrittenUpload;
-          const fresh = new Set(w.fresh);
-          return {
-            ok: true,
-            uploadId: String(w.upload_id),
-            gap,
-            duplicatePackets: u.packets.filter((pk) => !fresh.has(pk.index)).map((pk) => pk.index),
-            readingsStored: w.readings,
-            samplesStored: w.samples,
-            registered,
-            retiredKeys: retired,
-          };
+          if (w.upload_id === null) throw new Error('upload guard failed on a locked device row');
+          this.commits.locked++;
+          this.remember(id, {
+            ...read,
+            replay_high: d.state.high,
+            replay_seen: encodeSeen(d.state.seen),
+            registry_version: read.registry_version + (d.retired.length > 0 ? 1 : 0),
+            active_kids: read.active_kids.filter((kid) => !d.retired.includes(kid)),
+          });
+          return this.written(u, d, w, registered);
         },
       };
     });
   }
 
   acceptNonce(deviceId: string, nonce: number, counterResetThreshold: number): Promise<NonceOutcome> {
-    return this.transaction<NonceOutcome>([LOCK_DEVICE, [deviceId]], async (_c, locked) => {
-      const row = locked.rows[0] as LockedDeviceRow | undefined;
+    return this.transaction<NonceOutcome>([[LOCK_DEVICE, [deviceId]]], async (_c, [locked]) => {
+      const row = locked.rows[0] as Omit<LockedDeviceRow, 'active_kids'> | undefined;
       if (!row) return { commit: false, value: { ok: false, reason: 'unknown_device', high: null } };
       const stored = replayFromRow(row);
       const decision = await this.replay.checkAndAdvance({
@@ -328,7 +440,6 @@ export class PostgresStorage implements Storage {
       }
       return {
         commit: true,
-        result: () => ({ ok: true, gap: decision.gap }),
         last: [
           [
             `UPDATE devices SET replay_high = $1, replay_seen = $2, last_nonce = $3, nonce_gaps = nonce_gaps + $4
@@ -336,13 +447,25 @@ export class PostgresStorage implements Storage {
             [decision.next.high, encodeSeen(decision.next.seen), nonce, Math.max(0, decision.gap), deviceId],
           ],
         ],
+        result: () => {
+          // Keep the cached copy current: the device's next upload then takes the fast path.
+          const cached = this.devices.get(deviceId);
+          if (cached && cached.registry_version === row.registry_version) {
+            this.remember(deviceId, {
+              ...cached,
+              replay_high: decision.next.high,
+              replay_seen: encodeSeen(decision.next.seen),
+            });
+          }
+          return { ok: true, gap: decision.gap };
+        },
       };
     });
   }
 
   async getDevice(id: string): Promise<Device | undefined> {
     const [d, k] = await Promise.all([
-      this.pool.query<PgDeviceRow>('SELECT * FROM devices WHERE id = $1', [id]),
+      this.pool.query<PgDeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = $1`, [id]),
       this.pool.query<KeyRow>('SELECT * FROM device_keys WHERE device_id = $1 ORDER BY created_at, kid', [
         id,
       ]),
@@ -350,9 +473,17 @@ export class PostgresStorage implements Storage {
     return d.rows[0] ? deviceFromRow(d.rows[0], k.rows) : undefined;
   }
 
+  async loadDecoderState(deviceId: string): Promise<string | null> {
+    const { rows } = await this.pool.query<{ decoder_state: string | null }>(
+      'SELECT decoder_state FROM devices WHERE id = $1',
+      [deviceId],
+    );
+    return rows[0]?.decoder_state ?? null;
+  }
+
   async listDevices(): Promise<Device[]> {
     const [d, k] = await Promise.all([
-      this.pool.query<PgDeviceRow>('SELECT * FROM devices ORDER BY id'),
+      this.pool.query<PgDeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY id`),
       this.pool.query<KeyRow>('SELECT * FROM device_keys ORDER BY created_at, kid'),
     ]);
     const keys = new Map<string, KeyRow[]>();
@@ -380,20 +511,24 @@ export class PostgresStorage implements Storage {
   }
 
   async createDevice(d: NewDevice, audit: AuditEntry): Promise<Device> {
+    this.devices.delete(d.id);
     await this.transaction(
       [
-        REGISTER_DEVICE,
         [
-          d.id,
-          d.status,
-          d.policy.allowUnsecured,
-          d.policy.requireEncryption,
-          replayModeToString(d.policy.replay),
-          false,
-          d.createdAt,
-          d.replay.high,
-          encodeSeen(d.replay.seen),
-          d.policy.allowUnsecuredConfig ?? false,
+          REGISTER_DEVICE,
+          [
+            d.id,
+            d.status,
+            d.policy.allowUnsecured,
+            d.policy.requireEncryption,
+            replayModeToString(d.policy.replay),
+            false,
+            d.createdAt,
+            d.replay.high,
+            encodeSeen(d.replay.seen),
+            d.policy.allowUnsecuredConfig ?? false,
+            d.policy.requireV2 ?? false,
+          ],
         ],
       ],
       async () => {
@@ -416,13 +551,25 @@ export class PostgresStorage implements Storage {
     audit: AuditEntry,
     change: () => Promise<[Query, unknown[]][]>,
   ): Promise<Device | undefined> {
+    this.devices.delete(id);
     const found = await this.transaction<boolean>(
-      ['SELECT 1 FROM devices WHERE id = $1 FOR NO KEY UPDATE', [id]],
-      async (_c, locked) => {
+      [['SELECT 1 FROM devices WHERE id = $1 FOR NO KEY UPDATE', [id]]],
+      async (_c, [locked]) => {
         if (locked.rowCount === 0) return { commit: false, value: false };
-        return { commit: true, last: [...(await change()), this.auditStatement(audit)], result: () => true };
+        return {
+          commit: true,
+          last: [
+            ...(await change()),
+            // Uploads decided on an older copy of this row fail their guard (upload-sql.ts).
+            ['UPDATE devices SET registry_version = registry_version + 1 WHERE id = $1', [id]],
+            this.auditStatement(audit),
+          ],
+          result: () => true,
+        };
       },
     );
+    // A cached copy taken by an upload that raced this change would carry the old version.
+    this.devices.delete(id);
     return found ? this.getDevice(id) : undefined;
   }
 
@@ -436,12 +583,13 @@ export class PostgresStorage implements Storage {
     return this.mutate(id, audit, async () => [
       [
         `UPDATE devices SET allow_unsecured = $1, require_encryption = $2, replay_mode = $3,
-           allow_unsecured_config = $4 WHERE id = $5`,
+           allow_unsecured_config = $4, require_v2 = $5 WHERE id = $6`,
         [
           policy.allowUnsecured,
           policy.requireEncryption,
           replayModeToString(policy.replay),
           policy.allowUnsecuredConfig ?? false,
+          policy.requireV2 ?? false,
           id,
         ],
       ],
@@ -763,7 +911,9 @@ export class PostgresStorage implements Storage {
              ),
              b AS (DELETE FROM blocks WHERE upload_id IN (SELECT id FROM u)),
              p AS (DELETE FROM packets WHERE upload_id IN (SELECT id FROM u)),
-             k AS (DELETE FROM packet_keys WHERE upload_id IN (SELECT id FROM u))
+             -- the id range lets the BRIN index find the keys
+             k AS (DELETE FROM packet_keys WHERE upload_id BETWEEN (SELECT min(id) FROM u) AND (SELECT max(id) FROM u)
+                     AND upload_id IN (SELECT id FROM u))
              SELECT count(*) AS n FROM u`,
             [cutoff, RETENTION_BATCH],
           );

@@ -12,6 +12,7 @@ export interface PgDeviceRow {
   status: string;
   allow_unsecured: boolean;
   allow_unsecured_config: boolean;
+  require_v2: boolean;
   require_encryption: boolean;
   replay_mode: string;
   auto_registered: boolean;
@@ -35,20 +36,26 @@ export interface LockedDeviceRow {
   status: string;
   allow_unsecured: boolean;
   allow_unsecured_config: boolean;
+  require_v2: boolean;
   require_encryption: boolean;
   replay_mode: string;
   replay_high: number | null;
   replay_seen: string;
+  registry_version: number;
   /** Active key ids, oldest first. */
   active_kids: string[];
 }
 
 export function policyFromRow(
-  r: Pick<PgDeviceRow, 'allow_unsecured' | 'allow_unsecured_config' | 'require_encryption' | 'replay_mode'>,
+  r: Pick<
+    PgDeviceRow,
+    'allow_unsecured' | 'allow_unsecured_config' | 'require_v2' | 'require_encryption' | 'replay_mode'
+  >,
 ): DevicePolicy {
   return {
     allowUnsecured: r.allow_unsecured,
     allowUnsecuredConfig: r.allow_unsecured_config,
+    requireV2: r.require_v2,
     requireEncryption: r.require_encryption,
     replay: parseReplayMode(r.replay_mode, 'replay_mode'),
   };

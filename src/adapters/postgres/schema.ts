@@ -38,7 +38,9 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       quarantined_packets bigint NOT NULL DEFAULT 0,
       duplicate_packets bigint NOT NULL DEFAULT 0,
       nonce_gaps bigint NOT NULL DEFAULT 0,
-      rejects jsonb NOT NULL DEFAULT '{}'
+      rejects jsonb NOT NULL DEFAULT '{}',
+      -- bumped by every change of status, policy or keys: what an upload's decision depends on
+      registry_version bigint NOT NULL DEFAULT 0
     );
     CREATE TABLE device_keys (
       device_id text NOT NULL REFERENCES devices(id),
@@ -67,7 +69,8 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       gap integer NOT NULL
     );
     CREATE INDEX uploads_device ON uploads (device_id, id);
-    CREATE INDEX uploads_received ON uploads (received_at);
+    -- retention only: BRIN costs next to nothing per insert and suits an append-only time column
+    CREATE INDEX uploads_received ON uploads USING brin (received_at);
     CREATE TABLE packets (
       upload_id bigint NOT NULL,
       idx integer NOT NULL,
@@ -87,8 +90,8 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       upload_id bigint NOT NULL,
       idx integer NOT NULL
     );
-    -- retention deletes a pruned upload's keys, blocks and packets by upload
-    CREATE INDEX packet_keys_upload ON packet_keys (upload_id);
+    -- retention deletes a pruned upload's keys by upload id range
+    CREATE INDEX packet_keys_upload ON packet_keys USING brin (upload_id);
     -- one row per decoded packet (its samples × registers), as in the SQLite store
     CREATE TABLE blocks (
       id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -103,6 +106,7 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       quality text NOT NULL
     );
     CREATE INDEX blocks_device_time ON blocks (device_id, time, id);
+    -- the relay reads an upload's blocks; retention deletes them
     CREATE INDEX blocks_upload ON blocks (upload_id);
     CREATE TABLE security_events (
       id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -131,15 +135,16 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     CREATE SEQUENCE outbox_seq;
     CREATE TABLE outbox (
       id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-      seq bigint UNIQUE,
+      seq bigint,
       device_id text,
       kind text NOT NULL,
       ref_id text,
       payload text,
       created_at bigint NOT NULL
     );
+    -- partial: an insert (seq still NULL) touches one small index, not two
+    CREATE UNIQUE INDEX outbox_by_seq ON outbox (seq) WHERE seq IS NOT NULL;
     CREATE INDEX outbox_unstamped ON outbox (id) WHERE seq IS NULL;
-    CREATE INDEX outbox_created ON outbox (created_at);
     `,
   },
   {
@@ -266,6 +271,14 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       PRIMARY KEY (group_name, device_id)
     );
     CREATE INDEX rollout_groups_device ON rollout_groups (device_id);
+    `,
+  },
+  {
+    version: 4,
+    name: 'v2-only policy, decoder state',
+    sql: `
+    ALTER TABLE devices ADD COLUMN require_v2 boolean NOT NULL DEFAULT false;
+    ALTER TABLE devices ADD COLUMN decoder_state text;
     `,
   },
 ];

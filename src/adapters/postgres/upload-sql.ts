@@ -1,10 +1,22 @@
 /**
- * The statements of an upload commit. After the device row is locked and the policy and replay
- * decisions are made, everything the upload writes is ONE statement (data-modifying CTEs): the
- * upload, its outbox records, the packets' dedupe keys (ON CONFLICT DO NOTHING decides which
- * packets are re-sends), the packets, the fresh packets' blocks (multi-row, from arrays) and the
- * device's counters and replay state. With pipelining the transaction costs two round trips:
- * [BEGIN, lock] and [write, COMMIT].
+ * The statements of an upload commit. Everything an upload writes is ONE statement
+ * (data-modifying CTEs): the upload, its outbox records, the packets' dedupe keys (ON CONFLICT DO
+ * NOTHING decides which packets are re-sends), the packets, the fresh packets' blocks (multi-row,
+ * from arrays) and the device's counters and replay state.
+ *
+ * The statement is guarded: its first CTE locks the device row only if the row still has the
+ * registry version and replay state the decision was made on (READ COMMITTED re-checks the
+ * condition on the newest row version after waiting for a concurrent writer). Every registry
+ * change bumps `registry_version`, every accepted nonce changes the replay state, so a row that
+ * passes the guard is one on which the same policy and replay decision would be taken; if it
+ * does not pass, nothing is written and the caller decides again under the lock.
+ *
+ * That gives two ways to commit (postgres-storage.ts):
+ * - fast: the decision is taken on this instance's cached copy of the device row and the guarded
+ *   statement runs alone, as its own transaction: one statement, one round trip;
+ * - locked (first upload of a device on this instance, cache stale, rejections, key rotation,
+ *   Redis replay store): [BEGIN, lock the row, read its active keys] then [write, COMMIT],
+ *   pipelined: two round trips.
  */
 import type { ReplayState } from '../../ingest/replay-window.js';
 import type { UploadCommit } from '../../ports/storage.js';
@@ -13,22 +25,35 @@ import { encodeSeen } from './rows.js';
 
 export const LOCK_DEVICE = {
   name: 'ecowatt_lock_device',
-  text: `SELECT d.status, d.allow_unsecured, d.allow_unsecured_config, d.require_encryption, d.replay_mode, d.replay_high, d.replay_seen,
-    ARRAY(SELECT k.kid FROM device_keys k WHERE k.device_id = d.id AND k.status = 'active'
-      ORDER BY k.created_at, k.kid) AS active_kids
-    FROM devices d WHERE d.id = $1 FOR NO KEY UPDATE OF d`,
+  text: `SELECT status, allow_unsecured, allow_unsecured_config, require_v2, require_encryption, replay_mode,
+    replay_high, replay_seen, registry_version FROM devices WHERE id = $1 FOR NO KEY UPDATE`,
+};
+
+/**
+ * Sent right after LOCK_DEVICE (same pipeline): a statement of its own takes a new snapshot, so
+ * it sees keys committed while the lock was awaited (a sub-select of the locking statement would
+ * not).
+ */
+export const ACTIVE_KIDS = {
+  name: 'ecowatt_active_kids',
+  text: `SELECT coalesce(array_agg(kid ORDER BY created_at, kid), '{}') AS active_kids FROM device_keys
+    WHERE device_id = $1 AND status = 'active'`,
 };
 
 export const REGISTER_DEVICE = `INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode,
-  auto_registered, created_at, replay_high, replay_seen, allow_unsecured_config)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
+  auto_registered, created_at, replay_high, replay_seen, allow_unsecured_config, require_v2)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
 
 export const WRITE_UPLOAD = {
   name: 'ecowatt_write_upload',
-  text: `WITH up AS (
+  text: `WITH g AS (
+    SELECT id FROM devices WHERE id = $1 AND registry_version = $34 AND replay_high IS NOT DISTINCT FROM $35
+      AND replay_seen = $36 FOR NO KEY UPDATE
+  ),
+  up AS (
     INSERT INTO uploads (device_id, nonce, protocol, encrypted, key_kid, received_at, source, request_id,
       device_timestamp, gap)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM g RETURNING id
   ),
   ob AS (
     INSERT INTO outbox (device_id, kind, ref_id, created_at)
@@ -61,7 +86,8 @@ export const WRITE_UPLOAD = {
     SELECT $1, f.time, f.step, f.samples, up.id, f.idx, f.layout, f.raw, f.quality FROM up, fresh f ORDER BY f.idx
   ),
   kt AS (
-    UPDATE device_keys SET last_used_at = $6 WHERE $5::text IS NOT NULL AND device_id = $1 AND kid = $5
+    UPDATE device_keys SET last_used_at = $6
+    WHERE $5::text IS NOT NULL AND device_id = $1 AND kid = $5 AND EXISTS (SELECT 1 FROM up)
   ),
   dv AS (
     UPDATE devices SET first_seen = coalesce(first_seen, $6), last_seen = $6, last_nonce = coalesce($2, last_nonce),
@@ -69,8 +95,8 @@ export const WRITE_UPLOAD = {
       readings = readings + (SELECT coalesce(sum(readings), 0) FROM fresh),
       quarantined_packets = quarantined_packets + $31,
       duplicate_packets = duplicate_packets + (cardinality($11::int[]) - (SELECT count(*) FROM pk)),
-      nonce_gaps = nonce_gaps + $10
-    WHERE id = $1
+      nonce_gaps = nonce_gaps + $10, decoder_state = coalesce($37, decoder_state)
+    WHERE id = (SELECT id FROM g)
   )
   SELECT (SELECT id FROM up) AS upload_id, ARRAY(SELECT idx FROM pk) AS fresh,
     (SELECT coalesce(sum(samples), 0) FROM fresh) AS samples,
@@ -78,10 +104,17 @@ export const WRITE_UPLOAD = {
 };
 
 export interface WrittenUpload {
-  upload_id: number;
+  /** `null`: the guard did not pass, nothing was written. */
+  upload_id: number | null;
   fresh: number[];
   samples: number;
   readings: number;
+}
+
+export interface UploadGuard {
+  registryVersion: number;
+  /** The replay state the decision was taken on. */
+  before: ReplayState;
 }
 
 export function writeUploadValues(
@@ -90,6 +123,7 @@ export function writeUploadValues(
   state: ReplayState,
   outbox: boolean,
   registered: boolean,
+  guard: UploadGuard,
 ): unknown[] {
   const p = u.packets;
   const blocks = p.filter((pk) => pk.block !== null);
@@ -128,6 +162,10 @@ export function writeUploadValues(
     quarantined,
     outbox,
     registered,
+    guard.registryVersion,
+    guard.before.high,
+    encodeSeen(guard.before.seen),
+    u.decoderState ?? null,
   ];
 }
 
@@ -135,7 +173,8 @@ export function writeUploadValues(
 export const RETIRE_KEYS = `WITH r AS (
     UPDATE device_keys SET status = 'retired', retired_at = $2
     WHERE device_id = $1 AND kid = ANY($3::text[]) AND status = 'active' RETURNING kid
-  )
+  ),
+  v AS (UPDATE devices SET registry_version = registry_version + 1 WHERE id = $1)
   INSERT INTO audit_log (time, actor, action, device_id, reason, detail)
   SELECT $2, 'system', 'key.retired', $1, $4, jsonb_build_object('kid', r.kid) FROM r
   ORDER BY array_position($3::text[], r.kid)`;
