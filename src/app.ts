@@ -7,6 +7,7 @@ import { PostgresCommandStore } from './adapters/postgres/command-store.js';
 import { PostgresConfigStore } from './adapters/postgres/config-store.js';
 import { PostgresFirmwareStore } from './adapters/postgres/firmware-store.js';
 import { PostgresStorage } from './adapters/postgres/postgres-storage.js';
+import { RedisRateLimiter } from './adapters/redis/redis-rate-limiter.js';
 import { RedisReplayStore } from './adapters/redis/redis-replay-store.js';
 import { SqliteCommandStore } from './adapters/sqlite/command-store.js';
 import { SqliteConfigStore } from './adapters/sqlite/config-store.js';
@@ -34,7 +35,7 @@ import { registerErrorHandling } from './http/error-handler.js';
 import { registerJsonBody } from './http/json-body.js';
 import { registerHealthRoutes } from './http/ops/health-routes.js';
 import { registerMetricsRoute } from './http/ops/metrics-route.js';
-import { RateLimiter } from './http/rate-limit.js';
+import { type Limiter, RateLimiter } from './http/rate-limit.js';
 import { registerV2ResponseSigning } from './http/v2-response-signing.js';
 import { registerDashboard } from './http/web/dashboard.js';
 import { IngestService } from './ingest/ingest-service.js';
@@ -47,7 +48,7 @@ import type { ConfigStore } from './ports/config-store.js';
 import type { FirmwareStore } from './ports/firmware-store.js';
 import type { ReplayStore } from './ports/replay-store.js';
 import type { Storage } from './ports/storage.js';
-import { type Settings, SettingsError } from './settings.js';
+import { type RateSpec, type Settings, SettingsError } from './settings.js';
 import { VERSION } from './version.js';
 
 export interface App {
@@ -98,9 +99,13 @@ export async function createApp(settings: Settings): Promise<App> {
     },
   });
   registerErrorHandling(http);
-  if (settings.rateLimitSource) {
-    registerSourceLimit(http, new RateLimiter('per-source', settings.rateLimitSource));
-  }
+  // Several instances share their limits through Redis when it is configured.
+  const limitRedis = settings.redisUrl ? await RedisRateLimiter.connect(settings.redisUrl) : undefined;
+  const limiter = (name: string, spec: RateSpec): Limiter =>
+    limitRedis
+      ? new RedisRateLimiter(name, spec, limitRedis, settings.redisKeyPrefix, http.log)
+      : new RateLimiter(name, spec);
+  if (settings.rateLimitSource) registerSourceLimit(http, limiter('per-source', settings.rateLimitSource));
   const metrics = new Metrics(storage);
   metrics.instrument(http);
   registerJsonBody(http);
@@ -156,9 +161,7 @@ export async function createApp(settings: Settings): Promise<App> {
       nonceGapEventThreshold: settings.nonceGapEventThreshold,
       vault,
       cacheDecoderState: settings.databaseUrl === undefined,
-      ...(settings.rateLimitDevice
-        ? { deviceLimiter: new RateLimiter('per-device', settings.rateLimitDevice) }
-        : {}),
+      ...(settings.rateLimitDevice ? { deviceLimiter: limiter('per-device', settings.rateLimitDevice) } : {}),
     },
     http.log,
   );
@@ -201,6 +204,15 @@ export async function createApp(settings: Settings): Promise<App> {
     http.log,
   );
   const firmware = createFirmware(settings, stores.firmware, http.log);
+  firmware.ota.onRolloutHalted((rollout) =>
+    alertEngine.fire({
+      rule: 'rollout_halted',
+      deviceId: null,
+      message: `Rollout ${rollout.id} (version ${rollout.version}) halted: ${rollout.stateReason ?? 'failure threshold passed'}`,
+      time: Date.now(),
+      detail: { rollout: rollout.id, version: rollout.version },
+    }),
+  );
   warnings.push(...firmware.warnings);
   await http.register(otaDeviceRoutes, { guard, ota: firmware.ota });
   await http.register(firmwareAdminRoutes, { prefix: '/api', ...firmware, adminToken });
@@ -227,6 +239,7 @@ export async function createApp(settings: Settings): Promise<App> {
       closed = true;
       await http.close();
       await alertEngine.stop();
+      limitRedis?.disconnect();
       await mqtt?.close();
       await storage.close();
     },

@@ -33,12 +33,19 @@ export interface ServedChunk {
 const isOpen = (s: OtaSession) => OPEN_SESSION_STATES.includes(s.state);
 
 export class OtaService {
+  private readonly haltListeners: ((rollout: Rollout) => void)[] = [];
+
   constructor(
     private readonly store: FirmwareStore,
     private readonly catalogue: FirmwareCatalogue,
     private readonly log?: Logger,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Called when a rollout stops itself at its failure threshold (alerts). */
+  onRolloutHalted(listener: (rollout: Rollout) => void): void {
+    this.haltListeners.push(listener);
+  }
 
   /** Takes the percentage steps that are due, so the cohort a device is judged by is current. */
   private async stepRollouts(rollouts: Rollout[], now: number): Promise<Rollout[]> {
@@ -188,6 +195,7 @@ export class OtaService {
         { event: 'rollout_halted', rollout: rollout.id, reason: rollout.stateReason },
         'rollout halted',
       );
+      for (const listener of this.haltListeners) listener(rollout);
     }
     return after;
   }

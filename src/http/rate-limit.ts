@@ -17,7 +17,14 @@ interface Bucket {
   at: number;
 }
 
-export class RateLimiter {
+/** A rate limit, kept in this process or shared by several instances (Redis). */
+export interface Limiter {
+  readonly name: string;
+  /** Takes one token for `key`; throws a 429 `rate_limited` ApiError when there is none. */
+  take(key: string): void | Promise<void>;
+}
+
+export class RateLimiter implements Limiter {
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(

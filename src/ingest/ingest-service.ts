@@ -8,7 +8,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import { DEVICE_ID_PATTERN, type Device, type DevicePolicy, FIELD_INITIAL_HIGH } from '../devices/device.js';
 import type { KeyVault } from '../devices/key-vault.js';
 import { ApiError, type ErrorCode } from '../errors.js';
-import type { RateLimiter } from '../http/rate-limit.js';
+import type { Limiter } from '../http/rate-limit.js';
 import { rememberResponseKey } from '../http/v2-response-signing.js';
 import type {
   CommitOutcome,
@@ -42,7 +42,7 @@ export interface IngestConfig {
    */
   cacheDecoderState?: boolean;
   /** Per-device rate limit, applied once the device is authenticated. */
-  deviceLimiter?: RateLimiter;
+  deviceLimiter?: Limiter;
 }
 
 export interface IngestRequest {
@@ -188,7 +188,7 @@ export class IngestService {
 
   async process(req: IngestRequest): Promise<IngestResponse> {
     const auth = await this.authenticate(req);
-    this.config.deviceLimiter?.take(auth.doc.deviceId);
+    await this.config.deviceLimiter?.take(auth.doc.deviceId);
     const mirror = await this.mirrorFor(auth.doc.deviceId);
     const packets = decodePackets(auth.doc.deviceId, auth.doc, {
       receivedAt: req.receivedAt,

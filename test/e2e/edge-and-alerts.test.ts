@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import { post, type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
+import { REDIS_URL, redisPrefix, servicesAvailable } from '../helpers/services.js';
 import { sealed } from '../helpers/uploads.js';
 
 let server: RunningServer | undefined;
@@ -91,6 +92,28 @@ describe('production edges', () => {
     expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     await new Promise((r) => setTimeout(r, 1200));
     expect((await post(server.url, sealed('chatty', 10010))).status).toBe(200);
+  });
+
+  it('shares one limit between instances through Redis', async () => {
+    if (!(await servicesAvailable('redis'))) return;
+    const keys = redisPrefix('limits');
+    const env = {
+      ECOWATT_RATE_LIMIT_DEVICE: '0.2/3',
+      ECOWATT_REDIS_URL: REDIS_URL,
+      ECOWATT_REDIS_KEY_PREFIX: keys.prefix,
+    };
+    const [a, b] = await Promise.all([startServer({ env }), startServer({ env })]);
+    try {
+      const statuses: number[] = [];
+      for (let n = 10001; n <= 10006; n++) {
+        statuses.push((await post((n % 2 ? a : b).url, sealed('shared-limit', n))).status);
+      }
+      // Three tokens in all, whichever instance takes them.
+      expect(statuses).toEqual([200, 200, 200, 429, 429, 429]);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await keys.cleanup();
+    }
   });
 
   it('fires a replay-storm alert to the webhook exactly once per cooldown, and lists it', async () => {
