@@ -45,7 +45,10 @@ function newestSampleTime(upload: UploadBlocks): number {
   return t;
 }
 
+const STATUS_TTL_MS = 5000;
+
 export class OutboxMessageBuilder implements RecordMessages {
+  private readonly statuses = new Map<string, { status: string | null; at: number }>();
   /** Latest register values per device, as last published on its state topic. */
   private readonly registers = new Map<string, DeviceRegisters>();
   /** Discovery objects announced by this process, per device. */
@@ -87,8 +90,15 @@ export class OutboxMessageBuilder implements RecordMessages {
     this.announced.clear();
   }
 
+  /** A device's registry status, read at most every few seconds: it only labels the state message. */
   private async status(deviceId: string): Promise<string | null> {
-    return (await this.devices.getDevice(deviceId))?.status ?? null;
+    const now = Date.now();
+    const known = this.statuses.get(deviceId);
+    if (known && now - known.at < STATUS_TTL_MS) return known.status;
+    const status = (await this.devices.getDevice(deviceId))?.status ?? null;
+    if (this.statuses.size > 100_000) this.statuses.clear();
+    this.statuses.set(deviceId, { status, at: now });
+    return status;
   }
 
   private async device(record: OutboxRecord): Promise<MqttMessage[]> {
