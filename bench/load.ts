@@ -101,8 +101,8 @@ export async function load(
           {
             setupRequest: (req) => {
               // A route without replay protection may see the same upload twice.
-          if (i >= bodies.length && opts.wrap) i = 0;
-          if (i >= bodies.length) throw new Error('ran out of pre-sealed uploads: raise BENCH_UPLOADS');
+              if (i >= bodies.length && opts.wrap) i = 0;
+              if (i >= bodies.length) throw new Error('ran out of pre-sealed uploads: raise BENCH_UPLOADS');
               return { ...req, body: bodies[i++] };
             },
           },

@@ -276,7 +276,7 @@ export class IngestService {
     if (!parsed.ok) this.reject(req, parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null });
     const env = parsed.envelope;
     const claim = req.claimedDeviceId ?? env.deviceId;
-    const claimed = claim !== undefined ? await this.storage.getDevice(claim) : undefined;
+    const claimed = claim !== undefined ? await this.read(() => this.storage.getDevice(claim)) : undefined;
     const own = activeKeys(claimed).filter((k) => k.kind === 'v1');
     const keyring = own.map((k) => ({ kid: k.kid, keys: this.v1Keys(k) }));
     const keys = keyring.length > 0 ? keyring.map((k) => k.keys) : [this.config.fleetKeys];
@@ -309,7 +309,7 @@ export class IngestService {
     const parsed = parseV2Envelope(body);
     if (!parsed.ok) this.reject(req, parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null });
     const env = parsed.envelope;
-    const device = await this.storage.getDevice(env.deviceId);
+    const device = await this.read(() => this.storage.getDevice(env.deviceId));
     const keys = activeKeys(device)
       .filter((k) => k.kind === 'v2')
       .map((k) => ({ kid: k.kid, key: Buffer.from(this.openKey(k.hmacKey), 'hex') }));
@@ -408,13 +408,29 @@ export class IngestService {
   }
 
   /**
+   * A storage read on the way to the commit. When the database is unreachable (PostgreSQL
+   * stopped) the answer is the same 503 as a failed commit, not a 500: nothing was stored and
+   * the device should retry (PROTOCOL.md §10.3).
+   */
+  private async read<T>(load: () => Promise<T>): Promise<T> {
+    try {
+      return await load();
+    } catch (err) {
+      this.log.error({ err }, 'storage read failed; nothing stored');
+      throw new ApiError('storage_unavailable', undefined, { retryAfterSeconds: 5 });
+    }
+  }
+
+  /**
    * The device's mirrored dictionary, as a copy this upload may change: it is kept (cache and
    * storage) only if the upload is accepted.
    */
   private async mirrorFor(deviceId: string): Promise<DictionaryMirror> {
     let known = this.config.cacheDecoderState === false ? undefined : this.mirrors.get(deviceId);
     if (!known) {
-      known = DictionaryMirror.fromJSON((await this.storage.loadDecoderState?.(deviceId)) ?? null);
+      known = DictionaryMirror.fromJSON(
+        (await this.read(async () => this.storage.loadDecoderState?.(deviceId))) ?? null,
+      );
     }
     return known.clone();
   }

@@ -24,6 +24,7 @@ import {
   tamperEnvelope,
   truncateBody,
 } from './misbehaviour.js';
+import { boundPoster, fetchPoster, type Poster } from './transport.js';
 
 export interface SimulationOptions {
   url: string;
@@ -58,6 +59,11 @@ export interface SimulationOptions {
   misbehave?: MisbehaviourRates;
   /** The server's body limit, so that oversized uploads land just beyond it. */
   bodyLimit?: number;
+  /**
+   * Source addresses to upload from, device i from `sourceAddresses[i % n]` (see
+   * `loopbackAddresses`); default: this host's, with `fetch`.
+   */
+  sourceAddresses?: readonly string[];
 }
 
 export interface ResponseRecord {
@@ -116,6 +122,7 @@ interface DeviceRun {
   random: () => number;
   /** Highest nonce the server acknowledged: a wiped device's uploads up to it must be refused. */
   maxAcked: number;
+  poster: Poster;
   /** Recently accepted envelopes, the material of replays. */
   accepted: string[];
   /** Upload ticks during which a buffer2048 device has no network. */
@@ -237,6 +244,11 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     const label = d.firmwareVersion ?? (v2Fleet.includes(d) ? 'v2' : 'unknown');
     summary.firmware[label] = (summary.firmware[label] ?? 0) + 1;
   }
+  const viaFetch = fetchPoster(endpoint);
+  const bound = (opts.sourceAddresses ?? []).map((a) => boundPoster(endpoint, a));
+  const posterFor = (index: number): Poster =>
+    bound.length > 0 ? bound[index % bound.length].post : viaFetch;
+
   const runs: DeviceRun[] = fleet.map((device, i) => {
     const modes = deviceModes[i] ?? new Set<Misbehaviour>();
     const cadence = i < profiles.length ? profiles[i].cadenceFactor : 1;
@@ -246,6 +258,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       intervalMs: opts.intervalSeconds * 1000 * cadence,
       modes,
       random: seededRandom(seed * 65_537 + i * 7 + 3),
+      poster: posterFor(i),
       maxAcked: -1,
       accepted: [],
       outage: modes.has('buffer2048') ? { from: 1, to: 1 + outageTicks } : undefined,
@@ -271,19 +284,16 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
 
   /** Sends one body; returns the outcome key and the answer's text. */
   const post = async (
-    deviceId: string,
+    run: DeviceRun,
     body: string,
     intent: Intent,
   ): Promise<{ outcome: string; text: string }> => {
+    const deviceId = run.device.id;
     const t0 = performance.now();
     summary.sent++;
     try {
-      const res = await fetch(endpoint, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-      });
-      const text = await res.text();
+      const res = await run.poster(body);
+      const text = res.text;
       const latency = performance.now() - t0;
       latencies.push(latency);
       if (res.status === 200) {
@@ -325,7 +335,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const send = async (run: DeviceRun, upload: PreparedUpload): Promise<void> => {
     const { device } = run;
     const { intent, body } = shape(run, upload);
-    const { outcome, text } = await post(device.id, body, intent);
+    const { outcome, text } = await post(run, body, intent);
     const ok = outcome === '200';
     device.uploadFinished(ok);
     run.stuck = upload.truncated === true && !ok;
@@ -363,7 +373,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
         uploads++;
         if ((rates.replay ?? 0) > 0 && run.accepted.length > 0 && run.random() < (rates.replay ?? 0)) {
           const old = run.accepted[Math.floor(run.random() * run.accepted.length)];
-          await post(device.id, old, 'replay');
+          await post(run, old, 'replay');
         }
       }
       const wait = run.intervalMs - (Date.now() - started);
@@ -397,6 +407,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     await Promise.all(runs.map((r, i) => runDevice(r, i)));
   } finally {
     if (progress) clearInterval(progress);
+    for (const b of bound) b.close();
   }
   return snapshot(false);
 }

@@ -3,7 +3,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_LAYOUT } from '../../src/protocol/registers.js';
-import { eventually } from '../helpers/eventually.js';
 import { post, type RunningServer, startServer } from '../helpers/server-process.js';
 import { fixture, padJsonTo16, sealed, typicalBatch, uploadJson } from '../helpers/uploads.js';
 

@@ -4,11 +4,12 @@
  * read directly: every acknowledged upload is there, no (device, nonce) was accepted twice, and
  * every acknowledged upload is either still in the MQTT outbox or was delivered to a subscriber.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/sim/inverter.js';
 import { runSimulation, type SimulationSummary } from '../../src/sim/simulator.js';
 import { eventually } from '../helpers/eventually.js';
 import { mosquittoInstalled, PrivateMosquitto } from '../helpers/mosquitto.js';
+import { NO_RATE_LIMITS } from './harness/dist.js';
 import { CaseFigures } from './harness/figures.js';
 import { ReadingsSubscriber } from './harness/mqtt.js';
 import { sized } from './harness/profile.js';
@@ -17,6 +18,8 @@ import { inspectStore as inspect } from './harness/sqlite-check.js';
 import { round } from './harness/stats.js';
 
 const fig = new CaseFigures('crash');
+beforeAll(() => fig.machineLoad('at start'));
+afterAll(() => fig.machineLoad('at end'));
 
 const P = sized({
   quick: { kills: 3, devices: 40, minDelayMs: 400, maxDelayMs: 2500 },
@@ -40,12 +43,15 @@ describe('crash', () => {
       broker = await PrivateMosquitto.start();
       subscriber = await ReadingsSubscriber.connect(broker.url, `rel-crash-${process.pid}`);
     } else {
-      fig.note('Mosquitto is not installed: the outbox is checked for pending records only, not for delivery.');
+      fig.note(
+        'Mosquitto is not installed: the outbox is checked for pending records only, not for delivery.',
+      );
     }
     const dataDir = tempDir();
+    // Devices here upload every 50 ms, far beyond the field cadence the rate limits are made for.
     server = await ServerProcess.start({
       dataDir,
-      ...(broker ? { env: { ECOWATT_MQTT_URL: broker.url } } : {}),
+      env: { ...NO_RATE_LIMITS, ...(broker ? { ECOWATT_MQTT_URL: broker.url } : {}) },
     });
     const url = server.url;
     const controller = new AbortController();
@@ -92,7 +98,8 @@ describe('crash', () => {
         // A record the relay has just removed may still be on its way to the subscriber.
         const settled = await eventually(async () => {
           const c = inspect(dataDir, acked, published);
-          if (c.unpublished.length > 0) throw new Error(`unpublished: ${c.unpublished.slice(0, 5).join(', ')}`);
+          if (c.unpublished.length > 0)
+            throw new Error(`unpublished: ${c.unpublished.slice(0, 5).join(', ')}`);
           return c;
         }, 10_000).catch(() => inspect(dataDir, acked, published));
         unpublished.push(...settled.unpublished);
@@ -133,13 +140,18 @@ describe('crash', () => {
     if (subscriber) {
       fig.info('outbox records pending right after a restart, max', maxPending);
       fig.bounded('acknowledged uploads neither pending nor delivered', unpublished.length, { max: 0 });
-      fig.bounded('outbox drained after the last restart', drained.outboxPending, { max: 0, unit: 'records' });
+      fig.bounded('outbox drained after the last restart', drained.outboxPending, {
+        max: 0,
+        unit: 'records',
+      });
       fig.info('time to drain the outbox after the run', round(drainSeconds, 1), 's');
     }
     fig.note(
       `${P.devices} devices uploading every 50 ms (about ${Math.round(P.devices / 0.05)} uploads/s offered), 5 % replays of recently accepted envelopes; ` +
         'SIGKILL at seeded random delays, restart on the same port and data directory; the SQLite file is read with better-sqlite3 after every restart' +
-        (subscriber ? '; the server publishes to a private Mosquitto where a persistent QoS 1 subscriber records every upload it sees.' : '.'),
+        (subscriber
+          ? '; the server publishes to a private Mosquitto where a persistent QoS 1 subscriber records every upload it sees.'
+          : '.'),
     );
 
     expect(missing, missing.slice(0, 10).join('\n')).toEqual([]);

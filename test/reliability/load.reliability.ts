@@ -5,19 +5,32 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { runSimulation, type SimulationSummary } from '../../src/sim/simulator.js';
+import { loopbackAddresses } from '../../src/sim/transport.js';
 import { CaseFigures } from './harness/figures.js';
 import { sized } from './harness/profile.js';
+import { SchedulingProbe } from './harness/sched-probe.js';
 import { MemorySampler, ServerProcess } from './harness/server.js';
 import { linearFit, percentile, round } from './harness/stats.js';
 
 const fig = new CaseFigures('load');
 
+/**
+ * Quick runs too briefly for the heap to settle: its slope bound only catches a gross leak (an
+ * upload's body kept per request would add well over 150 MiB/min at this rate). Full fits six
+ * minutes after a minute of warm-up, where a leak of 100 bytes per upload would show.
+ */
 const P = sized({
-  quick: { devices: 200, intervalSeconds: 0.4, seconds: 45, warmupSeconds: 12, slopeMiBPerMin: 15 },
-  full: { devices: 400, intervalSeconds: 0.4, seconds: 300, warmupSeconds: 40, slopeMiBPerMin: 2 },
+  quick: { devices: 200, intervalSeconds: 0.4, seconds: 50, warmupSeconds: 15, slopeMiBPerMin: 120 },
+  full: { devices: 200, intervalSeconds: 0.4, seconds: 420, warmupSeconds: 60, slopeMiBPerMin: 3 },
 });
-/** A device's answer should come back well inside its own 15 s upload period; 50 ms is the service goal. */
-const P99_BUDGET_MS = 50;
+// For exploring the memory curve over longer soaks than the profiles run.
+if (process.env.RELIABILITY_SOAK_SECONDS) P.seconds = Number(process.env.RELIABILITY_SOAK_SECONDS);
+if (process.env.RELIABILITY_SOAK_DEVICES) P.devices = Number(process.env.RELIABILITY_SOAK_DEVICES);
+/**
+ * The service goal for an upload's answer, on top of what the machine itself delays any process
+ * by (twice the scheduling probe's p99: the request crosses the server's two threads).
+ */
+const P99_BASE_MS = 50;
 const RSS_CEILING_MIB = 512;
 
 let server: ServerProcess | undefined;
@@ -30,6 +43,8 @@ describe('load held', () => {
     server = await ServerProcess.start({ logLevel: 'info' });
     const running = server;
     const memory = new MemorySampler(() => running, 1000).start();
+    const probe = SchedulingProbe.start();
+    fig.machineLoad('at start');
     const t0 = performance.now();
     const points: Record<string, number>[] = [];
     const steady: number[] = [];
@@ -41,6 +56,8 @@ describe('load held', () => {
       durationSeconds: P.seconds,
       encrypt: false,
       varied: true,
+      // One address per device, as in the field: the default rate limits stay on.
+      sourceAddresses: loopbackAddresses(P.devices),
       onResponse: (r) => {
         if ((r.at - t0) / 1000 >= P.warmupSeconds) steady.push(r.latencyMs);
       },
@@ -58,6 +75,10 @@ describe('load held', () => {
       },
     });
     memory.stop();
+    const machine = await probe.stop();
+    const p99Budget = round(P99_BASE_MS + 2 * machine.p99, 1);
+    fig.machineLoad('at end');
+    fig.info('scheduling delay of an idle process meanwhile, p99', round(machine.p99, 1), 'ms');
     fig.series('soak', points);
 
     const valid = summary.byIntent.valid ?? { sent: 0, outcomes: {}, unexpected: 0 };
@@ -69,11 +90,19 @@ describe('load held', () => {
     fig.info('accepted rate', summary.rates.acceptedPerSecond, 'uploads/s');
     const refused = valid.sent - (valid.outcomes['200'] ?? 0);
     fig.bounded('valid uploads refused or lost', refused, { max: 0 });
+    if (refused > 0) fig.info('answers to valid uploads', JSON.stringify(valid.outcomes));
     const p50 = percentile(steady, 50);
     const p99 = percentile(steady, 99);
     fig.info('p50 latency after warm-up', round(p50, 2), 'ms');
-    fig.bounded('p99 latency after warm-up', round(p99, 2), { max: P99_BUDGET_MS, unit: 'ms' });
-    fig.info('max latency after warm-up', round(Math.max(0, ...steady), 1), 'ms');
+    fig.bounded('p99 latency after warm-up', round(p99, 2), { max: p99Budget, unit: 'ms' });
+    fig.info(
+      'max latency after warm-up',
+      round(
+        steady.reduce((m, x) => Math.max(m, x), 0),
+        1,
+      ),
+      'ms',
+    );
 
     const window = memory.samples.filter((s) => s.t >= P.warmupSeconds);
     const fit = linearFit(
@@ -92,13 +121,15 @@ describe('load held', () => {
     fig.info('RSS samples in the fit', window.length);
     fig.note(
       `Fixed rate: ${P.devices} simulated devices with per-device profiles (rated power, weather, night, cadence 0.5–2× of ${P.intervalSeconds} s), ` +
-        `fleet key, server at log level info (a line per upload, as in production). Memory is /proc/<pid>/status VmRSS every second; the slope is fitted after a ${P.warmupSeconds} s warm-up.`,
+        `each from its own loopback address with the default rate limits on, fleet key, server at log level info (a line per upload, as in production). ` +
+        `Memory is /proc/<pid>/status VmRSS every second; the slope is fitted after a ${P.warmupSeconds} s warm-up. ` +
+        `The p99 budget is ${P99_BASE_MS} ms plus twice the p99 scheduling delay of an idle process measured at the same time (the machine is shared).`,
     );
 
     expect(running.alive, running.logTail()).toBe(true);
     expect(summary.unexpected, summary.unexpectedExamples.join('\n')).toBe(0);
     expect(refused).toBe(0);
-    expect(p99).toBeLessThanOrEqual(P99_BUDGET_MS);
+    expect(p99).toBeLessThanOrEqual(p99Budget);
     expect(memory.maxMiB).toBeLessThanOrEqual(RSS_CEILING_MIB);
     expect(fit.slope).toBeLessThanOrEqual(P.slopeMiBPerMin);
   });

@@ -111,7 +111,7 @@ export class DictionaryMirror {
     if (s.frozen || DEVICE_PATTERNS.length + s.learned.length >= DICTIONARY_LEARN_LIMIT) return;
     // A D0 packet means a pattern matched, and the same match stops the device from learning.
     if (packet.firstByte === DICTIONARY_MARKER) return;
-    if (!decoded || !decoded.quality.every((q) => q === 'exact')) {
+    if (!decoded?.quality.every((q) => q === 'exact')) {
       s.frozen = true;
       return;
     }

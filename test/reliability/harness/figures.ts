@@ -7,6 +7,7 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFile
 import os from 'node:os';
 import path from 'node:path';
 import { WORK_DIR } from './profile.js';
+import { cpuPressure } from './sched-probe.js';
 
 export const FIGURES_DIR = path.join(WORK_DIR, 'figures');
 
@@ -33,7 +34,10 @@ export interface Series {
   points: Record<string, number>[];
 }
 
-type Entry = { kind: 'figure'; figure: Figure } | { kind: 'note'; note: Note } | { kind: 'series'; series: Series };
+type Entry =
+  | { kind: 'figure'; figure: Figure }
+  | { kind: 'note'; note: Note }
+  | { kind: 'series'; series: Series };
 
 export function resetFigures(): void {
   rmSync(FIGURES_DIR, { recursive: true, force: true });
@@ -67,7 +71,8 @@ export class CaseFigures {
     const parts: string[] = [];
     if (bound.min !== undefined) parts.push(`≥ ${bound.min}`);
     if (bound.max !== undefined) parts.push(`≤ ${bound.max}`);
-    const ok = (bound.min === undefined || value >= bound.min) && (bound.max === undefined || value <= bound.max);
+    const ok =
+      (bound.min === undefined || value >= bound.min) && (bound.max === undefined || value <= bound.max);
     append(this.caseName, {
       kind: 'figure',
       figure: {
@@ -87,7 +92,12 @@ export class CaseFigures {
    * a latency figure means little without it.
    */
   machineLoad(when: string): void {
-    this.info(`machine load average (1 min) ${when}`, Number(os.loadavg()[0].toFixed(2)));
+    const pressure = cpuPressure();
+    const load = os.loadavg()[0].toFixed(2);
+    this.info(
+      `machine load ${when}`,
+      `load average ${load}${pressure !== undefined ? `, CPU pressure ${pressure} %` : ''}`,
+    );
   }
 
   note(text: string): void {

@@ -21,7 +21,12 @@ export class ReadingsSubscriber {
   }
 
   static async connect(url: string, clientId: string): Promise<ReadingsSubscriber> {
-    const client = await connectAsync(url, { clientId, clean: false, reconnectPeriod: 200, connectTimeout: 5000 });
+    const client = await connectAsync(url, {
+      clientId,
+      clean: false,
+      reconnectPeriod: 200,
+      connectTimeout: 5000,
+    });
     const sub = new ReadingsSubscriber(client);
     await client.subscribeAsync('ecowatt/+/readings', { qos: 1 });
     return sub;

@@ -204,7 +204,8 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step)
+    out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -218,7 +219,10 @@ function label(v: number): string {
 }
 
 /** Panels stacked vertically over one shared x axis (seconds). */
-export function renderChart(panels: ChartPanel[], opts: { width?: number; panelHeight?: number; xLabel?: string } = {}): Bitmap {
+export function renderChart(
+  panels: ChartPanel[],
+  opts: { width?: number; panelHeight?: number; xLabel?: string } = {},
+): Bitmap {
   const width = opts.width ?? 960;
   const panelHeight = opts.panelHeight ?? 260;
   const bmp = new Bitmap(width, panelHeight * panels.length);
@@ -264,7 +268,13 @@ export function renderChart(panels: ChartPanel[], opts: { width?: number; panelH
       }
     }
     if (i === panels.length - 1 && opts.xLabel) {
-      bmp.text(left + plotW - opts.xLabel.length * GLYPH_WIDTH * 2, y0 + panelHeight - 14, opts.xLabel, AXIS, 2);
+      bmp.text(
+        left + plotW - opts.xLabel.length * GLYPH_WIDTH * 2,
+        y0 + panelHeight - 14,
+        opts.xLabel,
+        AXIS,
+        2,
+      );
     }
   });
   return bmp;

@@ -38,7 +38,8 @@ function caseIndex(name: string): number {
 }
 
 function formatValue(f: Figure): string {
-  const v = typeof f.value === 'number' ? f.value.toLocaleString('en-US', { maximumFractionDigits: 2 }) : f.value;
+  const v =
+    typeof f.value === 'number' ? f.value.toLocaleString('en-US', { maximumFractionDigits: 2 }) : f.value;
   return f.unit ? `${v} ${f.unit}` : String(v);
 }
 
@@ -60,7 +61,9 @@ export function consoleSummary(outcomes: readonly TestOutcome[]): string {
       lines.push(`    [${o.state}] ${o.test} (${(o.durationMs / 1000).toFixed(1)} s)`);
     }
     for (const f of figures.filter((x) => x.case === c)) {
-      const budget = f.budget ? `  (budget ${f.budget}${f.unit ? ` ${f.unit}` : ''}: ${f.ok ? 'met' : 'NOT MET'})` : '';
+      const budget = f.budget
+        ? `  (budget ${f.budget}${f.unit ? ` ${f.unit}` : ''}: ${f.ok ? 'met' : 'NOT MET'})`
+        : '';
       lines.push(`      ${f.name}: ${formatValue(f)}${budget}`);
     }
     for (const n of notes.filter((x) => x.case === c)) lines.push(`      note: ${n.text}`);
@@ -70,7 +73,11 @@ export function consoleSummary(outcomes: readonly TestOutcome[]): string {
 
 function git(args: string[]): string {
   try {
-    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return '';
   }
@@ -142,7 +149,9 @@ export function writeReport(outcomes: readonly TestOutcome[]): void {
   const sorted = [...outcomes].sort((a, b) => caseIndex(a.caseName) - caseIndex(b.caseName));
   for (const o of sorted) {
     const state = o.state === 'failed' ? '**failed**' : o.state;
-    lines.push(`| ${CASE_TITLES[o.caseName] ?? o.caseName} | ${o.test} | ${state} | ${(o.durationMs / 1000).toFixed(1)} s |`);
+    lines.push(
+      `| ${CASE_TITLES[o.caseName] ?? o.caseName} | ${o.test} | ${state} | ${(o.durationMs / 1000).toFixed(1)} s |`,
+    );
   }
   const cases = [...new Set([...CASE_ORDER, ...figures.map((f) => f.case)])];
   for (const c of cases) {

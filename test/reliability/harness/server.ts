@@ -153,7 +153,11 @@ export class ServerProcess {
     return ServerProcess.start({ ...this.opts, dataDir: this.dataDir, port: this.port });
   }
 
-  async admin<T = unknown>(method: string, route: string, body?: unknown): Promise<{ status: number; json: T }> {
+  async admin<T = unknown>(
+    method: string,
+    route: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: T }> {
     const res = await fetch(`${this.url}${route}`, {
       method,
       headers: {

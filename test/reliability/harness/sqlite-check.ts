@@ -43,14 +43,18 @@ export function inspectStore(
          GROUP BY device_id, nonce HAVING count(*) > 1)`,
       )
       .get() as { n: number };
-    const pendingRows = db.prepare("SELECT ref_id FROM outbox WHERE kind = 'upload'").all() as { ref_id: string }[];
+    const pendingRows = db.prepare("SELECT ref_id FROM outbox WHERE kind = 'upload'").all() as {
+      ref_id: string;
+    }[];
     const pending = new Set(pendingRows.map((r) => r.ref_id));
     let unpublished: string[] = [];
     if (published) {
       // An upload whose packets all repeat earlier ones (a re-send after a lost answer) stores no
       // samples: there is nothing to publish, and the relay marks its record without a message.
       const emptyRows = db
-        .prepare('SELECT id FROM uploads u WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE b.upload_id = u.id)')
+        .prepare(
+          'SELECT id FROM uploads u WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE b.upload_id = u.id)',
+        )
         .all() as { id: number }[];
       const empty = new Set(emptyRows.map((r) => String(r.id)));
       unpublished = acked

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 /**
  * A request storm from many source addresses (127.0.0.0/8 is all loopback on Linux), in a process
  * of its own so that the load it generates does not run on the event loop that measures the
@@ -7,7 +8,6 @@
  *   node storm-client.mjs <url> <bodies.jsonl> <rate/s> <seconds> <addresses> <connections>
  */
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
 
 const [url, file, rateArg, secondsArg, addressesArg, connectionsArg] = process.argv.slice(2);
 const target = new URL('/process', url);
@@ -17,10 +17,18 @@ const bodies = readFileSync(file, 'utf8')
   .map((l) => Buffer.from(JSON.parse(l)));
 const rate = Number(rateArg);
 const seconds = Number(secondsArg);
-const addresses = Array.from({ length: Number(addressesArg) }, (_, i) => `127.0.${1 + (i >> 8)}.${1 + (i & 0xff)}`);
+const addresses = Array.from(
+  { length: Number(addressesArg) },
+  (_, i) => `127.0.${1 + Math.floor(i / 254)}.${1 + (i % 254)}`,
+);
 const connections = Number(connectionsArg);
 const agents = addresses.map(
-  (localAddress) => new http.Agent({ keepAlive: true, maxSockets: Math.max(1, Math.ceil(connections / addresses.length)), localAddress }),
+  (localAddress) =>
+    new http.Agent({
+      keepAlive: true,
+      maxSockets: Math.max(1, Math.ceil(connections / addresses.length)),
+      localAddress,
+    }),
 );
 
 const statuses = {};
@@ -70,7 +78,9 @@ const timer = setInterval(() => {
         clearInterval(wait);
         for (const a of agents) a.destroy();
         const elapsed = (performance.now() - started) / 1000;
-        process.stdout.write(`${JSON.stringify({ sent, errors, statuses, seconds: elapsed, rate: sent / elapsed })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ sent, errors, statuses, seconds: elapsed, rate: sent / elapsed })}\n`,
+        );
       }
     }, 50);
     return;

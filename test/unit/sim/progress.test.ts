@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { progressLines, summaryLines } from '../../../src/sim/progress.js';
+import type { SimulationSummary } from '../../../src/sim/simulator.js';
+
+function summary(extra: Partial<SimulationSummary> = {}): SimulationSummary {
+  return {
+    devices: 3,
+    sent: 100,
+    accepted: 90,
+    rejected: { '401 replayed_nonce': 6, '400 malformed_json': 4 },
+    transportErrors: 0,
+    lostPackets: 2,
+    elapsedSeconds: 10,
+    latencyMs: { p50: 2, p99: 9.5, max: 12 },
+    acknowledged: [],
+    byIntent: {
+      valid: { sent: 90, outcomes: { '200': 90 }, unexpected: 0 },
+      replay: { sent: 6, outcomes: { '401 replayed_nonce': 6 }, unexpected: 0 },
+      truncated: { sent: 4, outcomes: { '400 malformed_json': 4 }, unexpected: 0 },
+    },
+    unexpected: 0,
+    unexpectedExamples: [],
+    stuckDevices: 1,
+    firmware: { '1.2.0': 2, e84f720: 1 },
+    rates: { sentPerSecond: 10, acceptedPerSecond: 9 },
+    ...extra,
+  };
+}
+
+describe('progress display', () => {
+  it('shows totals, rates since the last block and refusals by reason', () => {
+    const first = progressLines(summary(), undefined);
+    expect(first.lines[0]).toContain('uploads 100 (10.0/s)');
+    expect(first.lines[0]).toContain('accepted 90 (9.0/s)');
+    expect(first.lines[0]).toContain('refused 10');
+    expect(first.lines[1]).toContain('401 replayed_nonce ×6');
+    expect(first.lines[2]).toContain('stuck devices 1');
+    const next = progressLines(summary({ elapsedSeconds: 12, sent: 140, accepted: 130 }), first.mark);
+    expect(next.lines[0]).toContain('uploads 140 (20.0/s)');
+    expect(next.lines[0]).toContain('accepted 130 (20.0/s)');
+  });
+
+  it('summarises by kind of upload when devices misbehave', () => {
+    const text = summaryLines(summary()).join('\n');
+    expect(text).toContain('firmware 1.2.0 ×2, e84f720 ×1');
+    expect(text).toMatch(/replay\s+sent\s+6\s+unexpected 0\s+401 replayed_nonce ×6/);
+    expect(text).toContain('unexpected answers: 0');
+    expect(text).toContain('stuck by the 2048-byte buffer defect');
+  });
+
+  it('stays short for a well-behaved fleet', () => {
+    const text = summaryLines(
+      summary({ byIntent: { valid: { sent: 1, outcomes: { '200': 1 }, unexpected: 0 } }, stuckDevices: 0 }),
+    );
+    expect(text.join('\n')).not.toContain('by kind of upload');
+    expect(text.join('\n')).not.toContain('stuck');
+  });
+});
