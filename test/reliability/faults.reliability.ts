@@ -130,6 +130,12 @@ function faultAnswersOk(records: readonly ResponseRecord[]): { wrong: string[]; 
   return { wrong, unavailable: records.filter((r) => r.outcome === '503 storage_unavailable').length };
 }
 
+/**
+ * Long enough for at least two group commits to give up (5 s busy timeout each): the first group
+ * holds only what arrived before it started, so one timeout alone may fail a single request.
+ */
+const LOCK_SECONDS = sized({ quick: 11, full: 20 });
+
 /** Waits until uploads succeed again for a while (or the recovery budget is spent). */
 async function awaitRecovery(timeline: Timeline, from: number): Promise<void> {
   const deadline = from + RECOVERY_BUDGET_S * 1000;
@@ -367,7 +373,7 @@ describe('faults', () => {
     const holder = new Database(path.join(server.dataDir, 'ecowatt.db'), { timeout: 10_000 });
     holder.exec('BEGIN EXCLUSIVE');
     timeline.phase = 'fault';
-    await sleep(Math.max(P.faultSeconds, 7) * 1000);
+    await sleep(LOCK_SECONDS * 1000);
     holder.exec('COMMIT');
     holder.close();
     const endedAt = performance.now();
@@ -378,9 +384,10 @@ describe('faults', () => {
     await probing;
 
     const during = timeline.in('fault');
-    const { wrong, unavailable } = faultAnswersOk(during);
-    const probes = probe.answers.filter((a) => a.phase === 'fault');
-    const probe503 = probes.filter((a) => a.status === 503);
+    // Answers to requests sent during the lock mostly arrive after it (a group commit waits for
+    // the lock): a 503 can only come from the fault, so the whole run is counted.
+    const { wrong, unavailable } = faultAnswersOk(timeline.records.filter((r) => r.intent === 'valid'));
+    const probe503 = probe.answers.filter((a) => a.status === 503);
     const withoutRetryAfter = probe503.filter((a) => !a.retryAfter).length;
     // Requests sent during the fault may be answered after it: the slowest of the whole run counts.
     const slowest = Math.max(
@@ -390,15 +397,11 @@ describe('faults', () => {
     );
     const recovery = recoverySeconds(timeline.records, endedAt);
     const store = inspectStore(server.dataDir, summary.acknowledged);
-    fig.info('lock held for', Math.max(P.faultSeconds, 7), 's');
+    fig.info('lock held for', LOCK_SECONDS, 's');
     fig.info('uploads answered while locked', during.length);
-    fig.bounded(
-      '503 storage_unavailable answers while locked (fleet and probe)',
-      unavailable + probe503.length,
-      {
-        min: 1,
-      },
-    );
+    fig.bounded('503 storage_unavailable answers (fleet and probe)', unavailable + probe503.length, {
+      min: 1,
+    });
     fig.bounded('answers other than 200 or 503 storage_unavailable', wrong.length, { max: 0 });
     fig.bounded('probe 503s without Retry-After', withoutRetryAfter, { max: 0 });
     fig.bounded('slowest answer of the run', round(slowest), { max: ANSWER_BUDGET_MS, unit: 'ms' });

@@ -15,22 +15,44 @@ import { linearFit, percentile, round } from './harness/stats.js';
 const fig = new CaseFigures('load');
 
 /**
+ * The service goal for an upload's answer (full profile), on top of what the machine itself
+ * delays any process by: twice the scheduling probe's p99, as a request crosses the server's
+ * two threads.
+ */
+const SERVICE_P99_MS = 50;
+/**
+ * The quick slice runs wherever CI runs, often next to other work; there its p99 bound is a
+ * tripwire for gross regressions (a blocking call on the request thread shows as seconds).
+ */
+const QUICK_P99_MS = 200;
+
+/**
  * Quick runs too briefly for the heap to settle: its slope bound only catches a gross leak (an
  * upload's body kept per request would add well over 150 MiB/min at this rate). Full fits six
  * minutes after a minute of warm-up, where a leak of 100 bytes per upload would show.
  */
 const P = sized({
-  quick: { devices: 200, intervalSeconds: 0.4, seconds: 50, warmupSeconds: 15, slopeMiBPerMin: 120 },
-  full: { devices: 200, intervalSeconds: 0.4, seconds: 420, warmupSeconds: 60, slopeMiBPerMin: 3 },
+  quick: {
+    devices: 200,
+    intervalSeconds: 0.4,
+    seconds: 50,
+    warmupSeconds: 15,
+    slopeMiBPerMin: 120,
+    p99BaseMs: QUICK_P99_MS,
+  },
+  full: {
+    devices: 200,
+    intervalSeconds: 0.4,
+    seconds: 420,
+    warmupSeconds: 60,
+    slopeMiBPerMin: 3,
+    p99BaseMs: SERVICE_P99_MS,
+  },
 });
 // For exploring the memory curve over longer soaks than the profiles run.
 if (process.env.RELIABILITY_SOAK_SECONDS) P.seconds = Number(process.env.RELIABILITY_SOAK_SECONDS);
 if (process.env.RELIABILITY_SOAK_DEVICES) P.devices = Number(process.env.RELIABILITY_SOAK_DEVICES);
-/**
- * The service goal for an upload's answer, on top of what the machine itself delays any process
- * by (twice the scheduling probe's p99: the request crosses the server's two threads).
- */
-const P99_BASE_MS = 50;
+
 const RSS_CEILING_MIB = 512;
 
 let server: ServerProcess | undefined;
@@ -76,7 +98,7 @@ describe('load held', () => {
     });
     memory.stop();
     const machine = await probe.stop();
-    const p99Budget = round(P99_BASE_MS + 2 * machine.p99, 1);
+    const p99Budget = round(P.p99BaseMs + 2 * machine.p99, 1);
     fig.machineLoad('at end');
     fig.info('scheduling delay of an idle process meanwhile, p99', round(machine.p99, 1), 'ms');
     fig.series('soak', points);
@@ -123,7 +145,7 @@ describe('load held', () => {
       `Fixed rate: ${P.devices} simulated devices with per-device profiles (rated power, weather, night, cadence 0.5–2× of ${P.intervalSeconds} s), ` +
         `each from its own loopback address with the default rate limits on, fleet key, server at log level info (a line per upload, as in production). ` +
         `Memory is /proc/<pid>/status VmRSS every second; the slope is fitted after a ${P.warmupSeconds} s warm-up. ` +
-        `The p99 budget is ${P99_BASE_MS} ms plus twice the p99 scheduling delay of an idle process measured at the same time (the machine is shared).`,
+        `The p99 budget is ${P.p99BaseMs} ms plus twice the p99 scheduling delay of an idle process measured at the same time (the machine is shared).`,
     );
 
     expect(running.alive, running.logTail()).toBe(true);
