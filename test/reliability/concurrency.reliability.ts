@@ -6,6 +6,7 @@
  * instances sharing a private PostgreSQL when that profile can run. Figures: replays accepted
  * and valid in-window nonces refused — both must be zero.
  */
+import { rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -248,6 +249,7 @@ describe('concurrency', () => {
         .get() as { n: number }
     ).n;
     db.close();
+    rmSync(dataDir, { recursive: true, force: true });
     stateTally('in-memory SQLite', inMemory);
     fig.info('in-memory SQLite: rate', round(inMemory.decisions / memSeconds), 'decisions/s');
     stateTally('SQLite file, writer thread', onFile);

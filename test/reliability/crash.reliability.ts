@@ -4,6 +4,7 @@
  * read directly: every acknowledged upload is there, no (device, nonce) was accepted twice, and
  * every acknowledged upload is either still in the MQTT outbox or was delivered to a subscriber.
  */
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/sim/inverter.js';
 import { runSimulation, type SimulationSummary } from '../../src/sim/simulator.js';
@@ -31,10 +32,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let server: ServerProcess | undefined;
 let broker: PrivateMosquitto | undefined;
 let subscriber: ReadingsSubscriber | undefined;
+let dataDir: string | undefined;
 afterAll(async () => {
-  await server?.stop();
+  const code = await server?.stop();
   await subscriber?.close();
   await broker?.dispose();
+  // Kept after a failure (or with RELIABILITY_KEEP_LOGS), to look at what was stored.
+  if (dataDir && code === 0 && !process.env.RELIABILITY_KEEP_LOGS)
+    rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('crash', () => {
@@ -47,10 +52,11 @@ describe('crash', () => {
         'Mosquitto is not installed: the outbox is checked for pending records only, not for delivery.',
       );
     }
-    const dataDir = tempDir();
+    const dir = tempDir();
+    dataDir = dir;
     // Devices here upload every 50 ms, far beyond the field cadence the rate limits are made for.
     server = await ServerProcess.start({
-      dataDir,
+      dataDir: dir,
       env: { ...NO_RATE_LIMITS, ...(broker ? { ECOWATT_MQTT_URL: broker.url } : {}) },
     });
     const url = server.url;
@@ -91,17 +97,17 @@ describe('crash', () => {
         restarts.push(performance.now() - t);
         const acked = [...(live?.acknowledged ?? [])];
         const published = subscriber?.uploads;
-        const first = inspect(dataDir, acked, published);
+        const first = inspect(dir, acked, published);
         missing.push(...first.missing);
         noncesTwice = Math.max(noncesTwice, first.noncesTwice);
         maxPending = Math.max(maxPending, first.outboxPending);
         // A record the relay has just removed may still be on its way to the subscriber.
         const settled = await eventually(async () => {
-          const c = inspect(dataDir, acked, published);
+          const c = inspect(dir, acked, published);
           if (c.unpublished.length > 0)
             throw new Error(`unpublished: ${c.unpublished.slice(0, 5).join(', ')}`);
           return c;
-        }, 10_000).catch(() => inspect(dataDir, acked, published));
+        }, 10_000).catch(() => inspect(dir, acked, published));
         unpublished.push(...settled.unpublished);
       }
     } finally {
@@ -109,15 +115,15 @@ describe('crash', () => {
     }
     const summary = await simulation;
     const acked = summary.acknowledged;
-    const final = inspect(dataDir, acked, subscriber?.uploads);
+    const final = inspect(dir, acked, subscriber?.uploads);
     missing = [...new Set([...missing, ...final.missing])];
     noncesTwice = Math.max(noncesTwice, final.noncesTwice);
     const drainStart = performance.now();
     const drained = await eventually(async () => {
-      const c = inspect(dataDir, acked, subscriber?.uploads);
+      const c = inspect(dir, acked, subscriber?.uploads);
       if (c.outboxPending > 0 || c.unpublished.length > 0) throw new Error(`${c.outboxPending} pending`);
       return c;
-    }, 30_000).catch(() => inspect(dataDir, acked, subscriber?.uploads));
+    }, 30_000).catch(() => inspect(dir, acked, subscriber?.uploads));
     const drainSeconds = (performance.now() - drainStart) / 1000;
     unpublished = [...new Set([...unpublished, ...drained.unpublished])];
 

@@ -9,7 +9,11 @@ import path from 'node:path';
 import { WORK_DIR } from './profile.js';
 import { cpuPressure } from './sched-probe.js';
 
-export const FIGURES_DIR = path.join(WORK_DIR, 'figures');
+/**
+ * One directory per run (set by `run.mjs`): several people work in this tree, and a second run
+ * must neither wipe nor mix into the figures of one in progress.
+ */
+export const FIGURES_DIR = process.env.RELIABILITY_RUN_DIR ?? path.join(WORK_DIR, 'figures');
 
 export interface Figure {
   case: string;

@@ -4,7 +4,7 @@
  * sampled, and it can be killed with SIGKILL and started again on the same port and data.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './profile.js';
@@ -46,6 +46,7 @@ export class ServerProcess {
   }
 
   static async start(opts: ServerOptions = {}): Promise<ServerProcess> {
+    const ownsDataDir = opts.dataDir === undefined;
     const dataDir = opts.dataDir ?? tempDir();
     const logFile = path.join(os.tmpdir(), `ecowatt-rel-${process.pid}-${Date.now()}.log`);
     const log = openSync(logFile, 'a');
@@ -84,7 +85,7 @@ export class ServerProcess {
         reject(new Error(`server exited with ${code} during start-up:\n${err}`));
       });
     });
-    return new ServerProcess(
+    const server = new ServerProcess(
       proc,
       `http://127.0.0.1:${started.port}`,
       started.port,
@@ -93,7 +94,12 @@ export class ServerProcess {
       logFile,
       opts,
     );
+    server.ownsDataDir = ownsDataDir;
+    return server;
   }
+
+  /** A data directory this object made (not one a case passed in to restart on). */
+  private ownsDataDir = false;
 
   get pid(): number {
     return this.proc.pid ?? -1;
@@ -137,13 +143,23 @@ export class ServerProcess {
     await this.exited;
   }
 
-  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  /**
+   * SIGTERM, then SIGKILL if it has not exited after `graceMs`. A clean exit removes the log and
+   * the data directory this object made; anything else keeps them for the investigation (and
+   * `RELIABILITY_KEEP_LOGS` keeps them always).
+   */
   async stop(graceMs = 15_000): Promise<number | null> {
-    if (!this.alive) return this.exitCode ?? null;
-    this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);
-    const code = await this.exited;
-    clearTimeout(timer);
+    let code = this.exitCode ?? null;
+    if (this.alive) {
+      this.proc.kill('SIGTERM');
+      const timer = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);
+      code = await this.exited;
+      clearTimeout(timer);
+    }
+    if (code === 0 && !process.env.RELIABILITY_KEEP_LOGS) {
+      rmSync(this.logFile, { force: true });
+      if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
+    }
     return code;
   }
 
