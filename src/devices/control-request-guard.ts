@@ -8,6 +8,7 @@
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AuthenticatedRequest, IngestRequest } from '../ingest/ingest-service.js';
+import { storageCall } from '../ingest/storage-call.js';
 import { checkUploadPolicy } from '../ingest/upload-policy.js';
 import type { Storage } from '../ports/storage.js';
 import type { Mode } from '../settings.js';
@@ -47,7 +48,7 @@ export class ControlRequestGuard {
     if (req.pathDeviceId !== undefined && req.pathDeviceId !== auth.deviceId) {
       this.reject(req, 'authentication_failed', 'device_id_mismatch', ctx, { path: req.pathDeviceId });
     }
-    const device = await this.storage.getDevice(auth.deviceId);
+    const device = await storageCall(this.log, 'device read', () => this.storage.getDevice(auth.deviceId));
     if (!device) {
       // A bare request learns nothing about which devices exist.
       if (auth.protocol === 'unsecured') this.refuseUnsigned(auth.deviceId);
@@ -78,13 +79,12 @@ export class ControlRequestGuard {
   }
 
   private async advance(req: ControlRequest, deviceId: string, nonce: number): Promise<void> {
-    let outcome: Awaited<ReturnType<GuardStorage['acceptNonce']>>;
-    try {
-      outcome = await this.storage.acceptNonce(deviceId, nonce, this.opts.counterResetThreshold);
-    } catch (err) {
-      this.log.error({ err, device: deviceId }, 'nonce commit failed');
-      throw new ApiError('storage_unavailable', undefined, { retryAfterSeconds: 5 });
-    }
+    const outcome = await storageCall(
+      this.log,
+      'nonce commit',
+      () => this.storage.acceptNonce(deviceId, nonce, this.opts.counterResetThreshold),
+      { device: deviceId },
+    );
     if (outcome.ok) return;
     if (outcome.reason === 'counter_reset_suspected') {
       this.storage.recordSecurityEvent({

@@ -23,6 +23,7 @@ import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../prot
 import { deriveV2Keys, isV2Envelope, openV2, parseV2Envelope } from '../protocol/envelope-v2.js';
 import type { Mode, ReplayMode } from '../settings.js';
 import { decodePackets } from './decode-packets.js';
+import { storageCall } from './storage-call.js';
 import { parseUploadDocument, type UploadDocument } from './upload-document.js';
 import type { PolicyRejection } from './upload-policy.js';
 
@@ -392,7 +393,7 @@ export class IngestService {
     }
     this.checkClaim(req, opened, deviceId);
     if (opened.protocol === 'v1' && opened.keyKid === null) {
-      const device = await this.storage.getDevice(deviceId);
+      const device = await this.read(() => this.storage.getDevice(deviceId));
       if (activeKeys(device).length > 0) {
         this.reject(req, 'authentication_failed', 'fleet_key_not_allowed', { deviceId, nonce: opened.nonce });
       }
@@ -407,18 +408,8 @@ export class IngestService {
     };
   }
 
-  /**
-   * A storage read on the way to the commit. When the database is unreachable (PostgreSQL
-   * stopped) the answer is the same 503 as a failed commit, not a 500: nothing was stored and
-   * the device should retry (PROTOCOL.md §10.3).
-   */
-  private async read<T>(load: () => Promise<T>): Promise<T> {
-    try {
-      return await load();
-    } catch (err) {
-      this.log.error({ err }, 'storage read failed; nothing stored');
-      throw new ApiError('storage_unavailable', undefined, { retryAfterSeconds: 5 });
-    }
+  private read<T>(load: () => Promise<T>): Promise<T> {
+    return storageCall(this.log, 'storage read', load);
   }
 
   /**
@@ -468,12 +459,9 @@ export class IngestService {
       packets,
       decoderState: mirror.toJSON(),
     };
-    try {
-      return await this.storage.commitUpload(commit);
-    } catch (err) {
-      this.log.error({ err, device: commit.deviceId }, 'upload commit failed; nothing stored');
-      throw new ApiError('storage_unavailable', undefined, { retryAfterSeconds: 5 });
-    }
+    return storageCall(this.log, 'upload commit', () => this.storage.commitUpload(commit), {
+      device: commit.deviceId,
+    });
   }
 
   private respond(
