@@ -36,13 +36,11 @@ import type {
   UploadProtocol,
 } from '../../ports/storage.js';
 import { parseReplayMode } from '../../settings.js';
-import { decodeQuality } from '../sqlite/rows.js';
+import { type BlockRow, blockFromRow, blockReadings } from '../blocks.js';
 import { migrate } from './migrate.js';
 import { OutboxLeader, PENDING_OUTBOX, STAMP_OUTBOX } from './outbox-leader.js';
 import { createPool, lockKeys } from './pool.js';
 import {
-  type BlockRow,
-  blockFromRow,
   deviceFromRow,
   encodeSeen,
   type KeyRow,
@@ -128,27 +126,6 @@ interface AuditRow {
   device_id: string | null;
   reason: string | null;
   detail: Record<string, unknown> | null;
-}
-
-function* blockReadings(row: BlockRow, fromPos: number): Generator<[number, Reading]> {
-  const layout = row.layout.split(',').map(Number);
-  const raw = JSON.parse(row.raw) as (number | null)[];
-  const width = layout.length;
-  for (let i = fromPos; i < raw.length; i++) {
-    const s = Math.floor(i / width);
-    yield [
-      i,
-      {
-        time: row.time + s * row.step,
-        register: layout[i % width],
-        raw: raw[i],
-        quality: decodeQuality(row.quality[i]),
-        uploadId: String(row.upload_id),
-        packetIndex: row.packet_idx,
-        sampleIndex: s,
-      },
-    ];
-  }
 }
 
 const isId = (id: string) => /^\d{1,15}$/.test(id);

@@ -1,9 +1,8 @@
 /** Row ↔ model conversion for the PostgreSQL adapter (bigint columns arrive as numbers, see pool.ts). */
 import type { Device, DevicePolicy } from '../../devices/device.js';
 import type { ReplayState } from '../../ingest/replay-window.js';
-import type { SampleBlock } from '../../ports/storage.js';
 import { parseReplayMode } from '../../settings.js';
-import { decodeQuality, type KeyRow, keyFromRow } from '../sqlite/rows.js';
+import { type KeyRow, keyFromRow } from '../sqlite/rows.js';
 
 export type { KeyRow };
 
@@ -89,29 +88,6 @@ export function deviceFromRow(r: PgDeviceRow, keys: KeyRow[]): Device {
       rejects: r.rejects,
     },
     keys: keys.map(keyFromRow),
-  };
-}
-
-export interface BlockRow {
-  id: number;
-  time: number;
-  step: number;
-  samples: number;
-  upload_id: number;
-  packet_idx: number;
-  layout: string;
-  raw: string;
-  quality: string;
-}
-
-export function blockFromRow(r: BlockRow): SampleBlock {
-  return {
-    time: r.time,
-    step: r.step,
-    samples: r.samples,
-    layout: r.layout.split(',').map(Number),
-    values: JSON.parse(r.raw) as (number | null)[],
-    quality: [...r.quality].map(decodeQuality),
   };
 }
 

@@ -20,7 +20,7 @@
  */
 import type { ReplayState } from '../../ingest/replay-window.js';
 import type { UploadCommit } from '../../ports/storage.js';
-import { encodeQualities } from '../sqlite/rows.js';
+import { encodeQualities } from '../blocks.js';
 import { encodeSeen } from './rows.js';
 
 export const LOCK_DEVICE = {

@@ -1,6 +1,5 @@
 /** Row ↔ model conversion for the SQLite adapter. */
 import type { Device, DeviceKey, DevicePolicy, KeyStatus } from '../../devices/device.js';
-import type { Quality } from '../../protocol/codecs/types.js';
 import { parseReplayMode } from '../../settings.js';
 
 export interface DeviceRow {
@@ -86,17 +85,4 @@ export function deviceFromRow(r: DeviceRow, keys: KeyRow[]): Device {
     },
     keys: keys.map(keyFromRow),
   };
-}
-
-const QUALITY_CHARS: Record<Quality, string> = { exact: 'e', approximate: 'a', ambiguous: 'b', missing: 'm' };
-const CHAR_QUALITY: Record<string, Quality> = { e: 'exact', a: 'approximate', b: 'ambiguous', m: 'missing' };
-
-export function encodeQualities(q: readonly Quality[]): string {
-  let s = '';
-  for (const x of q) s += QUALITY_CHARS[x];
-  return s;
-}
-
-export function decodeQuality(c: string): Quality {
-  return CHAR_QUALITY[c] ?? 'missing';
 }

@@ -25,8 +25,9 @@ import type {
   UploadCommit,
   UploadProtocol,
 } from '../../ports/storage.js';
+import { type BlockRow, blockFromRow, blockReadings } from '../blocks.js';
 import { MEMORY, openDatabase } from './open-database.js';
-import { type DeviceRow, decodeQuality, deviceFromRow, type KeyRow } from './rows.js';
+import { type DeviceRow, deviceFromRow, type KeyRow } from './rows.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { WriterPort } from './writer-ops.js';
 import { WriterThread } from './writer-thread.js';
@@ -44,39 +45,6 @@ export interface SqliteOptions {
 
 /** Longest span of one packet's samples (5 samples at the slowest poll interval setting). */
 const MAX_BLOCK_SPAN_MS = 4 * 3_600_000;
-
-interface BlockRow {
-  id: number;
-  time: number;
-  step: number;
-  samples: number;
-  upload_id: number;
-  packet_idx: number;
-  layout: string;
-  raw: string;
-  quality: string;
-}
-
-function* blockReadings(row: BlockRow, fromPos: number): Generator<[number, Reading]> {
-  const layout = row.layout.split(',').map(Number);
-  const raw = JSON.parse(row.raw) as (number | null)[];
-  const width = layout.length;
-  for (let i = fromPos; i < raw.length; i++) {
-    const s = Math.floor(i / width);
-    yield [
-      i,
-      {
-        time: row.time + s * row.step,
-        register: layout[i % width],
-        raw: raw[i],
-        quality: decodeQuality(row.quality[i]),
-        uploadId: String(row.upload_id),
-        packetIndex: row.packet_idx,
-        sampleIndex: s,
-      },
-    ];
-  }
-}
 
 export class SqliteStorage implements Storage, Outbox {
   private readonly st: Record<string, Statement>;
@@ -406,14 +374,7 @@ export class SqliteStorage implements Storage, Outbox {
       packets: rows.map((r) => ({
         index: r.packet_idx,
         method: r.method,
-        block: {
-          time: r.time,
-          step: r.step,
-          samples: r.samples,
-          layout: r.layout.split(',').map(Number),
-          values: JSON.parse(r.raw) as (number | null)[],
-          quality: [...r.quality].map(decodeQuality),
-        },
+        block: blockFromRow(r),
       })),
     };
   }

@@ -16,8 +16,9 @@ import type {
   UploadCommit,
 } from '../../ports/storage.js';
 import { parseReplayMode } from '../../settings.js';
+import { encodeQualities } from '../blocks.js';
 import { GroupCommitter } from './group-commit.js';
-import { type DeviceRow, deviceFromRow, encodeQualities, type KeyRow, policyFromRow } from './rows.js';
+import { type DeviceRow, deviceFromRow, type KeyRow, policyFromRow } from './rows.js';
 import { WRITE_EXTENSIONS, type WriteHandlers } from './write-extensions.js';
 import type { WriterOp, WriterOps, WriterPort } from './writer-ops.js';
 
