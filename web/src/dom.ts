@@ -49,3 +49,17 @@ export function coalesce(fn: () => void): () => void {
     });
   };
 }
+
+/** A data table: column headings (`null` ones left out) and the body (usually one `tbody`). */
+export function dataTable(
+  columns: readonly (string | null)[],
+  body: (Child | Child[])[],
+  className = 'data',
+): HTMLDivElement {
+  const headings = columns.filter((t): t is string => t !== null).map((t) => h('th', { scope: 'col' }, t));
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h('table', { class: className }, h('thead', null, h('tr', null, headings)), ...body),
+  );
+}

@@ -20,7 +20,7 @@ import {
   parseConfigPatch,
 } from '../../../src/config/config-schema';
 import { ApiFailure, api, enc } from '../api';
-import { badge, fill, h } from '../dom';
+import { badge, dataTable, fill, h } from '../dom';
 import { dateTime, relative } from '../format';
 
 type ConfigValue = number | boolean | string[];
@@ -254,23 +254,9 @@ export function configPanel(id: string): { el: HTMLElement; refresh: () => Promi
         ` version ${s.version}, firmware ${s.firmware}`,
       ),
       keys.length
-        ? h(
-            'div',
-            { class: 'table-wrap' },
-            h(
-              'table',
-              { class: 'data' },
-              h(
-                'thead',
-                null,
-                h(
-                  'tr',
-                  null,
-                  ['Key', 'Desired', 'From', 'Running', 'State', 'Delivered', 'Note'].map((t) =>
-                    h('th', { scope: 'col' }, t),
-                  ),
-                ),
-              ),
+        ? dataTable(
+            ['Key', 'Desired', 'From', 'Running', 'State', 'Delivered', 'Note'],
+            [
               h(
                 'tbody',
                 null,
@@ -292,7 +278,7 @@ export function configPanel(id: string): { el: HTMLElement; refresh: () => Promi
                   ),
                 ),
               ),
-            ),
+            ],
           )
         : h('p', { class: 'muted' }, 'Nothing configured: the device runs its firmware defaults.'),
       h(
@@ -483,23 +469,9 @@ export function commandsPanel(id: string): { el: HTMLElement; refresh: () => Pro
     fill(
       list,
       r.commands.length
-        ? h(
-            'div',
-            { class: 'table-wrap' },
-            h(
-              'table',
-              { class: 'data' },
-              h(
-                'thead',
-                null,
-                h(
-                  'tr',
-                  null,
-                  ['Sent', 'Command', 'Limit', 'Status', 'Attempts', 'Outcome', ''].map((t) =>
-                    h('th', { scope: 'col' }, t),
-                  ),
-                ),
-              ),
+        ? dataTable(
+            ['Sent', 'Command', 'Limit', 'Status', 'Attempts', 'Outcome', ''],
+            [
               h(
                 'tbody',
                 null,
@@ -538,7 +510,7 @@ export function commandsPanel(id: string): { el: HTMLElement; refresh: () => Pro
                   ),
                 ),
               ),
-            ),
+            ],
           )
         : h('p', { class: 'muted' }, 'No commands sent yet.'),
     );

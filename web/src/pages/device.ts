@@ -4,7 +4,7 @@
  */
 import { api, enc, q } from '../api';
 import { type ChartRow, type ChartSeries, TimeChart } from '../chart';
-import { badge, type Child, coalesce, fill, h } from '../dom';
+import { badge, type Child, coalesce, dataTable, fill, h } from '../dom';
 import { dateTime, QUALITY_MARK, relative, value } from '../format';
 import { live } from '../live';
 import type { Route } from '../route';
@@ -137,54 +137,14 @@ function mount(main: HTMLElement, id: string): () => void {
     section(
       'Newest values',
       'latest-title',
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'data' },
-          h(
-            'thead',
-            null,
-            h(
-              'tr',
-              null,
-              ['Register', 'Value', 'Quality', 'Measured'].map((t) => h('th', { scope: 'col' }, t)),
-            ),
-          ),
-          latestBody,
-        ),
-      ),
+      dataTable(['Register', 'Value', 'Quality', 'Measured'], [latestBody]),
     ),
     section(
       'Recent uploads',
       'uploads-title',
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'data' },
-          h(
-            'thead',
-            null,
-            h(
-              'tr',
-              null,
-              [
-                'Received',
-                'Upload',
-                'Nonce',
-                'Security',
-                'Packets',
-                'Compression',
-                'Quarantined',
-                'Nonce gap',
-              ].map((t) => h('th', { scope: 'col' }, t)),
-            ),
-          ),
-          uploadsBody,
-        ),
+      dataTable(
+        ['Received', 'Upload', 'Nonce', 'Security', 'Packets', 'Compression', 'Quarantined', 'Nonce gap'],
+        [uploadsBody],
       ),
     ),
     config.el,

@@ -1,6 +1,6 @@
 /** Firmware: the signed catalogue, uploading an image, rollouts with per-device progress. */
 import { ApiFailure, api, enc, session } from '../api';
-import { badge, fill, h } from '../dom';
+import { badge, dataTable, fill, h } from '../dom';
 import { dateTime, relative } from '../format';
 import type { Route } from '../route';
 
@@ -212,23 +212,9 @@ function mount(main: HTMLElement): () => void {
     fill(
       imagesBox,
       catalogue.firmware.length
-        ? h(
-            'div',
-            { class: 'table-wrap' },
-            h(
-              'table',
-              { class: 'data' },
-              h(
-                'thead',
-                null,
-                h(
-                  'tr',
-                  null,
-                  ['Version', 'Size', 'Chunks', 'SHA-256', 'Servable', 'Notes', 'Added'].map((t) =>
-                    h('th', { scope: 'col' }, t),
-                  ),
-                ),
-              ),
+        ? dataTable(
+            ['Version', 'Size', 'Chunks', 'SHA-256', 'Servable', 'Notes', 'Added'],
+            [
               h(
                 'tbody',
                 null,
@@ -250,7 +236,7 @@ function mount(main: HTMLElement): () => void {
                   ),
                 ),
               ),
-            ),
+            ],
           )
         : h('p', { class: 'muted' }, 'No images yet.'),
     );
@@ -279,23 +265,9 @@ function mount(main: HTMLElement): () => void {
     fill(
       rolloutsBox,
       rollouts.length
-        ? h(
-            'div',
-            { class: 'table-wrap' },
-            h(
-              'table',
-              { class: 'data' },
-              h(
-                'thead',
-                null,
-                h(
-                  'tr',
-                  null,
-                  ['Rollout', 'Version', 'Target', 'State', 'Progress', 'Failure rate', 'Actions'].map((t) =>
-                    h('th', { scope: 'col' }, t),
-                  ),
-                ),
-              ),
+        ? dataTable(
+            ['Rollout', 'Version', 'Target', 'State', 'Progress', 'Failure rate', 'Actions'],
+            [
               h(
                 'tbody',
                 null,
@@ -371,7 +343,7 @@ function mount(main: HTMLElement): () => void {
                   );
                 }),
               ),
-            ),
+            ],
           )
         : h('p', { class: 'muted' }, 'No rollouts yet.'),
     );
@@ -389,23 +361,9 @@ function mount(main: HTMLElement): () => void {
       sessionsBox,
       h('h3', { id: 'rollout-sessions' }, `Devices of rollout #${id}`),
       r.sessions.length
-        ? h(
-            'div',
-            { class: 'table-wrap' },
-            h(
-              'table',
-              { class: 'data' },
-              h(
-                'thead',
-                null,
-                h(
-                  'tr',
-                  null,
-                  ['Device', 'From', 'State', 'Progress', 'Outcome', 'Updated'].map((t) =>
-                    h('th', { scope: 'col' }, t),
-                  ),
-                ),
-              ),
+        ? dataTable(
+            ['Device', 'From', 'State', 'Progress', 'Outcome', 'Updated'],
+            [
               h(
                 'tbody',
                 null,
@@ -432,7 +390,7 @@ function mount(main: HTMLElement): () => void {
                   ),
                 ),
               ),
-            ),
+            ],
           )
         : h('p', { class: 'muted' }, 'No device has started downloading yet.'),
     );

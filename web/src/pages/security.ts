@@ -1,6 +1,6 @@
 /** Security: alerts, the event feed with filters (live), and the audit log of admin actions. */
 import { api, enc, q } from '../api';
-import { badge, fill, h } from '../dom';
+import { badge, dataTable, fill, h } from '../dom';
 import { dateTime } from '../format';
 import { live } from '../live';
 import type { Route } from '../route';
@@ -41,23 +41,9 @@ const SINCE: [string, string, number | null][] = [
 const kindOf = (code: string) => (ALERT_CODES.has(code) ? 'bad' : 'warn');
 
 export function eventsTable(events: SecurityEventView[], withDevice: boolean): HTMLElement {
-  return h(
-    'div',
-    { class: 'table-wrap' },
-    h(
-      'table',
-      { class: 'data events' },
-      h(
-        'thead',
-        null,
-        h(
-          'tr',
-          null,
-          ['Time', withDevice ? 'Device' : null, 'Event', 'Reason', 'Source', 'Nonce']
-            .filter((t) => t !== null)
-            .map((t) => h('th', { scope: 'col' }, t)),
-        ),
-      ),
+  return dataTable(
+    ['Time', withDevice ? 'Device' : null, 'Event', 'Reason', 'Source', 'Nonce'],
+    [
       h(
         'tbody',
         null,
@@ -80,7 +66,8 @@ export function eventsTable(events: SecurityEventView[], withDevice: boolean): H
           ),
         ),
       ),
-    ),
+    ],
+    'data events',
   );
 }
 
@@ -263,21 +250,9 @@ function mount(main: HTMLElement): () => void {
     fill(
       auditBox,
       audit.length
-        ? h(
-            'div',
-            { class: 'table-wrap' },
-            h(
-              'table',
-              { class: 'data' },
-              h(
-                'thead',
-                null,
-                h(
-                  'tr',
-                  null,
-                  ['Time', 'Actor', 'Action', 'Device', 'Reason'].map((t) => h('th', { scope: 'col' }, t)),
-                ),
-              ),
+        ? dataTable(
+            ['Time', 'Actor', 'Action', 'Device', 'Reason'],
+            [
               h(
                 'tbody',
                 null,
@@ -297,7 +272,7 @@ function mount(main: HTMLElement): () => void {
                   ),
                 ),
               ),
-            ),
+            ],
           )
         : h('p', { class: 'muted' }, 'No administrative actions yet.'),
     );
