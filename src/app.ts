@@ -190,8 +190,8 @@ export async function createApp(settings: Settings): Promise<App> {
   metrics.observe(ingest);
   // The relay also polls; this only makes publication prompt.
   if (mqtt) {
-    const relay = mqtt.relay;
-    ingest.onCommitted(() => relay.notify());
+    const service = mqtt;
+    ingest.onCommitted((upload) => service.committed(upload));
   }
   registerMetricsRoute(http, metrics);
   registerProcessRoute(http, ingest);

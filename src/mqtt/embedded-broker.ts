@@ -5,7 +5,7 @@
  *
  * Access: anonymous clients may connect from loopback (by default) to subscribe; publishing to the
  * server's topics (`<prefix>/#`, `esp32/#`, `<ha prefix>/#`, and any `…/ecowatt_settings`) is
- * reserved to the server's own client and to configured users.
+ * reserved to configured users; the server itself publishes in-process (`publishDirect`).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
@@ -18,7 +18,6 @@ import { isSettingsTopic } from './settings-topic.js';
 export const DEFAULT_MQTT_PORT = 1883;
 /** How far past 1883 the default port may wander when it is taken. */
 const AUTO_PORT_TRIES = 100;
-export const SERVER_USERNAME = 'ecowatt-server';
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -34,7 +33,7 @@ export interface EmbeddedBrokerOptions {
   log: FastifyBaseLogger;
 }
 
-type Identity = 'server' | 'user' | 'anonymous';
+type Identity = 'user' | 'anonymous';
 
 const digest = (s: string | Buffer) => createHash('sha256').update(s).digest();
 
@@ -77,11 +76,10 @@ function listen(server: net.Server, host: string, port: number): Promise<number>
 }
 
 export class EmbeddedBroker {
-  /** Credentials of the server's own client, made anew at every start. */
-  readonly serverCredentials = { username: SERVER_USERNAME, password: randomBytes(24).toString('base64url') };
   private readonly identities = new WeakMap<Client, Identity>();
   private readonly userDigests = new Map<string, Buffer>();
-  private readonly serverDigest: Buffer;
+  /** Compared against for unknown users, so they cost the same as known ones. */
+  private readonly dummyDigest = digest(randomBytes(24));
   private aedes: Aedes | undefined;
   private server: net.Server | undefined;
   port = 0;
@@ -90,13 +88,9 @@ export class EmbeddedBroker {
 
   private constructor(private readonly opts: EmbeddedBrokerOptions) {
     for (const [user, password] of opts.users) this.userDigests.set(user, digest(password));
-    this.serverDigest = digest(this.serverCredentials.password);
   }
 
   static async start(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
-    if (opts.users.has(SERVER_USERNAME)) {
-      throw new SettingsError(`MQTT user name "${SERVER_USERNAME}" is reserved for the server itself`);
-    }
     const broker = new EmbeddedBroker(opts);
     await broker.listen();
     return broker;
@@ -190,16 +184,15 @@ export class EmbeddedBroker {
       return;
     }
     const given = digest(password ?? Buffer.alloc(0));
-    const isServer = username === SERVER_USERNAME;
-    const expected = isServer ? this.serverDigest : this.userDigests.get(username);
+    const expected = this.userDigests.get(username);
     // Unknown users cost the same comparison, so response time does not tell which names exist.
-    const ok = timingSafeEqual(given, expected ?? this.serverDigest) && expected !== undefined;
+    const ok = timingSafeEqual(given, expected ?? this.dummyDigest) && expected !== undefined;
     if (!ok) {
       this.opts.log.warn({ mqttClient: client.id, source: address, user: username }, 'mqtt: bad credentials');
       done(authError('bad user name or password', 4), false);
       return;
     }
-    this.identities.set(client, isServer ? 'server' : 'user');
+    this.identities.set(client, 'user');
     done(null, true);
   }
 
@@ -214,7 +207,7 @@ export class EmbeddedBroker {
       return;
     }
     const identity = client ? this.identities.get(client) : undefined;
-    const trusted = identity === 'server' || identity === 'user';
+    const trusted = identity === 'user';
     if (
       trusted ||
       this.opts.openTopics.includes(topic) ||
@@ -229,6 +222,38 @@ export class EmbeddedBroker {
     );
     // Aedes drops the message and closes the connection (MQTT 3.1.1 has no negative PUBACK).
     done(new Error(`publishing to ${topic} requires credentials`));
+  }
+
+  /** Publishes as the server itself (its own topics need no authorisation); see broker-link.ts. */
+  publishDirect(topic: string, payload: string, retain: boolean): Promise<void> {
+    const aedes = this.aedes;
+    if (!aedes) return Promise.reject(new Error('the embedded broker is closed'));
+    return new Promise((resolve, reject) => {
+      aedes.publish(
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain, dup: false },
+        (err) => (err ? reject(err) : resolve()),
+      );
+    });
+  }
+
+  /** Messages clients publish to `topic` (a filter), after `authorizePublish` let them through. */
+  subscribeDirect(topic: string, onMessage: (topic: string, payload: Buffer) => void): Promise<void> {
+    const aedes = this.aedes;
+    if (!aedes) return Promise.reject(new Error('the embedded broker is closed'));
+    return new Promise((resolve) => {
+      aedes.subscribe(
+        topic,
+        (packet, done) => {
+          const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+          try {
+            onMessage(packet.topic, payload);
+          } finally {
+            done();
+          }
+        },
+        resolve,
+      );
+    });
   }
 
   get connectedClients(): number {

@@ -30,7 +30,18 @@ export interface TopicConfig {
   instance: string;
 }
 
-const iso = (t: number) => new Date(t).toISOString();
+// The same sample times recur in the readings, state and field messages of an upload, and
+// formatting a date costs more than looking it up.
+const isoCache = new Map<number, string>();
+function iso(t: number): string {
+  let s = isoCache.get(t);
+  if (s === undefined) {
+    if (isoCache.size >= 4096) isoCache.clear();
+    s = new Date(t).toISOString();
+    isoCache.set(t, s);
+  }
+  return s;
+}
 
 const SAFE_CHAR = /[A-Za-z0-9_.:~-]/;
 
@@ -94,8 +105,22 @@ interface Sample {
   regs: { reg: number; raw: number | null; quality: Quality }[];
 }
 
+// Three messages of one upload read its samples: worked out once per upload object (uploads are
+// not changed after they are read).
+const samplesMemo = new WeakMap<UploadBlocks, Sample[]>();
+const newestMemo = new WeakMap<UploadBlocks, Map<number, NewestValue>>();
+
 /** The stored samples of an upload, in packet then sample order (the readings API's grouping). */
 function samplesOf(upload: UploadBlocks): Sample[] {
+  let out = samplesMemo.get(upload);
+  if (!out) {
+    out = readSamples(upload);
+    samplesMemo.set(upload, out);
+  }
+  return out;
+}
+
+function readSamples(upload: UploadBlocks): Sample[] {
   const out: Sample[] = [];
   const packets = [...upload.packets].sort((a, b) => a.index - b.index);
   for (const p of packets) {
@@ -173,9 +198,19 @@ interface NewestValue {
  * sample is missing falls back to an older sample of the same upload rather than to nothing.
  */
 function newestValues(upload: UploadBlocks): Map<number, NewestValue> {
+  let out = newestMemo.get(upload);
+  if (!out) {
+    out = readNewestValues(upload);
+    newestMemo.set(upload, out);
+  }
+  return out;
+}
+
+function readNewestValues(upload: UploadBlocks): Map<number, NewestValue> {
   const out = new Map<number, NewestValue>();
-  // Stable sort keeps packet/sample order among equal times, so "later" is well defined.
-  const samples = samplesOf(upload).sort((a, b) => a.time - b.time);
+  // Stable sort keeps packet/sample order among equal times, so "later" is well defined; on a
+  // copy, as the samples are shared.
+  const samples = [...samplesOf(upload)].sort((a, b) => a.time - b.time);
   for (let k = samples.length - 1; k >= 0; k--) {
     const s = samples[k];
     for (const r of s.regs) {

@@ -38,7 +38,13 @@ export interface LinkStatus {
   reconnects: number;
 }
 
-export class MqttLink implements Publisher {
+/** The server's connection to a broker, as the MQTT service uses it. */
+export interface Link extends Publisher {
+  status(): LinkStatus;
+  close(): Promise<void>;
+}
+
+export class MqttLink implements Link {
   private readonly client: MqttClient;
   private readonly listeners = new Set<(connected: boolean) => void>();
   private isConnected = false;
@@ -142,24 +148,6 @@ export class MqttLink implements Publisher {
         if (err) reject(err);
         else resolve();
       });
-    });
-  }
-
-  /** `true` once connected, `false` if not within `ms`. */
-  waitConnected(ms: number): Promise<boolean> {
-    if (this.isConnected) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.listeners.delete(listener);
-        resolve(false);
-      }, ms);
-      const listener = (c: boolean) => {
-        if (!c) return;
-        clearTimeout(timer);
-        this.listeners.delete(listener);
-        resolve(true);
-      };
-      this.listeners.add(listener);
     });
   }
 

@@ -6,12 +6,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
+import type { CommittedUpload } from '../ingest/ingest-service.js';
 import type { Outbox } from '../ports/outbox.js';
 import { redactUrl, type Settings, SettingsError } from '../settings.js';
+import { BrokerLink } from './broker-link.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { FIELD_DATA_TOPIC, type TopicConfig } from './messages.js';
-import { type LinkStatus, MqttLink } from './mqtt-link.js';
+import { type Link, type LinkStatus, MqttLink } from './mqtt-link.js';
 import { type DeviceDirectory, OutboxMessageBuilder } from './outbox-messages.js';
+import { RecentUploads } from './recent-uploads.js';
 import { OutboxRelay, type RelayStats, type StallInfo } from './relay.js';
 import {
   type FieldSettingsSink,
@@ -152,8 +155,9 @@ export class MqttService {
     /** The broker URL as safe to print. */
     readonly url: string,
     readonly relay: OutboxRelay,
+    private readonly recent: RecentUploads,
     readonly topics: TopicConfig,
-    private readonly link: MqttLink,
+    private readonly link: Link,
     private readonly broker: EmbeddedBroker | null,
     readonly warnings: string[],
   ) {}
@@ -182,7 +186,8 @@ export class MqttService {
     if (url === undefined) throw new Error('MQTT: neither an embedded broker nor a broker URL');
     const displayUrl = broker ? broker.url : redactUrl(url);
 
-    const builder = new OutboxMessageBuilder(topics, deps.outbox, deps.devices, deps.log);
+    const recent = new RecentUploads();
+    const builder = new OutboxMessageBuilder(topics, deps.outbox, deps.devices, deps.log, recent);
     const onMessage = (topic: string, payload: Buffer, retained: boolean) => {
       if (topic === haStatusTopic) {
         if (payload.toString('utf8').trim() === 'online') builder.forgetAnnouncements();
@@ -208,31 +213,42 @@ export class MqttService {
         deps.log.error({ err, topic }, 'mqtt: applying field settings failed');
       });
     };
-    const link = new MqttLink({
-      url,
-      displayUrl,
-      clientId: plan.clientId,
-      ...(broker ? broker.serverCredentials : {}),
-      ...plan.tls,
-      subscriptions: [...SETTINGS_SUBSCRIPTIONS, ...(haStatusTopic ? [haStatusTopic] : [])],
-      onMessage,
-      log: deps.log,
-    });
+    const subscriptions = [...SETTINGS_SUBSCRIPTIONS, ...(haStatusTopic ? [haStatusTopic] : [])];
+    // Our own broker is reached in-process; an external one over MQTT.
+    const link: Link = broker
+      ? await BrokerLink.open(broker, { displayUrl, clientId: plan.clientId, subscriptions, onMessage })
+      : new MqttLink({
+          url,
+          displayUrl,
+          clientId: plan.clientId,
+          ...plan.tls,
+          subscriptions,
+          onMessage,
+          log: deps.log,
+        });
     const relay = new OutboxRelay(deps.outbox, builder, link, {
       stallMs: settings.mqttStallSeconds * 1000,
       log: deps.log,
       ...(deps.onStall ? { onStall: deps.onStall } : {}),
     });
-    const service = new MqttService(plan.mode, displayUrl, relay, topics, link, broker, plan.warnings);
-    if (broker) {
-      // Our own broker answers at once; not answering is a fault, not an outage to wait out.
-      if (!(await link.waitConnected(10_000))) {
-        await service.close();
-        throw new Error(`cannot connect to the embedded MQTT broker at ${url}`);
-      }
-    }
+    const service = new MqttService(
+      plan.mode,
+      displayUrl,
+      relay,
+      recent,
+      topics,
+      link,
+      broker,
+      plan.warnings,
+    );
     relay.start();
     return service;
+  }
+
+  /** An upload was committed: publish it soon, from what the commit wrote. */
+  committed(upload: CommittedUpload): void {
+    this.recent.remember(upload);
+    this.relay.notify();
   }
 
   /** Start-up lines for the operator. */

@@ -26,6 +26,7 @@ import {
   stateMessage,
   type TopicConfig,
 } from './messages.js';
+import type { RecentUploads } from './recent-uploads.js';
 import type { RecordMessages } from './relay.js';
 
 /** What the builder reads of the device registry (the storage port satisfies it). */
@@ -59,6 +60,8 @@ export class OutboxMessageBuilder implements RecordMessages {
     private readonly outbox: Pick<Outbox, 'uploadBlocks'>,
     private readonly devices: DeviceDirectory,
     private readonly log: FastifyBaseLogger,
+    /** Uploads this process just committed, so most records need no read from storage. */
+    private readonly recent?: Pick<RecentUploads, 'take'>,
   ) {}
 
   async messagesFor(record: OutboxRecord): Promise<MqttMessage[]> {
@@ -120,7 +123,10 @@ export class OutboxMessageBuilder implements RecordMessages {
   }
 
   private async upload(record: OutboxRecord): Promise<MqttMessage[]> {
-    const upload = record.refId === null ? undefined : await this.outbox.uploadBlocks(record.refId);
+    const upload =
+      record.refId === null
+        ? undefined
+        : (this.recent?.take(record.refId) ?? (await this.outbox.uploadBlocks(record.refId)));
     if (!upload) {
       this.log.warn(
         { record: record.id, upload: record.refId },

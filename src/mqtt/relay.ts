@@ -73,6 +73,9 @@ interface Dispatched {
  */
 export const MAX_RECORD_FAILURES = 10;
 
+/** Records built between two turns of the event loop. */
+const SLICE = 16;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class OutboxRelay {
@@ -177,8 +180,13 @@ export class OutboxRelay {
       const records = await this.outbox.pendingOutbox(this.batch, this.cursor);
       if (gen !== this.generation) continue;
       if (records.length === 0) return;
+      let built = 0;
       for (const record of records) {
         if (!this.canDispatch()) return;
+        // Building is synchronous work on the request thread: a backlog is worked off in slices,
+        // so uploads waiting for an answer are not held up behind it.
+        if (++built % SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (gen !== this.generation || this.stopped) return;
         const msgs = await this.build(record);
         if (gen !== this.generation || this.stopped) return;
         this.dispatch(record, msgs, gen);

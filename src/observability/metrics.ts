@@ -124,12 +124,15 @@ export class Metrics {
     this.uploads.inc({ protocol: u.protocol });
     this.lastSeen.set({ device: u.deviceId }, Math.floor(u.receivedAt / 1000));
     const duplicates = new Set(u.duplicatePackets);
+    // Counted here first: one labelled increment per quality, not one per reading.
+    const byQuality = new Map<string, number>();
     for (const p of u.packets) {
       const status = duplicates.has(p.index) ? 'duplicate' : p.status;
       this.packets.inc({ method: p.method ?? 'none', status });
       if (status !== 'decoded' || !p.block) continue;
-      for (const q of p.block.quality) this.readings.inc({ quality: q });
+      for (const q of p.block.quality) byQuality.set(q, (byQuality.get(q) ?? 0) + 1);
     }
+    for (const [quality, n] of byQuality) this.readings.inc({ quality }, n);
     if (u.nonceGap > 0) this.nonceGaps.inc({ device: u.deviceId }, u.nonceGap);
   }
 

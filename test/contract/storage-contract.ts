@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DeviceKey, DevicePolicy } from '../../src/devices/device.js';
 import { armedAt } from '../../src/ingest/replay-window.js';
+import { committedBlocks } from '../../src/mqtt/recent-uploads.js';
 import type { PacketRecord, Storage, UploadCommit } from '../../src/ports/storage.js';
 import type { Quality } from '../../src/protocol/codecs/types.js';
 
@@ -304,6 +305,35 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
       await s.markPublished([pending[0].id, pending[1].id]);
       expect((await s.pendingOutbox(10)).map((p) => p.kind)).toEqual(['upload', 'event']);
       expect((await s.pendingOutbox(10, pending[2].id)).map((p) => p.kind)).toEqual(['event']);
+      await s.close();
+    });
+
+    it('reads back exactly the blocks the MQTT relay takes from the commit itself', async () => {
+      const s = await create();
+      await s.commitUpload(upload('rb', 10001, [packet(0, 'rb-seen')]));
+      const quarantined: PacketRecord = {
+        ...packet(2, 'rb-q'),
+        status: 'quarantined',
+        method: null,
+        block: null,
+      };
+      const u = upload('rb', 10002, [packet(0, 'rb-seen'), packet(1, 'rb-new', 2500), quarantined]);
+      const r = await s.commitUpload(u);
+      if (!r.ok) throw new Error('commit failed');
+      const fromCommit = committedBlocks({
+        deviceId: u.deviceId,
+        uploadId: r.uploadId,
+        nonce: u.nonce,
+        receivedAt: u.receivedAt,
+        deviceTimestamp: u.deviceTimestamp,
+        registered: r.registered,
+        protocol: u.protocol,
+        nonceGap: r.gap,
+        packets: u.packets,
+        duplicatePackets: r.duplicatePackets,
+      });
+      expect(fromCommit.packets.map((p) => p.index)).toEqual([1]);
+      expect(await s.uploadBlocks(r.uploadId)).toEqual(fromCommit);
       await s.close();
     });
 

@@ -4,7 +4,7 @@
  * savepoint: a write that throws rolls back alone; a failed COMMIT fails every write in the group,
  * and none of them was stored.
  */
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 
 interface Pending {
   work: () => unknown;
@@ -18,10 +18,21 @@ export class GroupCommitter {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
+  // Prepared once: `exec` would parse these statements again for every write of every group.
+  private readonly sql: Record<'begin' | 'savepoint' | 'release' | 'rollbackTo' | 'commit', Statement>;
+
   constructor(
     private readonly db: Database,
     private readonly maxBatch: number,
-  ) {}
+  ) {
+    this.sql = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      savepoint: db.prepare('SAVEPOINT w'),
+      release: db.prepare('RELEASE w'),
+      rollbackTo: db.prepare('ROLLBACK TO w'),
+      commit: db.prepare('COMMIT'),
+    };
+  }
 
   run<T>(work: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error('storage is closed'));
@@ -53,20 +64,20 @@ export class GroupCommitter {
     this.queue = [];
     const results: { ok: boolean; value: unknown }[] = new Array(batch.length);
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.sql.begin.run();
       try {
         for (let i = 0; i < batch.length; i++) {
-          this.db.exec('SAVEPOINT w');
+          this.sql.savepoint.run();
           try {
             results[i] = { ok: true, value: batch[i].work() };
-            this.db.exec('RELEASE w');
+            this.sql.release.run();
           } catch (err) {
-            this.db.exec('ROLLBACK TO w');
-            this.db.exec('RELEASE w');
+            this.sql.rollbackTo.run();
+            this.sql.release.run();
             results[i] = { ok: false, value: err };
           }
         }
-        this.db.exec('COMMIT');
+        this.sql.commit.run();
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;

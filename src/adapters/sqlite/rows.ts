@@ -53,7 +53,12 @@ export function keyFromRow(r: KeyRow): DeviceKey {
   };
 }
 
-export function policyFromRow(r: DeviceRow): DevicePolicy {
+export function policyFromRow(
+  r: Pick<
+    DeviceRow,
+    'allow_unsecured' | 'allow_unsecured_config' | 'require_v2' | 'require_encryption' | 'replay_mode'
+  >,
+): DevicePolicy {
   return {
     allowUnsecured: r.allow_unsecured === 1,
     allowUnsecuredConfig: r.allow_unsecured_config === 1,

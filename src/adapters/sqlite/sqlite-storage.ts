@@ -62,6 +62,7 @@ export class SqliteStorage implements Storage, Outbox {
       keys: p('SELECT * FROM device_keys WHERE device_id = ? ORDER BY created_at, kid'),
       allKeys: p('SELECT * FROM device_keys ORDER BY created_at, kid'),
       upload: p('SELECT * FROM uploads WHERE id = ?'),
+      uploadHead: p('SELECT device_id, received_at, nonce FROM uploads WHERE id = ?'),
       deviceUploads: p('SELECT id FROM uploads WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?'),
       packets: p('SELECT * FROM packets WHERE upload_id = ? ORDER BY idx'),
       latestBlocks: p('SELECT * FROM blocks WHERE device_id = ? ORDER BY time DESC, id DESC LIMIT 20'),
@@ -363,13 +364,16 @@ export class SqliteStorage implements Storage, Outbox {
   }
 
   async uploadBlocks(uploadId: string): Promise<UploadBlocks | undefined> {
-    const u = await this.getUpload(uploadId);
+    // The relay reads every upload back: only the columns it needs, not the packets and notes.
+    const u = this.st.uploadHead.get(Number(uploadId)) as
+      | { device_id: string; received_at: number; nonce: number | null }
+      | undefined;
     if (!u) return undefined;
     const rows = this.st.uploadBlocks.all(Number(uploadId)) as (BlockRow & { method: string | null })[];
     return {
-      uploadId: u.id,
-      deviceId: u.deviceId,
-      receivedAt: u.receivedAt,
+      uploadId,
+      deviceId: u.device_id,
+      receivedAt: u.received_at,
       nonce: u.nonce,
       packets: rows.map((r) => ({
         index: r.packet_idx,

@@ -24,6 +24,18 @@ import type { WriterOp, WriterOps, WriterPort } from './writer-ops.js';
 
 export const encodeSeen = (seen: bigint): string => seen.toString(16);
 
+type CommitDeviceRow = Pick<
+  DeviceRow,
+  | 'status'
+  | 'allow_unsecured'
+  | 'require_encryption'
+  | 'replay_mode'
+  | 'allow_unsecured_config'
+  | 'require_v2'
+  | 'replay_high'
+  | 'replay_seen'
+>;
+
 export class SqliteWriter implements WriterPort {
   private readonly committer: GroupCommitter;
   private readonly st: Record<string, Statement>;
@@ -40,6 +52,10 @@ export class SqliteWriter implements WriterPort {
     const p = (sql: string) => db.prepare(sql);
     this.st = {
       device: p('SELECT * FROM devices WHERE id = ?'),
+      // What a commit decides with, and no more: building the whole row costs more than the read.
+      commitDevice:
+        p(`SELECT status, allow_unsecured, require_encryption, replay_mode, allow_unsecured_config,
+        require_v2, replay_high, replay_seen FROM devices WHERE id = ?`),
       keys: p('SELECT * FROM device_keys WHERE device_id = ? ORDER BY created_at, kid'),
       activeKeys: p(
         "SELECT kid FROM device_keys WHERE device_id = ? AND status = 'active' ORDER BY created_at, kid",
@@ -146,7 +162,7 @@ export class SqliteWriter implements WriterPort {
   }
 
   commitUpload(u: UploadCommit): CommitOutcome {
-    let row = this.st.device.get(u.deviceId) as DeviceRow | undefined;
+    let row = this.st.commitDevice.get(u.deviceId) as CommitDeviceRow | undefined;
     const rejection = checkUploadPolicy(
       row
         ? {
@@ -161,7 +177,7 @@ export class SqliteWriter implements WriterPort {
     let registered = false;
     if (!row) {
       this.insertDevice(u.deviceId, u.registerWith, true, u.receivedAt, armedAt(u.initialHigh));
-      row = this.st.device.get(u.deviceId) as DeviceRow;
+      row = this.st.commitDevice.get(u.deviceId) as CommitDeviceRow;
       registered = true;
     }
 

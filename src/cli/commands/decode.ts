@@ -1,7 +1,9 @@
 /**
  * `ecowatt decode`: decodes `compressed_binary` packets, one JSON object per stdin line:
  *   {"data": "<base64>", "length"?: <compressed_size_bytes>, "registers"?: [RegID, …]}
- * and prints one JSON line each: {"method","values","quality","notes"} or {"error","message"}.
+ * and prints one JSON line each: {"method","values","quality","notes","ambiguities"?} or
+ * {"error","message"}; `ambiguities` lists, for a dictionary packet, each ambiguous position with
+ * its byte and every candidate value.
  */
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
@@ -41,7 +43,14 @@ function decodeOne(line: string): LineOutcome {
   const result = decodeDeviceCompressedBinary(data, length as number | undefined, { registers });
   if (!result.ok) return failure(result.code, result.message);
   const { method, values, quality, notes } = result;
-  return { ok: true, output: JSON.stringify({ method, values, quality, notes }) };
+  // Dictionary packets: every candidate of each ambiguous one-byte delta (the stored note names
+  // only the positions).
+  const ambiguities = 'ambiguities' in result && Array.isArray(result.ambiguities) ? result.ambiguities : [];
+  const out =
+    ambiguities.length > 0
+      ? { method, values, quality, notes, ambiguities }
+      : { method, values, quality, notes };
+  return { ok: true, output: JSON.stringify(out) };
 }
 
 /** One input line → one output line (no trailing newline). */

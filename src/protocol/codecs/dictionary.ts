@@ -226,7 +226,6 @@ export function resolveAmbiguities(
   ambiguities: readonly DictionaryAmbiguity[],
   notes?: string[],
 ): void {
-  const chosen: string[] | undefined = notes && [];
   for (const a of ambiguities) {
     const i = a.position;
     const before = nearestExact(values, quality, registers, i, -1);
@@ -245,10 +244,13 @@ export function resolveAmbiguities(
       }
     }
     values[i] = a.candidates[pick];
-    chosen?.push(`${i}: ${hex(a.byte)} → ${a.candidates.join('/')} → ${a.candidates[pick]}`);
   }
-  if (chosen && chosen.length > 0) {
-    notes?.push(`ambiguous one-byte deltas (position: byte → candidates → chosen): ${chosen.join('; ')}`);
+  // Positions only: the candidates follow from the stored packet bytes (`ecowatt decode` lists
+  // them), and a note per field packet is written with every upload, so it stays short.
+  if (notes && ambiguities.length > 0) {
+    notes.push(
+      `ambiguous one-byte deltas at positions ${ambiguities.map((a) => a.position).join(',')}: candidate nearest the exact neighbours chosen`,
+    );
   }
 }
 

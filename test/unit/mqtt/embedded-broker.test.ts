@@ -51,9 +51,8 @@ afterAll(async () => {
 describe('embedded broker access', () => {
   it('lets anonymous loopback clients subscribe and receive what the server publishes', async () => {
     const got = await watcher();
-    const server = await client(broker.serverCredentials);
-    await server.publishAsync('ecowatt/dev/readings', 'r', { qos: 1 });
-    await server.publishAsync('esp32/ecowatt_data', 'd', { qos: 1 });
+    await broker.publishDirect('ecowatt/dev/readings', 'r', false);
+    await broker.publishDirect('esp32/ecowatt_data', 'd', false);
     await settle();
     expect(got).toEqual([
       { topic: 'ecowatt/dev/readings', payload: 'r' },
