@@ -21,6 +21,8 @@ export type Weather = 'clear' | 'cloudy' | 'overcast';
 export const FIELD_FIRMWARE_VERSION = 'e84f720';
 /** Label of devices in a uniform fleet, which behave like a fixed field build. */
 export const UNIFORM_FIRMWARE_VERSION = '1.0.0';
+/** What protocol v2 devices run: a newer generation than every v1 build in the mix. */
+export const V2_FIRMWARE_VERSION = '2.0.0';
 
 /** Common residential and small commercial string-inverter sizes, W. */
 const RATED_POWERS = [1500, 2000, 3000, 3600, 4000, 5000, 6000, 8000, 10_000] as const;

@@ -35,13 +35,33 @@ export function seededRandom(seed: number): () => number {
 
 const clampU16 = (x: number) => Math.max(0, Math.min(65535, Math.round(x)));
 
+/** The export power limit register (`Pow`, RegID 8), percent of rated power. */
+export const EXPORT_LIMIT_REGISTER = 8;
+
 export class Inverter {
   private readonly random: () => number;
   /** Fraction of sunlight the current cloud lets through; drifts slowly from poll to poll. */
   private shade = 1;
+  /**
+   * Export power limit in percent (the Inverter SIM's default is 100). It is the inverter's own
+   * register, so it survives a reboot of the device that polls it.
+   */
+  private limitPercent = 100;
 
   constructor(private readonly profile: InverterProfile) {
     this.random = seededRandom(profile.seed);
+  }
+
+  get exportLimitPercent(): number {
+    return this.limitPercent;
+  }
+
+  /** A Modbus write of `Pow` (function 06, address 8): whole percent, 0 … 100. */
+  setExportLimit(percent: number): void {
+    if (!Number.isInteger(percent) || percent < 0 || percent > 100) {
+      throw new RangeError(`export limit must be a whole percent from 0 to 100, got ${percent}`);
+    }
+    this.limitPercent = percent;
   }
 
   /** Register values by RegID (0..9) at wall-clock time `t` (ms). */
@@ -51,7 +71,13 @@ export class Inverter {
     const set = this.profile.sunsetHour ?? 18;
     const sun = hour > rise && hour < set ? Math.sin(((hour - rise) / (set - rise)) * Math.PI) : 0;
     const jitter = () => 1 + (this.random() * 2 - 1) * this.profile.noise;
-    const pac = Math.max(0, this.profile.ratedPowerW * sun * this.cloud() * jitter());
+    const available = Math.max(0, this.profile.ratedPowerW * sun * this.cloud() * jitter());
+    // Curtailed to the export limit. Without a limit nothing is capped, which keeps the values of
+    // runs measured before the limit existed (noise may lift output a little above rated).
+    const pac =
+      this.limitPercent < 100
+        ? Math.min(available, (this.profile.ratedPowerW * this.limitPercent) / 100)
+        : available;
     const vac = 2300 + this.random() * 150; // 230.0–245.0 V
     const iac = (pac / (vac / 10)) * 10; // A ×10
     const vpv1 = sun > 0 ? 3000 + this.random() * 300 : 0;
@@ -68,7 +94,7 @@ export class Inverter {
       clampU16(ipv1),
       clampU16(ipv2),
       clampU16(temp),
-      100,
+      this.limitPercent,
       clampU16(pac),
     ];
   }

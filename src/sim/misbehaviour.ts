@@ -26,7 +26,20 @@ export const MISBEHAVIOURS = [
 ] as const;
 
 export type Misbehaviour = (typeof MISBEHAVIOURS)[number];
-export type MisbehaviourRates = Partial<Record<Misbehaviour, number>>;
+
+/**
+ * Faults of a firmware update "on the wire" (as `simulate-ota --fault`), each a share of devices;
+ * they never touch an upload. The device must refuse the image and keep running its version.
+ */
+export const FIRMWARE_FAULTS = [
+  /** One byte of a chunk flipped in transit: refused at that chunk (HMAC before decryption). */
+  'badchunk',
+  /** One byte of the manifest's signature flipped: refused before the image is committed. */
+  'badsignature',
+] as const;
+
+export type FirmwareFault = (typeof FIRMWARE_FAULTS)[number];
+export type MisbehaviourRates = Partial<Record<Misbehaviour | FirmwareFault, number>>;
 /** Why an upload was sent: a device doing its job, or one of the misbehaviours. */
 export type Intent = 'valid' | Misbehaviour;
 
@@ -65,9 +78,10 @@ export function parseMisbehaviour(text: string): MisbehaviourRates {
     if (item === '') continue;
     const m = /^([a-z0-9]+)\s*=\s*([0-9.]+)$/i.exec(item);
     if (!m) throw new Error(`"${item}" is not name=rate (e.g. replay=0.05)`);
-    const name = m[1].toLowerCase() as Misbehaviour;
-    if (!MISBEHAVIOURS.includes(name)) {
-      throw new Error(`unknown misbehaviour "${m[1]}"; known: ${MISBEHAVIOURS.join(', ')}`);
+    const name = m[1].toLowerCase() as Misbehaviour | FirmwareFault;
+    const known: readonly string[] = [...MISBEHAVIOURS, ...FIRMWARE_FAULTS];
+    if (!known.includes(name)) {
+      throw new Error(`unknown misbehaviour "${m[1]}"; known: ${known.join(', ')}`);
     }
     const rate = Number(m[2]);
     if (!Number.isFinite(rate) || rate < 0 || rate > 1) throw new Error(`${name}: rate must be from 0 to 1`);
@@ -77,7 +91,9 @@ export function parseMisbehaviour(text: string): MisbehaviourRates {
 }
 
 export function formatMisbehaviour(rates: MisbehaviourRates): string {
-  const parts = MISBEHAVIOURS.filter((m) => (rates[m] ?? 0) > 0).map((m) => `${m}=${rates[m]}`);
+  const parts = [...MISBEHAVIOURS, ...FIRMWARE_FAULTS]
+    .filter((m) => (rates[m] ?? 0) > 0)
+    .map((m) => `${m}=${rates[m]}`);
   return parts.length > 0 ? parts.join(',') : 'none';
 }
 

@@ -1,29 +1,21 @@
 /**
- * A simulated device running the firmware update procedure against a server over real HTTP:
- * check, download every chunk (HMAC verified before decryption, CBC continued across chunks),
- * SHA-256 and RSA signature verified BEFORE the image would be committed, outcome reported.
- * It speaks the field generation's endpoints (`/ota/check`, `/ota/chunk`, …) or the later
- * firmware's (`/ota/check/<id>`, …), bare or sealed in v1 envelopes, and keeps its download across
- * connection loss and server restarts (it resumes from the chunk it had, as the field firmware
- * could not). Faults: a corrupted chunk or signature in transit, an interrupted download.
+ * A stand-alone simulated device running firmware updates against a server over real HTTP (the
+ * procedure itself is `ota-update.ts`, shared with the fleet's devices). Requests go bare or
+ * sealed in v1 envelopes with a counter of its own, and are retried while the server does not
+ * answer (restarts, overload): the device keeps its download across connection loss and server
+ * restarts, resuming from the chunk it had, as the field firmware could not.
  */
 import { sealV1, type V1Keys } from '../protocol/envelope-v1.js';
+import type { DeviceFirmwareKeys } from '../protocol/firmware/device-update.js';
 import {
-  type DeviceFirmwareKeys,
-  describeFailure,
-  FirmwareReceiver,
-  type ServedChunk,
-  type UpdateFailure,
-} from '../protocol/firmware/device-update.js';
-import type { OfferedManifest } from '../protocol/firmware/field-responses.js';
+  attemptUpdate,
+  type OtaClient,
+  type OtaFault,
+  type OtaResult,
+  OtaServerError,
+} from './ota-update.js';
 
-export type OtaFault =
-  /** One byte of this chunk's data is flipped on the way: the device must refuse that chunk. */
-  | { kind: 'corrupt-chunk'; chunk: number }
-  /** One byte of the manifest signature is flipped: the device must refuse to commit. */
-  | { kind: 'bad-signature' }
-  /** The connection is lost after this chunk for a while; the device then resumes. */
-  | { kind: 'interrupt'; chunk: number; pauseMs: number };
+export type { OtaFault, OtaResult } from './ota-update.js';
 
 export interface OtaDeviceOptions {
   url: string;
@@ -31,7 +23,7 @@ export interface OtaDeviceOptions {
   /** The version it runs. */
   version: string;
   keys: DeviceFirmwareKeys;
-  client: 'field' | 'later';
+  client: OtaClient;
   /** Seal requests in v1 envelopes with these keys, nonces after `nonce` (default 10000). */
   sign?: { keys: V1Keys; nonce?: number };
   fault?: OtaFault;
@@ -40,21 +32,6 @@ export interface OtaDeviceOptions {
   /** Called before each chunk request (tests use it to restart the server at a known point). */
   beforeChunk?: (deviceId: string, chunk: number) => Promise<void>;
   signal?: AbortSignal;
-}
-
-export type OtaResult =
-  | { kind: 'none'; message: string }
-  | { kind: 'updated'; from: string; to: string; chunks: number; resumedAt: number | null }
-  | { kind: 'failed'; version: string; failure: UpdateFailure; detail: string }
-  | { kind: 'error'; message: string };
-
-class ServerError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-  ) {
-    super(`server answered ${status}: ${JSON.stringify(body).slice(0, 200)}`);
-  }
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -113,7 +90,7 @@ export class OtaDevice {
         } catch {
           /* kept as text for the error message */
         }
-        if (!res.ok) throw new ServerError(res.status, json);
+        if (!res.ok) throw new OtaServerError(res.status, json);
         return json;
       }
       const retryAfter = Number(res?.headers.get('retry-after'));
@@ -128,144 +105,19 @@ export class OtaDevice {
     }
   }
 
-  private async check(): Promise<OfferedManifest | string> {
-    const id = encodeURIComponent(this.id);
-    if (this.opts.client === 'field') {
-      const r = (await this.request('POST', '/ota/check', { current_version: this.running })) as Record<
-        string,
-        unknown
-      >;
-      return r.update_available === true
-        ? (r as unknown as OfferedManifest)
-        : String(r.message ?? 'no update');
-    }
-    const r = (await this.request('GET', `/ota/check/${id}?version=${encodeURIComponent(this.running)}`)) as {
-      update_available?: boolean;
-      update_info?: Record<string, unknown>;
-    };
-    const info = r.update_info ?? {};
-    if (r.update_available !== true) return String(info.message ?? 'no update');
-    return { ...(info as unknown as OfferedManifest), version: String(info.latest_version) };
-  }
-
-  private async fetchChunk(version: string, k: number): Promise<ServedChunk> {
-    if (this.opts.client === 'field') {
-      const r = (await this.request('POST', '/ota/chunk', { version, chunk_number: k })) as {
-        chunk: ServedChunk;
-      };
-      return r.chunk;
-    }
-    const id = encodeURIComponent(this.id);
-    const r = (await this.request(
-      'GET',
-      `/ota/chunk/${id}?version=${encodeURIComponent(version)}&chunk=${k}`,
-    )) as { chunk_index: number; chunk_data: string; chunk_size: number; hmac: string };
-    return { chunk_number: r.chunk_index, data: r.chunk_data, size: r.chunk_size, hmac: r.hmac };
-  }
-
-  private async report(
-    version: string,
-    ok: boolean,
-    detail: string,
-    stage: 'verify' | 'complete',
-  ): Promise<void> {
-    const id = encodeURIComponent(this.id);
-    if (this.opts.client === 'field') {
-      if (stage === 'verify')
-        await this.request('POST', '/ota/verify', { verified: ok, version, reason: detail });
-      else await this.request('POST', '/ota/complete', { version, boot_status: ok ? 'success' : 'failed' });
-      return;
-    }
-    if (stage === 'verify') {
-      await this.request('POST', `/ota/${id}/progress`, {
-        phase: ok ? 'verification_success' : 'verification_failed',
-        progress: 100,
-        message: detail,
-        version,
-      });
-    } else {
-      await this.request('POST', `/ota/${id}/complete`, {
-        version,
-        status: ok ? 'success' : 'failed',
-        error_msg: detail,
-      });
-    }
-  }
-
-  /** Tampering the fault asks for, as if on the wire. */
-  private tamper(k: number, chunk: ServedChunk): ServedChunk {
-    const f = this.opts.fault;
-    if (f?.kind !== 'corrupt-chunk' || f.chunk !== k) return chunk;
-    const bytes = Buffer.from(chunk.data, 'base64');
-    bytes[bytes.length >> 1] ^= 0x01;
-    return { ...chunk, data: bytes.toString('base64') };
-  }
-
   /** One OTA tick: check, and if offered, download, verify and (only if verified) commit. */
-  async checkAndUpdate(): Promise<OtaResult> {
-    try {
-      return await this.update();
-    } catch (err) {
-      return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
-    }
+  checkAndUpdate(): Promise<OtaResult> {
+    return attemptUpdate({
+      deviceId: this.id,
+      running: this.running,
+      client: this.opts.client,
+      keys: this.opts.keys,
+      exchange: (method, path, doc) => this.request(method, path, doc),
+      commit: (version) => {
+        this.running = version;
+      },
+      ...(this.opts.fault ? { fault: this.opts.fault } : {}),
+      ...(this.opts.beforeChunk ? { beforeChunk: this.opts.beforeChunk } : {}),
+    });
   }
-
-  private async update(): Promise<OtaResult> {
-    const offer = await this.check();
-    if (typeof offer === 'string') return { kind: 'none', message: offer };
-    const manifest: OfferedManifest =
-      this.opts.fault?.kind === 'bad-signature'
-        ? { ...offer, signature: flipBase64(offer.signature) }
-        : offer;
-    const started = FirmwareReceiver.start(manifest, this.opts.keys);
-    if (!started.ok) return this.fail(manifest.version, started.failure);
-    const receiver = started.value;
-    if (this.opts.client === 'later') {
-      await this.request('POST', `/ota/initiate/${encodeURIComponent(this.id)}`, {
-        firmware_version: manifest.version,
-        current_version: this.running,
-      });
-    }
-    let resumedAt: number | null = null;
-    let k = 0;
-    while (k < manifest.total_chunks) {
-      await this.opts.beforeChunk?.(this.id, k);
-      const step = receiver.acceptChunk(this.tamper(k, await this.fetchChunk(manifest.version, k)));
-      if (!step.ok) return this.fail(manifest.version, step.failure);
-      const f = this.opts.fault;
-      if (f?.kind === 'interrupt' && f.chunk === k && resumedAt === null) {
-        // Connectivity lost: nothing is sent for a while; then a new check finds the same session.
-        await sleep(f.pauseMs);
-        const again = await this.check();
-        if (typeof again === 'string' || again.version !== manifest.version) {
-          return {
-            kind: 'error',
-            message: `after the interruption the server offers ${typeof again === 'string' ? again : again.version}`,
-          };
-        }
-        resumedAt = k + 1;
-      }
-      k++;
-    }
-    const verdict = receiver.verifyBeforeCommit();
-    if (!verdict.ok) return this.fail(manifest.version, verdict.failure);
-    await this.report(manifest.version, true, 'sha256 and signature verified', 'verify');
-    // Commit: boot the new image, then say it runs.
-    const from = this.running;
-    this.running = manifest.version;
-    await this.report(manifest.version, true, 'booted', 'complete');
-    return { kind: 'updated', from, to: manifest.version, chunks: manifest.total_chunks, resumedAt };
-  }
-
-  private async fail(version: string, failure: UpdateFailure): Promise<OtaResult> {
-    const detail = describeFailure(failure);
-    await this.report(version, false, detail, 'verify');
-    return { kind: 'failed', version, failure, detail };
-  }
-}
-
-function flipBase64(b64: string): string {
-  const bytes = Buffer.from(b64, 'base64');
-  bytes[bytes.length >> 1] ^= 0x01;
-  return bytes.toString('base64');
 }

@@ -2,6 +2,7 @@
  * Human-readable views of a simulation: a live progress block (uploads, answers by reason,
  * current rates) and the summary printed at the end. Pure text so the CLI decides where it goes.
  */
+import type { ControlSummary } from './device-control.js';
 import { MISBEHAVIOURS } from './misbehaviour.js';
 import type { SimulationSummary } from './simulator.js';
 
@@ -19,6 +20,18 @@ function reasons(counts: Record<string, number>): string {
   return entries.length > 0 ? entries.map(([k, n]) => `${k} ×${n}`).join(', ') : 'none';
 }
 
+/** Whether devices did anything besides uploading (so short runs stay as short as before). */
+const controlActive = (c: ControlSummary) => Object.keys(c.requests).length > 0;
+
+/** One line of what devices did with configuration, commands and firmware. */
+export function controlLine(c: ControlSummary): string {
+  return (
+    `config changes applied ${c.config.applied} (key rotations ${c.config.keyRotations})` +
+    `  commands succeeded ${c.commands.succeeded} failed ${c.commands.failed}` +
+    `  firmware updated ${c.firmware.updated} refused ${c.firmware.refused} errors ${c.firmware.errors}`
+  );
+}
+
 export function progressLines(
   s: SimulationSummary,
   previous: ProgressMark | undefined,
@@ -33,6 +46,7 @@ export function progressLines(
     `       refused by reason: ${reasons(s.rejected)}`,
     `       unexpected answers ${s.unexpected}  stuck devices ${s.stuckDevices}  lost packets ${s.lostPackets}`,
   ];
+  if (controlActive(s.control)) lines.push(`       ${controlLine(s.control)}`);
   return { lines, mark: { elapsedSeconds: s.elapsedSeconds, sent: s.sent, accepted: s.accepted } };
 }
 
@@ -57,6 +71,22 @@ export function summaryLines(s: SimulationSummary): string[] {
         `  ${i.padEnd(10)} sent ${String(t.sent).padStart(6)}  unexpected ${t.unexpected}  ${reasons(t.outcomes)}`,
       );
     }
+  }
+  const c = s.control;
+  if (controlActive(c)) {
+    lines.push('control requests (answers):');
+    for (const kind of ['changes', 'commands', 'firmware'] as const) {
+      const t = c.requests[kind];
+      if (!t) continue;
+      lines.push(
+        `  ${kind.padEnd(10)} sent ${String(t.sent).padStart(6)}  unexpected ${t.unexpected}  ${reasons(t.outcomes)}`,
+      );
+    }
+    lines.push(
+      `configuration: ${c.config.changesReceived} answers with changes, ${c.config.applied} settings applied, ${c.config.keyRotations} keys rotated`,
+      `commands run: succeeded ${c.commands.succeeded}, failed ${c.commands.failed}`,
+      `firmware updates: updated ${c.firmware.updated}, refused ${c.firmware.refused}, cut short ${c.firmware.errors}`,
+    );
   }
   lines.push(`unexpected answers: ${s.unexpected}`);
   for (const e of s.unexpectedExamples) lines.push(`  ${e}`);

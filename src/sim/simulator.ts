@@ -1,21 +1,30 @@
 /**
  * Runs a fleet of simulated field devices against a server over real HTTP and counts what the
  * server accepted and why it refused the rest. Devices can be told to misbehave; every answer is
- * then judged against what the server must answer to that kind of request.
+ * then judged against what the server must answer to that kind of request. Besides uploading,
+ * devices can follow configuration changes, run commands and install firmware updates
+ * (`device-control.ts`), each on its own timer.
  */
 import { setMaxListeners } from 'node:events';
 import { FIELD_KEYS, type V1Keys } from '../protocol/envelope-v1.js';
+import type { DeviceFirmwareKeys } from '../protocol/firmware/device-update.js';
+import { type AnswerTally, countAnswer, outcomeOf, TRANSPORT_ERROR } from './answers.js';
+import { type ControlJudge, ControlLink, type NonceLedger } from './control-link.js';
+import { type ControlSummary, DeviceControl, emptyControlSummary } from './device-control.js';
 import { FieldDevice, type PreparedUpload, type V2Identity } from './field-device.js';
 import {
   type DeviceProfile,
   FIELD_FIRMWARE_VERSION,
   uniformProfile,
+  V2_FIRMWARE_VERSION,
   variedProfile,
 } from './fleet-profile.js';
 import { seededRandom } from './inverter.js';
 import {
   DEVICE_MODES,
   type DeviceMode,
+  FIRMWARE_FAULTS,
+  type FirmwareFault,
   type Intent,
   isExpected,
   type Misbehaviour,
@@ -24,7 +33,8 @@ import {
   tamperEnvelope,
   truncateBody,
 } from './misbehaviour.js';
-import { boundPoster, fetchPoster, type Poster } from './transport.js';
+import { boundRequester, fetchRequester, type Poster, posterOf, type Requester } from './transport.js';
+import { answerMacValid } from './v2-answers.js';
 
 export interface SimulationOptions {
   url: string;
@@ -64,6 +74,17 @@ export interface SimulationOptions {
    * `loopbackAddresses`); default: this host's, with `fetch`.
    */
   sourceAddresses?: readonly string[];
+  /**
+   * Wall-clock seconds between one device's `/changes` polls (the field firmware asks every 5 s
+   * of its own time). 0 or absent: devices never ask, as before control was simulated.
+   */
+  changesIntervalSeconds?: number;
+  /** Seconds between command polls; 0 or absent: none. The e84f720 build never polls. */
+  commandsIntervalSeconds?: number;
+  /** Seconds between firmware checks (field firmware: 60); 0 or absent: none. Needs `firmwareKeys`. */
+  firmwareIntervalSeconds?: number;
+  /** The firmware keys a device build compiles in (the server's key directory, no private key). */
+  firmwareKeys?: DeviceFirmwareKeys;
 }
 
 export interface ResponseRecord {
@@ -77,12 +98,7 @@ export interface ResponseRecord {
   expected: boolean;
 }
 
-export interface IntentTally {
-  sent: number;
-  outcomes: Record<string, number>;
-  /** Answers that are not what the server must give to this kind of request. */
-  unexpected: number;
-}
+export type IntentTally = AnswerTally;
 
 export interface AcknowledgedUpload {
   deviceId: string;
@@ -109,25 +125,36 @@ export interface SimulationSummary {
   unexpectedExamples: string[];
   /** Devices whose uploads can no longer succeed (the 2048-byte buffer defect) at the end. */
   stuckDevices: number;
-  /** Devices per firmware label. */
+  /** Devices per firmware version they run now (an update moves a device). */
   firmware: Record<string, number>;
   rates: { sentPerSecond: number; acceptedPerSecond: number };
+  /** Configuration, commands and firmware updates: requests, answers and what devices did. */
+  control: ControlSummary;
 }
 
 /** What the simulator knows about one device beyond the device itself. */
 interface DeviceRun {
   device: FieldDevice;
-  intervalMs: number;
+  /** Wall-clock ms per ms of the device's own time (its upload interval maps to `--interval`). */
+  timeScale: number;
   modes: ReadonlySet<Misbehaviour>;
   random: () => number;
-  /** Highest nonce the server acknowledged: a wiped device's uploads up to it must be refused. */
-  maxAcked: number;
+  /**
+   * Highest nonce the server took, from uploads and control requests alike (one object, shared
+   * with the device's control link): a wiped device's nonces up to it must be refused.
+   */
+  ledger: NonceLedger;
   poster: Poster;
   /** Recently accepted envelopes, the material of replays. */
   accepted: string[];
   /** Upload ticks during which a buffer2048 device has no network. */
   outage: { from: number; to: number } | undefined;
   stuck: boolean;
+  control: DeviceControl;
+  /** Wall-clock ms between control ticks (Infinity: off for this device). */
+  every: { changes: number; commands: number; firmware: number };
+  /** The server knows the device (an upload was accepted): until then it answers 404 to control. */
+  known: boolean;
 }
 
 /** After this many upload ticks a `wiped` device loses its counter. */
@@ -140,12 +167,22 @@ const MAX_EXAMPLES = 10;
  * Whether device `index` has a per-device mode: spread evenly over the fleet (a low-discrepancy
  * sequence) so a small fleet gets close to `rate × devices` such devices, not a lucky draw.
  */
-function hasMode(index: number, mode: DeviceMode, rate: number): boolean {
+function hasMode(index: number, mode: DeviceMode | FirmwareFault, rate: number): boolean {
   if (rate <= 0) return false;
   // Different offsets so that one device does not collect every mode.
-  const offset: Record<DeviceMode, number> = { wiped: 0.11, drift: 0.47, buffer2048: 0.83 };
+  const offset: Record<DeviceMode | FirmwareFault, number> = {
+    wiped: 0.11,
+    drift: 0.47,
+    buffer2048: 0.83,
+    badchunk: 0.29,
+    badsignature: 0.67,
+  };
   return (index * 0.618_033_988_75 + offset[mode]) % 1 < rate;
 }
+
+/** Seconds → ms of a control timer; 0, absent or negative: off. */
+const periodMs = (seconds: number | undefined) =>
+  seconds !== undefined && seconds > 0 ? seconds * 1000 : Number.POSITIVE_INFINITY;
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -170,7 +207,6 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   if (opts.durationSeconds === undefined && opts.uploadsPerDevice === undefined) {
     throw new Error('give a duration or a number of uploads per device');
   }
-  const endpoint = `${opts.url.replace(/\/+$/, '')}/process`;
   // Every device waits on the same signal.
   if (opts.signal) setMaxListeners(opts.devices + 10, opts.signal);
   const start = Date.now();
@@ -192,6 +228,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     stuckDevices: 0,
     firmware: {},
     rates: { sentPerSecond: 0, acceptedPerSecond: 0 },
+    control: emptyControlSummary(),
   };
   const latencies: number[] = [];
   /** Index into `latencies` where the current progress window starts. */
@@ -234,50 +271,81 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
         v2: { kid: d.kid, key: d.key },
         encrypt: opts.encrypt,
         pollIntervalMs: opts.pollIntervalMs ?? 2000,
-        uploadIntervalMs: opts.uploadIntervalMs ?? 15_000,
-        profile: { ratedPowerW: 5000, noise: 0.05, seed: (opts.seed ?? 1) * 104_729 + i },
+        uploadIntervalMs,
+        profile: { ratedPowerW: 5000, noise: 0.05, seed: seed * 104_729 + i },
         startTime: Date.UTC(2026, 5, 21, 6) + i * 60_000,
+        firmwareVersion: V2_FIRMWARE_VERSION,
       }),
   );
   const fleet = [...v1Fleet, ...v2Fleet];
-  for (const d of fleet) {
-    const label = d.firmwareVersion ?? (v2Fleet.includes(d) ? 'v2' : 'unknown');
-    summary.firmware[label] = (summary.firmware[label] ?? 0) + 1;
-  }
-  const viaFetch = fetchPoster(endpoint);
-  const bound = (opts.sourceAddresses ?? []).map((a) => boundPoster(endpoint, a));
-  const posterFor = (index: number): Poster =>
-    bound.length > 0 ? bound[index % bound.length].post : viaFetch;
+  const base = opts.url.replace(/\/+$/, '');
+  const viaFetch = fetchRequester(base);
+  const bound = (opts.sourceAddresses ?? []).map((a) => boundRequester(base, a));
+  const requesterFor = (index: number): Requester =>
+    bound.length > 0 ? bound[index % bound.length].request : viaFetch;
+
+  const unexpected = (what: string): void => {
+    summary.unexpected++;
+    if (summary.unexpectedExamples.length < MAX_EXAMPLES) summary.unexpectedExamples.push(what);
+  };
+  const stopped = () => opts.signal?.aborted === true || Date.now() >= deadline;
+  const every = {
+    changes: periodMs(opts.changesIntervalSeconds),
+    commands: periodMs(opts.commandsIntervalSeconds),
+    firmware: opts.firmwareKeys ? periodMs(opts.firmwareIntervalSeconds) : Number.POSITIVE_INFINITY,
+  };
 
   const runs: DeviceRun[] = fleet.map((device, i) => {
     const modes = deviceModes[i] ?? new Set<Misbehaviour>();
     const cadence = i < profiles.length ? profiles[i].cadenceFactor : 1;
     const outageTicks = Math.ceil(BUFFER_OUTAGE_MS / uploadIntervalMs);
+    const requester = requesterFor(i);
+    const fault = FIRMWARE_FAULTS.find((f) => hasMode(i, f, rates[f] ?? 0));
+    const ledger: NonceLedger = { maxAcked: -1 };
+    const judge: ControlJudge = (kind, intent, outcome, expected) => {
+      countAnswer(summary.control.requests, kind, outcome, expected);
+      if (!expected) unexpected(`${device.id}: ${kind} request (${intent}) answered ${outcome}`);
+    };
+    const control = new DeviceControl(device, new ControlLink(device, requester, ledger, judge), {
+      summary: summary.control,
+      ...(opts.firmwareKeys ? { firmwareKeys: opts.firmwareKeys } : {}),
+      ...(fault ? { fault } : {}),
+      unexpected,
+      stopped,
+    });
     return {
       device,
-      intervalMs: opts.intervalSeconds * 1000 * cadence,
+      timeScale: (opts.intervalSeconds * 1000 * cadence) / uploadIntervalMs,
       modes,
       random: seededRandom(seed * 65_537 + i * 7 + 3),
-      poster: posterFor(i),
-      maxAcked: -1,
+      poster: posterOf(requester, '/process'),
+      ledger,
       accepted: [],
       outage: modes.has('buffer2048') ? { from: 1, to: 1 + outageTicks } : undefined,
       stuck: false,
+      // The field build asks /changes but neither polls for commands nor names its version in a
+      // form a rollout can compare (a commit, not a semantic version).
+      every:
+        device.firmwareVersion === FIELD_FIRMWARE_VERSION
+          ? { ...every, commands: Number.POSITIVE_INFINITY, firmware: Number.POSITIVE_INFINITY }
+          : every,
+      known: false,
+      control,
     };
   });
 
-  const tally = (deviceId: string, intent: Intent, outcome: string, latencyMs: number): void => {
-    const t = summary.byIntent[intent] ?? { sent: 0, outcomes: {}, unexpected: 0 };
-    summary.byIntent[intent] = t;
-    t.sent++;
-    t.outcomes[outcome] = (t.outcomes[outcome] ?? 0) + 1;
+  const tally = (
+    deviceId: string,
+    intent: Intent,
+    nonce: number,
+    outcome: string,
+    latencyMs: number,
+  ): void => {
     const expected = isExpected(intent, outcome);
+    countAnswer(summary.byIntent, intent, outcome, expected);
     if (!expected) {
-      t.unexpected++;
-      summary.unexpected++;
-      if (summary.unexpectedExamples.length < MAX_EXAMPLES) {
-        summary.unexpectedExamples.push(`${deviceId}: ${intent} upload answered ${outcome}`);
-      }
+      const what = intent === 'replay' ? 'replayed upload' : `${intent} upload (nonce ${nonce})`;
+      unexpected(`${deviceId}: ${what} answered ${outcome}`);
     }
     opts.onResponse?.({ deviceId, intent, outcome, latencyMs, at: performance.now(), expected });
   };
@@ -287,41 +355,39 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     run: DeviceRun,
     body: string,
     intent: Intent,
+    nonce: number,
   ): Promise<{ outcome: string; text: string }> => {
-    const deviceId = run.device.id;
+    const { device } = run;
     const t0 = performance.now();
     summary.sent++;
     try {
       const res = await run.poster(body);
-      const text = res.text;
       const latency = performance.now() - t0;
       latencies.push(latency);
-      if (res.status === 200) {
-        summary.accepted++;
-        tally(deviceId, intent, '200', latency);
-        return { outcome: '200', text };
-      }
-      let code = 'unknown';
-      try {
-        code = (JSON.parse(text) as { error?: string }).error ?? code;
-      } catch {
-        /* a non-JSON answer is counted as unknown */
-      }
-      const key = `${res.status} ${code}`;
-      summary.rejected[key] = (summary.rejected[key] ?? 0) + 1;
-      tally(deviceId, intent, key, latency);
-      return { outcome: key, text };
+      // A v2 device checks that the answer is the server's, to this request (README, v2).
+      const v2 = device.v2;
+      const trusted =
+        !v2 ||
+        res.status !== 200 ||
+        intent !== 'valid' ||
+        answerMacValid(device.id, v2, nonce, res.status, res.text, res.mac);
+      const outcome = trusted ? outcomeOf(res.status, res.text) : 'untrusted_answer';
+      if (outcome === '200') summary.accepted++;
+      else summary.rejected[outcome] = (summary.rejected[outcome] ?? 0) + 1;
+      tally(device.id, intent, nonce, outcome, latency);
+      return { outcome, text: res.text };
     } catch {
       summary.transportErrors++;
-      tally(deviceId, intent, 'transport_error', performance.now() - t0);
-      return { outcome: 'transport_error', text: '' };
+      tally(device.id, intent, nonce, TRANSPORT_ERROR, performance.now() - t0);
+      return { outcome: TRANSPORT_ERROR, text: '' };
     }
   };
 
   /** Chooses why this upload is sent and what goes on the wire. */
   const shape = (run: DeviceRun, upload: PreparedUpload): { intent: Intent; body: string } => {
     if (upload.truncated) return { intent: 'buffer2048', body: upload.body };
-    if (run.modes.has('wiped') && upload.nonce <= run.maxAcked) return { intent: 'wiped', body: upload.body };
+    if (run.modes.has('wiped') && upload.nonce <= run.ledger.maxAcked)
+      return { intent: 'wiped', body: upload.body };
     const r = run.random();
     let edge = rates.tamper ?? 0;
     if (r < edge) return { intent: 'tamper', body: tamperEnvelope(upload.body, run.random) };
@@ -335,12 +401,13 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const send = async (run: DeviceRun, upload: PreparedUpload): Promise<void> => {
     const { device } = run;
     const { intent, body } = shape(run, upload);
-    const { outcome, text } = await post(run, body, intent);
+    const { outcome, text } = await post(run, body, intent, upload.nonce);
     const ok = outcome === '200';
     device.uploadFinished(ok);
     run.stuck = upload.truncated === true && !ok;
     if (!ok) return;
-    run.maxAcked = Math.max(run.maxAcked, upload.nonce);
+    run.known = true;
+    run.ledger.maxAcked = Math.max(run.ledger.maxAcked, upload.nonce);
     run.accepted.push(body);
     if (run.accepted.length > 8) run.accepted.shift();
     if (opts.keepAcknowledged) {
@@ -354,30 +421,68 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     }
   };
 
+  /** One tick of the upload timer: poll, upload, maybe a replay, then new settings take effect. */
+  const uploadTick = async (run: DeviceRun, tick: number): Promise<boolean> => {
+    const { device } = run;
+    device.advance();
+    if (run.modes.has('wiped') && tick === WIPE_AT_TICK) device.wipeCounter();
+    const offline = run.outage !== undefined && tick >= run.outage.from && tick < run.outage.to;
+    const upload = offline ? undefined : device.prepareUpload();
+    if (upload) {
+      await send(run, upload);
+      if ((rates.replay ?? 0) > 0 && run.accepted.length > 0 && run.random() < (rates.replay ?? 0)) {
+        const old = run.accepted[Math.floor(run.random() * run.accepted.length)];
+        await post(run, old, 'replay', -1);
+      }
+    }
+    // The firmware re-arms its timers from NVS right after an upload (§1.2).
+    run.control.applySettings();
+    return upload !== undefined;
+  };
+
+  /**
+   * One device is one loop, like the firmware's: a single request at a time, so its nonces reach
+   * the server in the order they were drawn (a strict replay window would refuse any other).
+   */
   const runDevice = async (run: DeviceRun, index: number): Promise<void> => {
     const { device } = run;
+    const wallInterval = () => device.uploadIntervalMs * run.timeScale;
     // Spread first uploads over one interval so devices do not all fire at once.
-    await sleep(((index % 97) / 97) * run.intervalMs, opts.signal);
+    await sleep(((index % 97) / 97) * wallInterval(), opts.signal);
+    const t0 = Date.now();
+    const next = {
+      upload: t0,
+      changes: t0 + run.every.changes,
+      commands: t0 + run.every.commands,
+      firmware: t0 + run.every.firmware,
+    };
     let uploads = 0;
     let tick = 0;
-    while (!opts.signal?.aborted && Date.now() < deadline) {
+    while (!stopped()) {
       if (opts.uploadsPerDevice !== undefined && uploads >= opts.uploadsPerDevice) break;
-      const started = Date.now();
-      device.advance();
-      if (run.modes.has('wiped') && tick === WIPE_AT_TICK) device.wipeCounter();
-      const offline = run.outage !== undefined && tick >= run.outage.from && tick < run.outage.to;
-      const upload = offline ? undefined : device.prepareUpload();
-      tick++;
-      if (upload) {
-        await send(run, upload);
-        uploads++;
-        if ((rates.replay ?? 0) > 0 && run.accepted.length > 0 && run.random() < (rates.replay ?? 0)) {
-          const old = run.accepted[Math.floor(run.random() * run.accepted.length)];
-          await post(run, old, 'replay');
-        }
+      const now = Date.now();
+      if (now >= next.upload) {
+        if (await uploadTick(run, tick)) uploads++;
+        tick++;
+        next.upload = now + wallInterval();
+        continue;
       }
-      const wait = run.intervalMs - (Date.now() - started);
-      if (wait > 0) await sleep(wait, opts.signal);
+      // Control ticks in the firmware's order; none before the server knows the device.
+      let acted = false;
+      for (const kind of ['changes', 'commands', 'firmware'] as const) {
+        if (stopped() || Date.now() < next[kind]) continue;
+        const started = Date.now();
+        if (run.known) {
+          if (kind === 'changes') await run.control.pollChanges();
+          else if (kind === 'commands') await run.control.pollCommands();
+          else await run.control.checkFirmware();
+        }
+        next[kind] = started + run.every[kind];
+        acted = true;
+      }
+      if (acted) continue;
+      const wake = Math.min(next.upload, next.changes, next.commands, next.firmware, deadline);
+      await sleep(Math.max(0, wake - Date.now()), opts.signal);
     }
   };
 
@@ -392,6 +497,11 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       max: Number((sorted[sorted.length - 1] ?? 0).toFixed(2)),
     };
     summary.stuckDevices = runs.filter((r) => r.stuck).length;
+    summary.firmware = {};
+    for (const d of fleet) {
+      const label = d.firmwareVersion ?? 'unknown';
+      summary.firmware[label] = (summary.firmware[label] ?? 0) + 1;
+    }
     const seconds = Math.max(summary.elapsedSeconds, 1e-3);
     summary.rates = {
       sentPerSecond: Number((summary.sent / seconds).toFixed(1)),

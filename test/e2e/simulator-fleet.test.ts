@@ -1,7 +1,9 @@
 /**
  * The simulated fleet's misbehaviour against the real server: every kind of bad upload gets the
  * answer the server must give, devices upload from their own addresses, and devices with the
- * field build's 2048-byte buffer end up stuck exactly as PROTOCOL.md §1.4 describes.
+ * field build's 2048-byte buffer end up stuck exactly as PROTOCOL.md §1.4 describes. Devices ask
+ * `/changes` and poll for commands meanwhile, in the same nonce sequence as their uploads: a
+ * wiped counter gets those refused too, and nothing else is.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MISBEHAVIOURS } from '../../src/sim/misbehaviour.js';
@@ -38,6 +40,8 @@ describe('a misbehaving fleet against the real server', () => {
         truncated: 0.1,
         buffer2048: 0.15,
       },
+      changesIntervalSeconds: 0.3,
+      commandsIntervalSeconds: 0.3,
     });
     expect(summary.unexpectedExamples).toEqual([]);
     expect(summary.unexpected).toBe(0);
@@ -45,6 +49,10 @@ describe('a misbehaving fleet against the real server', () => {
     expect(summary.byIntent.valid?.outcomes['200']).toBeGreaterThan(100);
     expect(summary.stuckDevices).toBe(summary.firmware.e84f720);
     expect(summary.stuckDevices).toBeGreaterThan(0);
+    expect(summary.control.requests.changes?.outcomes['200']).toBeGreaterThan(24);
+    expect(summary.control.requests.commands?.outcomes['200']).toBeGreaterThan(10);
+    // The wiped devices' control requests below their last accepted nonce were refused as replays.
+    expect(summary.control.requests.changes?.outcomes['401 replayed_nonce'] ?? 0).toBeGreaterThan(0);
 
     const device = await server.admin('GET', '/api/devices/sim-0002');
     expect(device.json.last_source).toBe('127.1.0.2');

@@ -1,8 +1,19 @@
-/** `ecowatt simulate`: a fleet of field devices speaking the real protocol to a server. */
+/**
+ * `ecowatt simulate`: a fleet of field devices speaking the real protocol to a server: uploads,
+ * and on their own timers `/changes`, command polls and firmware checks.
+ */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { resolveKeyDir } from '../../firmware/firmware-keys.js';
 import { FIELD_KEYS } from '../../protocol/envelope-v1.js';
-import { MISBEHAVIOURS, type MisbehaviourRates, parseMisbehaviour } from '../../sim/misbehaviour.js';
+import type { DeviceFirmwareKeys } from '../../protocol/firmware/device-update.js';
+import {
+  FIRMWARE_FAULTS,
+  MISBEHAVIOURS,
+  type MisbehaviourRates,
+  parseMisbehaviour,
+} from '../../sim/misbehaviour.js';
+import { deviceKeysFromDir } from '../../sim/ota-device-keys.js';
 import { type ProgressMark, progressLines, summaryLines } from '../../sim/progress.js';
 import { runSimulation, type SimulationSummary } from '../../sim/simulator.js';
 import { CliError, guarded } from '../admin-client.js';
@@ -57,6 +68,24 @@ function misbehaviour(v: string | undefined): MisbehaviourRates {
 }
 
 /**
+ * The keys a device build compiles in, for firmware updates. A key directory named on the command
+ * line must hold them; the default one may be missing (a server without firmware keys offers no
+ * update anyway), and then devices do not check for firmware.
+ */
+function firmwareKeys(o: Record<string, string | boolean | undefined>): DeviceFirmwareKeys | undefined {
+  const named = typeof o.keyDir === 'string' || typeof o.dataDir === 'string';
+  const dataDir = typeof o.dataDir === 'string' ? o.dataDir : (process.env.ECOWATT_DATA_DIR ?? './data');
+  const dir = resolveKeyDir(dataDir, typeof o.keyDir === 'string' ? o.keyDir : process.env.ECOWATT_KEY_DIR);
+  try {
+    return deviceKeysFromDir(dir);
+  } catch (err) {
+    if (named) throw new CliError((err as Error).message);
+    process.stderr.write(`firmware updates off: no firmware keys in ${dir} (--key-dir)\n`);
+    return undefined;
+  }
+}
+
+/**
  * On a terminal the progress block is redrawn in place; in a log (CI, a pipe) a line every few
  * seconds is easier to read than a stream of carriage returns.
  */
@@ -101,7 +130,18 @@ export function registerSimulateCommand(program: Command): void {
     .option('--varied', 'a profile per device: rated power, weather, night length, cadence, firmware label')
     .option(
       '--misbehave <list>',
-      `misbehaving devices, name=rate pairs (${MISBEHAVIOURS.join(', ')}), e.g. replay=0.05,tamper=0.02,buffer2048=0.1`,
+      `misbehaving devices, name=rate pairs (${[...MISBEHAVIOURS, ...FIRMWARE_FAULTS].join(', ')}), e.g. replay=0.05,tamper=0.02,buffer2048=0.1`,
+    )
+    .option('--changes-interval <seconds>', 'seconds between one device’s /changes polls (0: never)', '5')
+    .option('--commands-interval <seconds>', 'seconds between one device’s command polls (0: never)', '10')
+    .option('--ota-interval <seconds>', 'seconds between one device’s firmware checks (0: never)', '60')
+    .option(
+      '--key-dir <dir>',
+      'firmware key directory for updates (ECOWATT_KEY_DIR, default <data dir>/keys)',
+    )
+    .option(
+      '-d, --data-dir <dir>',
+      'data directory holding the firmware keys (ECOWATT_DATA_DIR, default ./data)',
     )
     .option('--body-limit <bytes>', 'the server’s body limit, for oversized uploads', '65536')
     .option('--json', 'print the summary as JSON')
@@ -119,6 +159,10 @@ export function registerSimulateCommand(program: Command): void {
         };
         const misbehave = misbehaviour(o.misbehave as string | undefined);
         const bodyLimit = num('body-limit', String(o.bodyLimit), 1024, true);
+        const changesInterval = num('changes-interval', String(o.changesInterval), 0, false);
+        const commandsInterval = num('commands-interval', String(o.commandsInterval), 0, false);
+        const otaInterval = num('ota-interval', String(o.otaInterval), 0, false);
+        const updateKeys = otaInterval > 0 ? firmwareKeys(o) : undefined;
         const controller = new AbortController();
         process.once('SIGINT', () => controller.abort());
         const summary = await runSimulation({
@@ -136,6 +180,10 @@ export function registerSimulateCommand(program: Command): void {
           varied: o.varied === true,
           misbehave,
           bodyLimit,
+          changesIntervalSeconds: changesInterval,
+          commandsIntervalSeconds: commandsInterval,
+          firmwareIntervalSeconds: otaInterval,
+          ...(updateKeys ? { firmwareKeys: updateKeys } : {}),
           ...(o.json ? {} : { onProgress: progressPrinter() }),
         });
         const { acknowledged: _ack, ...printable } = summary;

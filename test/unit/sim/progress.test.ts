@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { emptyControlSummary } from '../../../src/sim/device-control.js';
 import { progressLines, summaryLines } from '../../../src/sim/progress.js';
 import type { SimulationSummary } from '../../../src/sim/simulator.js';
 
@@ -23,6 +24,7 @@ function summary(extra: Partial<SimulationSummary> = {}): SimulationSummary {
     stuckDevices: 1,
     firmware: { '1.2.0': 2, e84f720: 1 },
     rates: { sentPerSecond: 10, acceptedPerSecond: 9 },
+    control: emptyControlSummary(),
     ...extra,
   };
 }
@@ -54,5 +56,28 @@ describe('progress display', () => {
     );
     expect(text.join('\n')).not.toContain('by kind of upload');
     expect(text.join('\n')).not.toContain('stuck');
+    expect(text.join('\n')).not.toContain('control requests');
+    expect(progressLines(summary(), undefined).lines).toHaveLength(3);
+  });
+
+  it('counts configuration, commands and firmware updates once devices do more than upload', () => {
+    const control = emptyControlSummary();
+    control.requests = {
+      changes: { sent: 40, outcomes: { '200': 40 }, unexpected: 0 },
+      commands: { sent: 12, outcomes: { '200': 11, '401 replayed_nonce': 1 }, unexpected: 0 },
+      firmware: { sent: 9, outcomes: { '200': 9 }, unexpected: 0 },
+    };
+    control.config = { changesReceived: 6, applied: 4, keyRotations: 1 };
+    control.commands = { succeeded: 3, failed: 1 };
+    control.firmware = { updated: 2, refused: 1, errors: 0 };
+    const live = progressLines(summary({ control }), undefined).lines;
+    expect(live[3]).toContain('config changes applied 4 (key rotations 1)');
+    expect(live[3]).toContain('commands succeeded 3 failed 1');
+    expect(live[3]).toContain('firmware updated 2 refused 1 errors 0');
+    const text = summaryLines(summary({ control })).join('\n');
+    expect(text).toMatch(/commands\s+sent\s+12\s+unexpected 0\s+200 ×11, 401 replayed_nonce ×1/);
+    expect(text).toContain('configuration: 6 answers with changes, 4 settings applied, 1 keys rotated');
+    expect(text).toContain('commands run: succeeded 3, failed 1');
+    expect(text).toContain('firmware updates: updated 2, refused 1, cut short 0');
   });
 });
