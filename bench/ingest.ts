@@ -44,17 +44,18 @@ const server = await startChild(path.join(root, 'dist/src/main.js'), [], {
 let used = 0;
 // Warm-up: JIT, page cache, connection set-up.
 used += (await load(server.url, bodies, { seconds: 2, connections, start: used })).used;
-const max = await load(server.url, bodies, { seconds, connections, start: used });
+const pid = server.proc.pid;
+const max = await load(server.url, bodies, { seconds, connections, start: used, pid });
 used += max.used;
 const target = Math.round(max.result.rate * 0.7);
-const steady = await load(server.url, bodies, { seconds, connections, rate: target, start: used });
+const steady = await load(server.url, bodies, { seconds, connections, rate: target, start: used, pid });
 used += steady.used;
 await server.stop();
 rmSync(dataDir, { recursive: true, force: true });
 
 const bare = await startChild(path.join(root, 'dist/bench/bare-server.js'), [], {});
 await load(bare.url, bodies, { seconds: 2, connections, wrap: true });
-const bareMax = await load(bare.url, bodies, { seconds, connections, wrap: true });
+const bareMax = await load(bare.url, bodies, { seconds, connections, wrap: true, pid: bare.proc.pid });
 await bare.stop();
 
 const ratio = max.result.rate / bareMax.result.rate;
@@ -80,6 +81,14 @@ log(
   `bare parse+HMAC route: ${bareMax.result.rate.toFixed(0)} req/s, p50 ${bareMax.result.p50} ms, p99 ${bareMax.result.p99} ms`,
 );
 log(`ratio to bare route: ${ratio.toFixed(3)}`);
+const cpuLine = (name: string, r: typeof max.result) =>
+  r.cpu
+    ? log(
+        `  CPU per request, ${name}: server ${r.cpu.server_us} µs, load generator ${r.cpu.load_generator_us} µs`,
+      )
+    : undefined;
+cpuLine('EcoWatt /process', max.result);
+cpuLine('bare route', bareMax.result);
 const out = path.join(root, '.bench');
 mkdirSync(out, { recursive: true });
 writeFileSync(path.join(out, 'ingest.json'), `${JSON.stringify(report, null, 2)}\n`);

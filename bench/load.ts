@@ -1,5 +1,6 @@
 /** Shared pieces of the benchmarks: pre-sealed field uploads, child servers, autocannon runs. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { FIELD_KEYS } from '../src/protocol/envelope-v1.js';
 import { FieldDevice } from '../src/sim/field-device.js';
@@ -78,14 +79,45 @@ export interface LoadResult {
   p50: number;
   p99: number;
   statuses: Record<string, number>;
+  /**
+   * CPU time per answered request, µs: the server process (all its threads) and this process (the
+   * load generator). On two cores the two together bound the rate: 2 s of CPU per second.
+   */
+  cpu?: { server_us: number; load_generator_us: number };
 }
+
+/** CPU seconds a process has used so far (all threads), from /proc; `null` where there is none. */
+function processCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** Linux reports process times in USER_HZ ticks, 100 per second on every Linux ABI. */
+const CLOCK_TICKS = 100;
 
 export async function load(
   url: string,
   bodies: string[],
-  opts: { seconds: number; connections: number; rate?: number; start?: number; wrap?: boolean },
+  opts: {
+    seconds: number;
+    connections: number;
+    rate?: number;
+    start?: number;
+    wrap?: boolean;
+    /** The server's process id, to account its CPU time. */
+    pid?: number;
+  },
 ): Promise<{ result: LoadResult; used: number }> {
   let i = opts.start ?? 0;
+  const serverCpuBefore = processCpuSeconds(opts.pid);
+  const ownCpuBefore = process.cpuUsage();
   const statuses: Record<string, number> = {};
   let instance: autocannon.Instance | undefined;
   const done = new Promise<autocannon.Result>((resolve, reject) => {
@@ -115,8 +147,18 @@ export async function load(
     statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
   });
   const r = await done;
+  const serverCpuAfter = processCpuSeconds(opts.pid);
+  const own = process.cpuUsage(ownCpuBefore);
   const ok = statuses['200'] ?? 0;
   const failed = Object.entries(statuses).reduce((n, [k, v]) => (k === '200' ? n : n + v), 0) + r.errors;
+  const answered = Math.max(1, ok + failed);
+  const cpu =
+    serverCpuBefore !== null && serverCpuAfter !== null
+      ? {
+          server_us: Math.round(((serverCpuAfter - serverCpuBefore) * 1e6) / answered),
+          load_generator_us: Math.round((own.user + own.system) / answered),
+        }
+      : undefined;
   return {
     used: i - (opts.start ?? 0),
     result: {
@@ -127,6 +169,7 @@ export async function load(
       p50: r.latency.p50,
       p99: r.latency.p99,
       statuses,
+      ...(cpu ? { cpu } : {}),
     },
   };
 }

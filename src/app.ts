@@ -40,7 +40,9 @@ import { registerV2ResponseSigning } from './http/v2-response-signing.js';
 import { registerDashboard } from './http/web/dashboard.js';
 import { IngestService } from './ingest/ingest-service.js';
 import { loadKeyVault } from './master-key.js';
-import { MqttService, mqttEnabled } from './mqtt/mqtt-service.js';
+import { type MqttHandle, MqttService, mqttEnabled } from './mqtt/mqtt-service.js';
+import { MqttThread } from './mqtt/mqtt-thread.js';
+import type { StallInfo } from './mqtt/relay.js';
 import type { FieldSettingsSink } from './mqtt/settings-topic.js';
 import { Metrics } from './observability/metrics.js';
 import type { CommandStore } from './ports/command-store.js';
@@ -57,7 +59,7 @@ export interface App {
   adminToken: string;
   warnings: string[];
   /** `null` when MQTT is off. */
-  mqtt: MqttService | null;
+  mqtt: MqttHandle | null;
   close(): Promise<void>;
 }
 
@@ -116,33 +118,40 @@ export async function createApp(settings: Settings): Promise<App> {
   const fieldSettings: FieldSettingsSink = config;
   // Created once ingestion exists; the MQTT stall callback fires later and finds it set.
   let alerts: AlertEngine | undefined;
-  let mqtt: MqttService | null;
+  let mqtt: MqttHandle | null;
   try {
-    mqtt = await MqttService.start(settings, {
-      outbox: storage,
-      devices: storage,
-      sink: fieldSettings,
-      log: http.log,
-      onStall: (info) => {
-        alerts?.fire({
-          rule: 'outbox_stalled',
-          deviceId: null,
-          message: `MQTT outbox stalled: oldest record ${info.oldestAgeSeconds} s old, ${info.depth} pending`,
-          time: Date.now(),
-          detail: { depth: info.depth, connected: info.connected },
+    const onStall = (info: StallInfo) => {
+      alerts?.fire({
+        rule: 'outbox_stalled',
+        deviceId: null,
+        message: `MQTT outbox stalled: oldest record ${info.oldestAgeSeconds} s old, ${info.depth} pending`,
+        time: Date.now(),
+        detail: { depth: info.depth, connected: info.connected },
+      });
+      storage.recordSecurityEvent({
+        time: Date.now(),
+        deviceId: null,
+        code: 'mqtt_outbox_stalled',
+        reason: `oldest unpublished MQTT record is ${info.oldestAgeSeconds}s old (${info.depth} pending, broker ${info.connected ? 'connected' : 'unreachable'})`,
+        source: null,
+        nonce: null,
+        requestId: null,
+        detail: { depth: info.depth, oldest_age_seconds: info.oldestAgeSeconds, connected: info.connected },
+      });
+    };
+    // With the SQLite file, the relay and the embedded broker get a thread of their own (with its
+    // own read connection); otherwise (PostgreSQL, an in-memory database) they run here.
+    const writerPort =
+      mqttEnabled(settings) && storage instanceof SqliteStorage ? storage.attachWriter() : null;
+    mqtt = writerPort
+      ? await MqttThread.start(settings, { writerPort, sink: fieldSettings, log: http.log, onStall })
+      : await MqttService.start(settings, {
+          outbox: storage,
+          devices: storage,
+          sink: fieldSettings,
+          log: http.log,
+          onStall,
         });
-        storage.recordSecurityEvent({
-          time: Date.now(),
-          deviceId: null,
-          code: 'mqtt_outbox_stalled',
-          reason: `oldest unpublished MQTT record is ${info.oldestAgeSeconds}s old (${info.depth} pending, broker ${info.connected ? 'connected' : 'unreachable'})`,
-          source: null,
-          nonce: null,
-          requestId: null,
-          detail: { depth: info.depth, oldest_age_seconds: info.oldestAgeSeconds, connected: info.connected },
-        });
-      },
-    });
   } catch (err) {
     await storage.close();
     throw err;

@@ -149,7 +149,19 @@ export interface MqttStatus {
   outbox: { depth: number; oldest_age_seconds: number | null };
 }
 
-export class MqttService {
+/** MQTT as the rest of the server uses it, run in-process (`MqttService`) or on its own thread. */
+export interface MqttHandle {
+  readonly warnings: string[];
+  /** Start-up lines for the operator. */
+  describe(): string[];
+  ready(): MqttReadiness;
+  status(): Promise<MqttStatus>;
+  /** An upload was committed: publish it soon. */
+  committed(upload: CommittedUpload): void;
+  close(): Promise<void>;
+}
+
+export class MqttService implements MqttHandle {
   private constructor(
     readonly mode: MqttMode,
     /** The broker URL as safe to print. */
@@ -261,6 +273,11 @@ export class MqttService {
         topics.haPrefix ? `, ${topics.haPrefix}/sensor/… (discovery)` : ''
       }`,
     ];
+  }
+
+  /** The broker connection came or went (never for the embedded broker, reached in-process). */
+  onConnectionChange(listener: (connected: boolean) => void): void {
+    this.link.onConnectionChange(listener);
   }
 
   ready(): MqttReadiness {

@@ -3,6 +3,7 @@
  * Reads run on this thread's connection; writes go to the writer (its own thread for a file, so
  * the fsync of a group commit never stalls request handling).
  */
+import type { MessagePort } from 'node:worker_threads';
 import type { Database, Statement } from 'better-sqlite3';
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
 import type { ReplayState } from '../../ingest/replay-window.js';
@@ -92,6 +93,19 @@ export class SqliteStorage implements Storage, Outbox {
       outbox: opts.outbox ?? true,
     });
     return new SqliteStorage(openDatabase(opts.dataDir, opts.synchronous, false), writer);
+  }
+
+  /**
+   * A store for another thread of this process (the MQTT relay's): its own read connection to the
+   * same file, writing through `writer`, a port attached to this store's writer thread.
+   */
+  static attached(dataDir: string, synchronous: 'FULL' | 'NORMAL', writer: WriterPort): SqliteStorage {
+    return new SqliteStorage(openDatabase(dataDir, synchronous, false), writer);
+  }
+
+  /** A port for `attached` in another thread, or `null` when writes do not run on a thread. */
+  attachWriter(): MessagePort | null {
+    return this.writer instanceof WriterThread ? this.writer.attach() : null;
   }
 
   commitUpload(u: UploadCommit): Promise<CommitOutcome> {

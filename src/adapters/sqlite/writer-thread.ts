@@ -1,29 +1,12 @@
-/** The main thread's handle on the writer thread: calls become messages, answers settle promises. */
-import { Worker } from 'node:worker_threads';
-import type { WriterOp, WriterOps, WriterPort, WriterRequest, WriterResponse } from './writer-ops.js';
+/** The main thread's handle on the writer thread: starts it, talks to it, attaches other threads. */
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { WriterClient } from './writer-client.js';
+import type { WriterPort } from './writer-ops.js';
 
-export class WriterThread implements WriterPort {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private failure: Error | undefined;
-  private outbox: WriterRequest[] = [];
-
+export class WriterThread extends WriterClient implements WriterPort {
   private constructor(private readonly worker: Worker) {
-    worker.on('message', (msg: WriterResponse[] | { closed: true } | { ready: true }) => {
-      if (!Array.isArray(msg)) return;
-      for (const r of msg) {
-        const p = this.pending.get(r.id);
-        if (!p) continue;
-        this.pending.delete(r.id);
-        if (r.ok) p.resolve(r.value);
-        else p.reject(new Error(r.error));
-      }
-    });
-    const fail = (err: Error) => {
-      this.failure = err;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-    };
+    super(worker);
+    const fail = (err: Error) => this.fail(err);
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`storage writer thread exited (${code})`)));
   }
@@ -51,49 +34,16 @@ export class WriterThread implements WriterPort {
     return new WriterThread(worker);
   }
 
-  call<K extends WriterOp>(op: K, ...args: WriterOps[K]['args']): Promise<WriterOps[K]['result']> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      // Requests of one event-loop turn travel together (one wake-up of the writer thread).
-      if (this.outbox.length === 0) setImmediate(() => this.send());
-      this.outbox.push({ id, op, args });
-    });
-  }
-
-  private send(): void {
-    const batch = this.outbox;
-    this.outbox = [];
-    this.worker.postMessage(batch);
-  }
-
-  async drain(): Promise<void> {
-    await Promise.allSettled(
-      [...this.pending.keys()].map(
-        (id) =>
-          new Promise((r) => {
-            const p = this.pending.get(id);
-            if (!p) return r(undefined);
-            const { resolve, reject } = p;
-            this.pending.set(id, {
-              resolve: (v) => {
-                resolve(v);
-                r(undefined);
-              },
-              reject: (e) => {
-                reject(e);
-                r(undefined);
-              },
-            });
-          }),
-      ),
-    );
+  /** A port another thread can write through (wrap it in an `AttachedWriter` there). */
+  attach(): MessagePort {
+    const { port1, port2 } = new MessageChannel();
+    this.worker.postMessage({ attach: port1 }, [port1]);
+    return port2;
   }
 
   async close(): Promise<void> {
     await this.drain();
-    if (this.failure) return;
+    if (this.failed) return;
     await new Promise<void>((resolve) => {
       this.worker.on('message', (m: { closed?: boolean }) => {
         if (m.closed) resolve();

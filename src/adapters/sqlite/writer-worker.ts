@@ -1,9 +1,10 @@
 /**
  * The writer thread: owns the only write connection, so the fsync of a group commit never
  * blocks the HTTP event loop. Requests that arrive while a commit is in progress form the next
- * group.
+ * group. Besides the thread that started it, other threads (the MQTT relay's) may be attached to
+ * it with a port of their own; their writes join the same groups.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from './open-database.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { WriterRequest, WriterResponse } from './writer-ops.js';
@@ -19,40 +20,52 @@ const {
   maxBatch: number;
   outbox: boolean;
 };
-const port = parentPort;
-if (!port) throw new Error('writer-worker must run in a worker thread');
+const parent = parentPort;
+if (!parent) throw new Error('writer-worker must run in a worker thread');
 
 const db = openDatabase(dataDir, synchronous, true);
 const writer = new SqliteWriter(db, maxBatch, keepOutbox);
+const call = writer.call as (op: string, ...args: unknown[]) => Promise<unknown>;
 
-// Answers go back in one message per event-loop turn: a wake-up of the request thread costs more
-// than the answer itself.
-let outbox: WriterResponse[] = [];
-const answer = (r: WriterResponse) => {
-  if (outbox.length === 0) setImmediate(sendOutbox);
-  outbox.push(r);
-};
-function sendOutbox(): void {
-  const batch = outbox;
-  outbox = [];
-  port?.postMessage(batch);
+/** Answers the write requests arriving on `port`. */
+function serve(port: MessagePort | typeof parent): (requests: WriterRequest[]) => void {
+  // Answers go back in one message per event-loop turn: a wake-up of the requesting thread costs
+  // more than the answer itself.
+  let answers: WriterResponse[] = [];
+  const flush = () => {
+    const batch = answers;
+    answers = [];
+    port?.postMessage(batch);
+  };
+  const answer = (r: WriterResponse) => {
+    if (answers.length === 0) setImmediate(flush);
+    answers.push(r);
+  };
+  return (requests) => {
+    for (const req of requests) {
+      call.call(writer, req.op, ...req.args).then(
+        (value) => answer({ id: req.id, ok: true, value }),
+        (err: unknown) =>
+          answer({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+      );
+    }
+  };
 }
 
-port.on('message', (msg: WriterRequest[] | { close: true }) => {
-  if (!Array.isArray(msg)) {
-    writer
-      .close()
-      .then(() => db.close())
-      .finally(() => port.postMessage({ closed: true }));
+const fromParent = serve(parent);
+parent.on('message', (msg: WriterRequest[] | { close: true } | { attach: MessagePort }) => {
+  if (Array.isArray(msg)) {
+    fromParent(msg);
     return;
   }
-  const call = writer.call as (op: string, ...args: unknown[]) => Promise<unknown>;
-  for (const req of msg) {
-    call.call(writer, req.op, ...req.args).then(
-      (value) => answer({ id: req.id, ok: true, value }),
-      (err: unknown) =>
-        answer({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
-    );
+  if ('attach' in msg) {
+    const port = msg.attach;
+    port.on('message', serve(port));
+    return;
   }
+  writer
+    .close()
+    .then(() => db.close())
+    .finally(() => parent.postMessage({ closed: true }));
 });
-port.postMessage({ ready: true });
+parent.postMessage({ ready: true });

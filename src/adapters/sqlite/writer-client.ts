@@ -1,0 +1,91 @@
+/**
+ * A client of the writer thread over a message port: calls become messages, answers settle
+ * promises. The thread that started the writer talks to it through its Worker handle; other
+ * threads through a port attached to it (see writer-worker.ts).
+ */
+import type { MessagePort, Worker } from 'node:worker_threads';
+import type { WriterOp, WriterOps, WriterPort, WriterRequest, WriterResponse } from './writer-ops.js';
+
+export class WriterClient implements Omit<WriterPort, 'close'> {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private failure: Error | undefined;
+  private outbox: WriterRequest[] = [];
+
+  constructor(private readonly port: MessagePort | Worker) {
+    port.on('message', (msg: WriterResponse[] | { closed: true } | { ready: true }) => {
+      if (!Array.isArray(msg)) return;
+      for (const r of msg) {
+        const p = this.pending.get(r.id);
+        if (!p) continue;
+        this.pending.delete(r.id);
+        if (r.ok) p.resolve(r.value);
+        else p.reject(new Error(r.error));
+      }
+    });
+  }
+
+  /** The writer is gone: every call in flight and every later one fails with `err`. */
+  fail(err: Error): void {
+    this.failure = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  call<K extends WriterOp>(op: K, ...args: WriterOps[K]['args']): Promise<WriterOps[K]['result']> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      // Requests of one event-loop turn travel together (one wake-up of the writer thread).
+      if (this.outbox.length === 0) setImmediate(() => this.send());
+      this.outbox.push({ id, op, args });
+    });
+  }
+
+  private send(): void {
+    const batch = this.outbox;
+    this.outbox = [];
+    this.port.postMessage(batch);
+  }
+
+  /** Resolves once every call made so far has been answered. */
+  async drain(): Promise<void> {
+    await Promise.allSettled(
+      [...this.pending.keys()].map(
+        (id) =>
+          new Promise((r) => {
+            const p = this.pending.get(id);
+            if (!p) return r(undefined);
+            const { resolve, reject } = p;
+            this.pending.set(id, {
+              resolve: (v) => {
+                resolve(v);
+                r(undefined);
+              },
+              reject: (e) => {
+                reject(e);
+                r(undefined);
+              },
+            });
+          }),
+      ),
+    );
+  }
+}
+
+/** A writer client for another thread: closing it closes its port, not the writer. */
+export class AttachedWriter extends WriterClient implements WriterPort {
+  constructor(private readonly own: MessagePort) {
+    super(own);
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    this.own.close();
+  }
+}
