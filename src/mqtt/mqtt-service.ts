@@ -133,6 +133,8 @@ export interface MqttServiceDeps {
   devices: DeviceDirectory;
   sink: FieldSettingsSink;
   log: FastifyBaseLogger;
+  /** `false`: `committed` is never called with the uploads (the MQTT thread): keep none. */
+  committedInProcess?: boolean;
   /** A stalled outbox (once per stall), e.g. to store an event. */
   onStall?(info: StallInfo): void;
 }
@@ -167,7 +169,7 @@ export class MqttService implements MqttHandle {
     /** The broker URL as safe to print. */
     readonly url: string,
     readonly relay: OutboxRelay,
-    private readonly recent: RecentUploads,
+    private readonly recent: RecentUploads | null,
     readonly topics: TopicConfig,
     private readonly link: Link,
     private readonly broker: EmbeddedBroker | null,
@@ -198,8 +200,15 @@ export class MqttService implements MqttHandle {
     if (url === undefined) throw new Error('MQTT: neither an embedded broker nor a broker URL');
     const displayUrl = broker ? broker.url : redactUrl(url);
 
-    const recent = new RecentUploads();
-    const builder = new OutboxMessageBuilder(topics, deps.outbox, deps.devices, deps.log, recent);
+    // Committed uploads are handed over only in this process; on the MQTT thread every one is read.
+    const recent = deps.committedInProcess === false ? null : new RecentUploads();
+    const builder = new OutboxMessageBuilder(
+      topics,
+      deps.outbox,
+      deps.devices,
+      deps.log,
+      recent ?? undefined,
+    );
     const onMessage = (topic: string, payload: Buffer, retained: boolean) => {
       if (topic === haStatusTopic) {
         if (payload.toString('utf8').trim() === 'online') builder.forgetAnnouncements();
@@ -259,7 +268,7 @@ export class MqttService implements MqttHandle {
 
   /** An upload was committed: publish it soon, from what the commit wrote. */
   committed(upload: CommittedUpload): void {
-    this.recent.remember(upload);
+    this.recent?.remember(upload);
     this.relay.notify();
   }
 

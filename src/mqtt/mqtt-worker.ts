@@ -45,6 +45,7 @@ async function start(): Promise<MqttService | null> {
       devices: storage,
       sink,
       log,
+      committedInProcess: false,
       onStall: (info) => post({ type: 'stall', info }),
     });
     if (!service) throw new Error('MQTT is off: the MQTT thread should not have been started');

@@ -30,6 +30,8 @@ export interface WriterRequest {
   id: number;
   op: WriterOp;
   args: unknown[];
+  /** The arguments as JSON instead of `args` (see writer-client.ts). */
+  json?: string;
 }
 
 export type WriterResponse =

@@ -43,7 +43,8 @@ function serve(port: MessagePort | typeof parent): (requests: WriterRequest[]) =
   };
   return (requests) => {
     for (const req of requests) {
-      call.call(writer, req.op, ...req.args).then(
+      const args = req.json === undefined ? req.args : (JSON.parse(req.json) as unknown[]);
+      call.call(writer, req.op, ...args).then(
         (value) => answer({ id: req.id, ok: true, value }),
         (err: unknown) =>
           answer({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
