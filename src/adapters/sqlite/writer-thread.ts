@@ -3,8 +3,43 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { WriterClient } from './writer-client.js';
 import type { WriterPort } from './writer-ops.js';
 
+/** How often the checkpoint thread copies the WAL into the database file. */
+const CHECKPOINT_INTERVAL_MS = 250;
+
+function startWorker(file: string, workerData: object): Promise<Worker> {
+  const worker = new Worker(new URL(file, import.meta.url), { workerData });
+  return new Promise<Worker>((resolve, reject) => {
+    const onMessage = (m: { ready?: boolean }) => {
+      if (!m.ready) return;
+      worker.off('message', onMessage);
+      worker.off('error', reject);
+      resolve(worker);
+    };
+    worker.on('message', onMessage);
+    worker.once('error', reject);
+    worker.once('exit', (code) =>
+      reject(new Error(`storage thread ${file} exited during start-up (${code})`)),
+    );
+  });
+}
+
+/** Asks a storage thread to close its connection, then ends it. */
+async function stopWorker(worker: Worker): Promise<void> {
+  await new Promise<void>((resolve) => {
+    worker.on('message', (m: { closed?: boolean }) => {
+      if (m.closed) resolve();
+    });
+    worker.once('exit', () => resolve());
+    worker.postMessage({ close: true });
+  });
+  await worker.terminate();
+}
+
 export class WriterThread extends WriterClient implements WriterPort {
-  private constructor(private readonly worker: Worker) {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly checkpointer: Worker,
+  ) {
     super(worker);
     const fail = (err: Error) => this.fail(err);
     worker.on('error', fail);
@@ -17,21 +52,18 @@ export class WriterThread extends WriterClient implements WriterPort {
     maxBatch: number;
     outbox: boolean;
   }): Promise<WriterThread> {
-    const worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: opts });
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (m: { ready?: boolean }) => {
-        if (m.ready) {
-          worker.off('error', reject);
-          resolve();
-        }
-      };
-      worker.on('message', onMessage);
-      worker.once('error', reject);
-      worker.once('exit', (code) =>
-        reject(new Error(`storage writer thread exited during start-up (${code})`)),
-      );
+    // The writer migrates the file before it reports ready; the checkpointer opens it afterwards.
+    const worker = await startWorker('./writer-worker.js', { ...opts, checkpointer: true });
+    const checkpointer = await startWorker('./checkpoint-worker.js', {
+      dataDir: opts.dataDir,
+      intervalMs: CHECKPOINT_INTERVAL_MS,
+    }).catch(async (err: Error) => {
+      await worker.terminate();
+      throw err;
     });
-    return new WriterThread(worker);
+    // A checkpointer that fails later only costs the writer its own checkpoints (the safety net).
+    checkpointer.on('error', () => {});
+    return new WriterThread(worker, checkpointer);
   }
 
   /** A port another thread can write through (wrap it in an `AttachedWriter` there). */
@@ -43,13 +75,8 @@ export class WriterThread extends WriterClient implements WriterPort {
 
   async close(): Promise<void> {
     await this.drain();
+    await stopWorker(this.checkpointer);
     if (this.failed) return;
-    await new Promise<void>((resolve) => {
-      this.worker.on('message', (m: { closed?: boolean }) => {
-        if (m.closed) resolve();
-      });
-      this.worker.postMessage({ close: true });
-    });
-    await this.worker.terminate();
+    await stopWorker(this.worker);
   }
 }

@@ -14,16 +14,22 @@ const {
   synchronous,
   maxBatch,
   outbox: keepOutbox,
+  checkpointer,
 } = workerData as {
   dataDir: string;
   synchronous: 'FULL' | 'NORMAL';
   maxBatch: number;
   outbox: boolean;
+  /** A checkpoint thread copies the WAL back (checkpoint-worker.ts). */
+  checkpointer: boolean;
 };
 const parent = parentPort;
 if (!parent) throw new Error('writer-worker must run in a worker thread');
 
 const db = openDatabase(dataDir, synchronous, true);
+// With a checkpoint thread, the writer checkpoints only if the WAL grows far past what that
+// thread lets it reach (SQLite's default is 1000 pages).
+if (checkpointer) db.pragma('wal_autocheckpoint = 20000');
 const writer = new SqliteWriter(db, maxBatch, keepOutbox);
 const call = writer.call as (op: string, ...args: unknown[]) => Promise<unknown>;
 
