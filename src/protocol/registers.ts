@@ -84,6 +84,9 @@ export function registerById(id: number): Register | undefined {
 /** Raw u16 → engineering value, rounded to the register's resolution to avoid 24.299999 noise. */
 export function scaleRaw(register: Register, raw: number): number {
   const v = (raw * register.multiplier) / register.divisor;
+  // An integer over a power of ten is already the double nearest the decimal value (division is
+  // correctly rounded), which is all the rounding below would give: skipped on the hot path.
+  if (Number.isInteger(raw * register.multiplier)) return v;
   const decimals = Math.round(Math.log10(register.divisor));
   return decimals > 0 ? Number(v.toFixed(decimals)) : v;
 }
