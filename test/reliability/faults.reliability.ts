@@ -32,11 +32,16 @@ const P = sized({
   full: { devices: 40, faultSeconds: 20, slowClients: 600, requestTimeoutMs: 3000 },
 });
 /**
- * A fault must be answered, not waited out. SQLite's busy timeout is 5 s, and a request that
- * arrives while one group commit waits for the lock joins the next group, which waits again:
- * two busy timeouts, plus scheduling.
+ * A fault must be answered, not waited out. The slowest bound is the disk-full and PostgreSQL
+ * cases' (a pool's connection timeout, a stalled write), with room for a shared machine.
  */
 const ANSWER_BUDGET_MS = 12_000;
+/**
+ * The SQLite lock case: a group commit waits the 5 s busy timeout once; the groups behind it wait
+ * only briefly once the lock was found held throughout (group-commit.ts), so no answer waits for
+ * two timeouts. 5 s, plus scheduling on a shared machine.
+ */
+const LOCK_ANSWER_BUDGET_MS = 7_500;
 /** After the fault ends, uploads succeed again within this time. */
 const RECOVERY_BUDGET_S = 10;
 /** Device p99 while slow clients hold connections: this, or twice the same run's baseline. */
@@ -404,7 +409,7 @@ describe('faults', () => {
     });
     fig.bounded('answers other than 200 or 503 storage_unavailable', wrong.length, { max: 0 });
     fig.bounded('probe 503s without Retry-After', withoutRetryAfter, { max: 0 });
-    fig.bounded('slowest answer of the run', round(slowest), { max: ANSWER_BUDGET_MS, unit: 'ms' });
+    fig.bounded('slowest answer of the run', round(slowest), { max: LOCK_ANSWER_BUDGET_MS, unit: 'ms' });
     fig.bounded('recovery after the lock is released', round(recovery ?? Number.POSITIVE_INFINITY, 1), {
       max: RECOVERY_BUDGET_S,
       unit: 's',
@@ -412,14 +417,14 @@ describe('faults', () => {
     fig.bounded('acknowledged uploads missing afterwards', store.missing.length, { max: 0 });
     fig.note(
       'SQLite has no server to stop: “database unavailable” is another process holding the write lock (BEGIN EXCLUSIVE). ' +
-        'The writer waits its 5 s busy timeout, then the uploads of that group commit get 503.',
+        'The writer waits its 5 s busy timeout, then the uploads of that group commit get 503; the groups behind it wait 250 ms until a commit succeeds again.',
     );
 
     expect(server.alive, server.logTail()).toBe(true);
     expect(wrong).toEqual([]);
     expect(unavailable + probe503.length).toBeGreaterThan(0);
     expect(withoutRetryAfter).toBe(0);
-    expect(slowest).toBeLessThanOrEqual(ANSWER_BUDGET_MS);
+    expect(slowest).toBeLessThanOrEqual(LOCK_ANSWER_BUDGET_MS);
     expect(recovery ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(RECOVERY_BUDGET_S);
     expect(store.missing).toEqual([]);
   });
@@ -501,7 +506,7 @@ describe('faults', () => {
       expect(wrong).toEqual([]);
       expect(unavailable + probe503.length).toBeGreaterThan(0);
       expect(withoutRetryAfter).toBe(0);
-      expect(slowest).toBeLessThanOrEqual(ANSWER_BUDGET_MS);
+      expect(slowest).toBeLessThanOrEqual(LOCK_ANSWER_BUDGET_MS);
       expect(recovery ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(RECOVERY_BUDGET_S);
       expect(missing).toBe(0);
     },

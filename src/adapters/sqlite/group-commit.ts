@@ -12,6 +12,9 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** How long a group waits for the write lock while the previous one found it held throughout. */
+const IMPATIENT_BUSY_MS = 250;
+
 export class GroupCommitter {
   private queue: Pending[] = [];
   private scheduled = false;
@@ -21,10 +24,14 @@ export class GroupCommitter {
   // Prepared once: `exec` would parse these statements again for every write of every group.
   private readonly sql: Record<'begin' | 'savepoint' | 'release' | 'rollbackTo' | 'commit', Statement>;
 
+  private readonly patientBusyMs: number;
+  private isImpatient = false;
+
   constructor(
     private readonly db: Database,
     private readonly maxBatch: number,
   ) {
+    this.patientBusyMs = db.pragma('busy_timeout', { simple: true }) as number;
     this.sql = {
       begin: db.prepare('BEGIN IMMEDIATE'),
       savepoint: db.prepare('SAVEPOINT w'),
@@ -83,16 +90,30 @@ export class GroupCommitter {
         throw err;
       }
     } catch (err) {
+      if ((err as { code?: unknown }).code === 'SQLITE_BUSY') this.impatient(true);
       for (const p of batch) p.reject(err);
       this.notifyIdle();
       return;
     }
+    this.impatient(false);
     for (let i = 0; i < batch.length; i++) {
       const r = results[i];
       if (r.ok) batch[i].resolve(r.value);
       else batch[i].reject(r.value);
     }
     this.notifyIdle();
+  }
+
+  /**
+   * After a group waited out the whole busy timeout (another process holds the write lock), the
+   * groups behind it wait only briefly: each would otherwise wait the full timeout again, and a
+   * request that arrived during the first wait would get its 503 only after two of them. The first
+   * commit that succeeds restores the patience.
+   */
+  private impatient(on: boolean): void {
+    if (on === this.isImpatient) return;
+    this.isImpatient = on;
+    this.db.pragma(`busy_timeout = ${on ? IMPATIENT_BUSY_MS : this.patientBusyMs}`);
   }
 
   private notifyIdle(): void {
