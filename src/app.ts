@@ -141,17 +141,22 @@ export async function createApp(settings: Settings): Promise<App> {
     };
     // With the SQLite file, the relay and the embedded broker get a thread of their own (with its
     // own read connection); otherwise (PostgreSQL, an in-memory database) they run here.
-    const writerPort =
-      mqttEnabled(settings) && storage instanceof SqliteStorage ? storage.attachWriter() : null;
-    mqtt = writerPort
-      ? await MqttThread.start(settings, { writerPort, sink: fieldSettings, log: http.log, onStall })
-      : await MqttService.start(settings, {
-          outbox: storage,
-          devices: storage,
-          sink: fieldSettings,
-          log: http.log,
-          onStall,
-        });
+    const sqlite = storage instanceof SqliteStorage && storage.writesOnThread ? storage : null;
+    mqtt =
+      sqlite && mqttEnabled(settings)
+        ? await MqttThread.start(settings, {
+            attachWriter: () => sqlite.attachWriter(),
+            sink: fieldSettings,
+            log: http.log,
+            onStall,
+          })
+        : await MqttService.start(settings, {
+            outbox: storage,
+            devices: storage,
+            sink: fieldSettings,
+            log: http.log,
+            onStall,
+          });
   } catch (err) {
     await storage.close();
     throw err;

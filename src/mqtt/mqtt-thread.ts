@@ -3,6 +3,8 @@
  * relay and the embedded broker run there, so publishing never holds up the answers to devices.
  * What the rest of the server asks of MQTT (readiness, status, "an upload was committed") becomes
  * a message; what MQTT asks of the server (settings received, an outbox stall) comes back as one.
+ * Should the thread die, it is started again (with backoff) and resumes at the oldest unpublished
+ * outbox record, as after a server restart; uploads are accepted meanwhile.
  */
 import { type MessagePort, Worker } from 'node:worker_threads';
 import type { FastifyBaseLogger } from 'fastify';
@@ -13,8 +15,8 @@ import type { StallInfo } from './relay.js';
 import type { FieldSettingsSink } from './settings-topic.js';
 
 export interface MqttThreadDeps {
-  /** A port attached to the storage writer thread (`SqliteStorage.attachWriter`). */
-  writerPort: MessagePort;
+  /** A new port attached to the storage writer thread for each start (`SqliteStorage.attachWriter`). */
+  attachWriter(): MessagePort;
   sink: FieldSettingsSink;
   log: FastifyBaseLogger;
   onStall?(info: StallInfo): void;
@@ -23,8 +25,52 @@ export interface MqttThreadDeps {
 /** How long `/status` waits for the MQTT thread before answering without it. */
 const STATUS_TIMEOUT_MS = 2000;
 const CLOSE_TIMEOUT_MS = 10_000;
+/** Restart delays after the thread died: the first, and the cap of the doubling. */
+const RESTART_FIRST_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+
+type Started = Extract<FromMqttThread, { type: 'started' }>;
+
+/** Starts an MQTT thread and waits until it reports started (or why it could not start). */
+async function spawn(
+  settings: Settings,
+  writerPort: MessagePort,
+): Promise<{ worker: Worker; started: Started }> {
+  const data: MqttThreadData = { settings, writerPort };
+  const worker = new Worker(new URL('./mqtt-worker.js', import.meta.url), {
+    workerData: data,
+    transferList: [writerPort],
+  });
+  let onMessage: ((msg: FromMqttThread) => void) | undefined;
+  let onError: ((err: Error) => void) | undefined;
+  let onExit: ((code: number) => void) | undefined;
+  const started = await new Promise<Started>((resolve, reject) => {
+    onMessage = (msg: FromMqttThread) => {
+      if (msg.type === 'started') resolve(msg);
+      else if (msg.type === 'failed') {
+        reject(msg.settingsError ? new SettingsError(msg.message) : new Error(msg.message));
+      }
+    };
+    onError = reject;
+    onExit = (code) => reject(new Error(`the MQTT thread exited during start-up (${code})`));
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  }).catch(async (err: Error) => {
+    await worker.terminate();
+    throw err;
+  });
+  // Only our own listeners: the Worker keeps internal ones of its own.
+  if (onMessage) worker.off('message', onMessage);
+  if (onError) worker.off('error', onError);
+  if (onExit) worker.off('exit', onExit);
+  return { worker, started };
+}
 
 export class MqttThread implements MqttHandle {
+  private worker: Worker;
+  /** What the running thread reported (a restarted embedded broker may listen elsewhere). */
+  private started: Started;
   private connected: boolean;
   private alive = true;
   private notifyScheduled = false;
@@ -32,52 +78,77 @@ export class MqttThread implements MqttHandle {
   private readonly statusCalls = new Map<number, (status: MqttStatus) => void>();
   private lastStatus: MqttStatus | null = null;
   private closing: Promise<void> | null = null;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restartDelay = RESTART_FIRST_MS;
+  private restarts = 0;
 
   private constructor(
-    private readonly worker: Worker,
-    private readonly started: Extract<FromMqttThread, { type: 'started' }>,
+    first: { worker: Worker; started: Started },
+    private readonly settings: Settings,
     private readonly deps: MqttThreadDeps,
   ) {
-    this.connected = started.connected;
-    worker.on('message', (msg: FromMqttThread) => this.receive(msg));
-    worker.on('error', (err) => deps.log.error({ err }, 'mqtt thread failed; MQTT publication stopped'));
-    worker.on('exit', (code) => {
-      this.alive = false;
-      this.connected = false;
-      if (!this.closing) deps.log.error({ code }, 'mqtt thread exited; MQTT publication stopped');
-    });
+    this.worker = first.worker;
+    this.started = first.started;
+    this.connected = first.started.connected;
+    this.watch(first.worker);
   }
 
   static async start(settings: Settings, deps: MqttThreadDeps): Promise<MqttThread> {
-    const data: MqttThreadData = { settings, writerPort: deps.writerPort };
-    const worker = new Worker(new URL('./mqtt-worker.js', import.meta.url), {
-      workerData: data,
-      transferList: [deps.writerPort],
+    return new MqttThread(await spawn(settings, deps.attachWriter()), settings, deps);
+  }
+
+  /** Times the thread was started again after dying. */
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  private watch(worker: Worker): void {
+    worker.on('message', (msg: FromMqttThread) => this.receive(msg));
+    worker.on('error', (err) => this.deps.log.error({ err }, 'mqtt thread failed'));
+    worker.on('exit', (code) => {
+      if (worker !== this.worker) return;
+      this.alive = false;
+      this.connected = false;
+      if (this.closing) return;
+      this.deps.log.error(
+        { code, restartInMs: this.restartDelay },
+        'mqtt thread exited; publication paused until it is started again (uploads stay in the outbox)',
+      );
+      this.scheduleRestart();
     });
-    let onMessage: ((msg: FromMqttThread) => void) | undefined;
-    let onError: ((err: Error) => void) | undefined;
-    let onExit: ((code: number) => void) | undefined;
-    const started = await new Promise<Extract<FromMqttThread, { type: 'started' }>>((resolve, reject) => {
-      onMessage = (msg: FromMqttThread) => {
-        if (msg.type === 'started') resolve(msg);
-        else if (msg.type === 'failed') {
-          reject(msg.settingsError ? new SettingsError(msg.message) : new Error(msg.message));
-        }
-      };
-      onError = reject;
-      onExit = (code) => reject(new Error(`the MQTT thread exited during start-up (${code})`));
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-    }).catch(async (err: Error) => {
-      await worker.terminate();
-      throw err;
-    });
-    // Only our own listeners: the Worker keeps internal ones of its own.
-    if (onMessage) worker.off('message', onMessage);
-    if (onError) worker.off('error', onError);
-    if (onExit) worker.off('exit', onExit);
-    return new MqttThread(worker, started, deps);
+  }
+
+  private scheduleRestart(): void {
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(RESTART_MAX_MS, delay * 2);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.closing) return;
+      spawn(this.settings, this.deps.attachWriter()).then(
+        ({ worker, started }) => {
+          if (this.closing) {
+            void worker.terminate();
+            return;
+          }
+          this.worker = worker;
+          this.started = started;
+          this.alive = true;
+          this.connected = started.connected;
+          this.restarts++;
+          this.restartDelay = RESTART_FIRST_MS;
+          this.watch(worker);
+          this.deps.log.warn(
+            { restarts: this.restarts, mqtt: started.url },
+            'mqtt thread started again; publication resumes',
+          );
+        },
+        (err: Error) => {
+          this.deps.log.error({ err: err.message }, 'mqtt thread could not be started again; retrying');
+          this.scheduleRestart();
+        },
+      );
+    }, delay);
+    this.restartTimer.unref();
   }
 
   get warnings(): string[] {
@@ -148,6 +219,7 @@ export class MqttThread implements MqttHandle {
   }
 
   private async stop(): Promise<void> {
+    clearTimeout(this.restartTimer);
     if (this.alive) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);

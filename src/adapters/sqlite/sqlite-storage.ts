@@ -103,9 +103,15 @@ export class SqliteStorage implements Storage, Outbox {
     return new SqliteStorage(openDatabase(dataDir, synchronous, false), writer);
   }
 
-  /** A port for `attached` in another thread, or `null` when writes do not run on a thread. */
-  attachWriter(): MessagePort | null {
-    return this.writer instanceof WriterThread ? this.writer.attach() : null;
+  /** Whether other threads can write through this store's writer (a file, not in-memory). */
+  get writesOnThread(): boolean {
+    return this.writer instanceof WriterThread;
+  }
+
+  /** A port for `attached` in another thread; only when `writesOnThread`. */
+  attachWriter(): MessagePort {
+    if (!(this.writer instanceof WriterThread)) throw new Error('this store writes on the calling thread');
+    return this.writer.attach();
   }
 
   commitUpload(u: UploadCommit): Promise<CommitOutcome> {

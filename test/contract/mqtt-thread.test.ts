@@ -1,0 +1,129 @@
+/**
+ * The MQTT thread with the real SQLite writer thread and embedded broker (compiled code, as in
+ * production): publication survives the thread dying, because a new one starts and resumes at
+ * the oldest unpublished outbox record.
+ */
+import net from 'node:net';
+import type { Worker } from 'node:worker_threads';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { DevicePolicy } from '../../src/devices/device.js';
+import type { MqttThread } from '../../src/mqtt/mqtt-thread.js';
+import type { Storage, UploadCommit } from '../../src/ports/storage.js';
+import { eventually } from '../helpers/eventually.js';
+import { ROOT, tempDataDir } from '../helpers/server-process.js';
+
+const fromDist = <T>(file: string): Promise<T> => import(`${ROOT}/dist/${file}`) as Promise<T>;
+const POLICY: DevicePolicy = { allowUnsecured: false, requireEncryption: false, replay: { kind: 'strict' } };
+
+function upload(nonce: number): UploadCommit {
+  const values = Array.from({ length: 30 }, (_, i) => 2400 + i);
+  return {
+    deviceId: 'thread-dev',
+    registerWith: POLICY,
+    nonce,
+    counterResetThreshold: 1000,
+    initialHigh: 10000,
+    keyKid: null,
+    protocol: 'v1',
+    encrypted: false,
+    receivedAt: Date.now(),
+    source: '127.0.0.1',
+    requestId: `r${nonce}`,
+    deviceTimestamp: nonce,
+    packets: [
+      {
+        index: 0,
+        deviceTimestamp: nonce,
+        bytes: 'AAAA',
+        dedupeKey: `thread-${nonce}`,
+        method: 'raw',
+        label: 'BATCH_RAW',
+        status: 'decoded',
+        reason: null,
+        notes: [],
+        block: {
+          time: Date.now() - 8000,
+          step: 2000,
+          samples: 5,
+          layout: [0, 1, 5, 9, 6, 7],
+          values,
+          quality: values.map(() => 'exact' as const),
+        },
+      },
+    ],
+  };
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+describe('MQTT thread', () => {
+  it('is started again after it dies and publishes what was committed meanwhile', async () => {
+    const { SqliteStorage } = await fromDist<typeof import('../../src/adapters/sqlite/sqlite-storage.js')>(
+      'src/adapters/sqlite/sqlite-storage.js',
+    );
+    const { MqttThread: Thread } =
+      await fromDist<typeof import('../../src/mqtt/mqtt-thread.js')>('src/mqtt/mqtt-thread.js');
+    const { loadSettings } = await fromDist<typeof import('../../src/settings.js')>('src/settings.js');
+    const dataDir = tempDataDir();
+    const settings = loadSettings({
+      env: {
+        ECOWATT_DATA_DIR: dataDir,
+        ECOWATT_MQTT_PORT: String(await freePort()),
+        ECOWATT_LOG_LEVEL: 'silent',
+      },
+    });
+    const storage = await SqliteStorage.open({ dataDir, synchronous: 'FULL', maxBatch: 64 });
+    cleanups.push(() => storage.close());
+    const thread: MqttThread = await Thread.start(settings, {
+      attachWriter: () => storage.attachWriter(),
+      sink: { applyFieldSettings: async () => undefined },
+      log: pino({ level: 'silent' }),
+    });
+    cleanups.push(() => thread.close());
+    const commit = async (nonce: number) => {
+      const outcome = await (storage as Storage).commitUpload(upload(nonce));
+      if (!outcome.ok) throw new Error('commit refused');
+      thread.committed();
+      return outcome.uploadId;
+    };
+    const watch = async () => {
+      const client: MqttClient = await connectAsync(thread.ready().url, { reconnectPeriod: 0 });
+      cleanups.push(() => client.endAsync(true));
+      const states: { last_upload: string }[] = [];
+      client.on('message', (_topic, payload) => states.push(JSON.parse(payload.toString())));
+      await client.subscribeAsync('ecowatt/thread-dev/state', { qos: 1 });
+      return states;
+    };
+
+    const first = await commit(10001);
+    const before = await watch();
+    await eventually(async () => expect(before.at(-1)?.last_upload).toBe(first));
+
+    // The thread dies (as an uncaught error in it would end it); the server keeps accepting.
+    await (thread as unknown as { worker: Worker }).worker.terminate();
+    expect(thread.ready().ok).toBe(false);
+    const meanwhile = await commit(10002);
+
+    await eventually(async () => expect(thread.ready().ok).toBe(true), 10_000);
+    expect(thread.restartCount).toBe(1);
+    // The state topic is retained: a subscriber of the new broker sees the newest upload.
+    const after = await watch();
+    await eventually(async () => expect(after.at(-1)?.last_upload).toBe(meanwhile), 10_000);
+    const status = await thread.status();
+    expect(status.link.connected).toBe(true);
+    expect(status.outbox.depth).toBe(0);
+  });
+});
