@@ -8,54 +8,13 @@ import type { Worker } from 'node:worker_threads';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { DevicePolicy } from '../../src/devices/device.js';
 import type { MqttThread } from '../../src/mqtt/mqtt-thread.js';
-import type { Storage, UploadCommit } from '../../src/ports/storage.js';
+import type { Storage } from '../../src/ports/storage.js';
 import { eventually } from '../helpers/eventually.js';
 import { ROOT, tempDataDir } from '../helpers/server-process.js';
+import { uploadCommit } from '../helpers/upload-commit.js';
 
 const fromDist = <T>(file: string): Promise<T> => import(`${ROOT}/dist/${file}`) as Promise<T>;
-const POLICY: DevicePolicy = { allowUnsecured: false, requireEncryption: false, replay: { kind: 'strict' } };
-
-function upload(nonce: number): UploadCommit {
-  const values = Array.from({ length: 30 }, (_, i) => 2400 + i);
-  return {
-    deviceId: 'thread-dev',
-    registerWith: POLICY,
-    nonce,
-    counterResetThreshold: 1000,
-    initialHigh: 10000,
-    keyKid: null,
-    protocol: 'v1',
-    encrypted: false,
-    receivedAt: Date.now(),
-    source: '127.0.0.1',
-    requestId: `r${nonce}`,
-    deviceTimestamp: nonce,
-    packets: [
-      {
-        index: 0,
-        deviceTimestamp: nonce,
-        bytes: 'AAAA',
-        dedupeKey: `thread-${nonce}`,
-        method: 'raw',
-        label: 'BATCH_RAW',
-        status: 'decoded',
-        reason: null,
-        notes: [],
-        block: {
-          time: Date.now() - 8000,
-          step: 2000,
-          samples: 5,
-          layout: [0, 1, 5, 9, 6, 7],
-          values,
-          quality: values.map(() => 'exact' as const),
-        },
-      },
-    ],
-  };
-}
-
 async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -94,7 +53,7 @@ describe('MQTT thread', () => {
     });
     cleanups.push(() => thread.close());
     const commit = async (nonce: number) => {
-      const outcome = await (storage as Storage).commitUpload(upload(nonce));
+      const outcome = await (storage as Storage).commitUpload(uploadCommit('thread-dev', nonce, Date.now()));
       if (!outcome.ok) throw new Error('commit refused');
       thread.committed();
       return outcome.uploadId;

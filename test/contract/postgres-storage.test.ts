@@ -8,10 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../../src/adapters/postgres/postgres-storage.js';
 import { PG_MIGRATIONS } from '../../src/adapters/postgres/schema.js';
 import { RedisReplayStore } from '../../src/adapters/redis/redis-replay-store.js';
-import type { DevicePolicy } from '../../src/devices/device.js';
 import { armedAt, checkReplay, type ReplayState, UNARMED } from '../../src/ingest/replay-window.js';
 import type { ReplayStore } from '../../src/ports/replay-store.js';
-import type { UploadCommit } from '../../src/ports/storage.js';
 import type { ReplayMode } from '../../src/settings.js';
 import {
   createSchema,
@@ -20,6 +18,7 @@ import {
   servicesAvailable,
   type TestSchema,
 } from '../helpers/services.js';
+import { uploadCommit } from '../helpers/upload-commit.js';
 import { storageContract } from './storage-contract.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -39,45 +38,7 @@ async function redisStore(label: string): Promise<RedisReplayStore> {
   return RedisReplayStore.open({ url: REDIS_URL, keyPrefix: keys.prefix });
 }
 
-const POLICY: DevicePolicy = { allowUnsecured: false, requireEncryption: false, replay: { kind: 'strict' } };
-
-function upload(deviceId: string, nonce: number, receivedAt = 2_000_000): UploadCommit {
-  return {
-    deviceId,
-    registerWith: POLICY,
-    nonce,
-    counterResetThreshold: 1000,
-    initialHigh: 10000,
-    keyKid: null,
-    protocol: 'v1',
-    encrypted: false,
-    receivedAt,
-    source: '127.0.0.1',
-    requestId: 'r',
-    deviceTimestamp: 5000,
-    packets: [
-      {
-        index: 0,
-        deviceTimestamp: 1000,
-        bytes: 'AAAA',
-        dedupeKey: `${deviceId}-${nonce}`,
-        method: 'raw',
-        label: null,
-        status: 'decoded',
-        reason: null,
-        notes: [],
-        block: {
-          time: receivedAt - 10_000,
-          step: 2000,
-          samples: 1,
-          layout: [0, 1],
-          values: [2400, 170],
-          quality: ['exact', 'exact'],
-        },
-      },
-    ],
-  };
-}
+const upload = uploadCommit;
 
 if (await servicesAvailable('postgres')) {
   storageContract('PostgreSQL', async () =>
