@@ -6,9 +6,10 @@
  * Should the thread die, it is started again (with backoff) and resumes at the oldest unpublished
  * outbox record, as after a server restart; uploads are accepted meanwhile.
  */
-import { type MessagePort, Worker } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import type { FastifyBaseLogger } from 'fastify';
 import { type Settings, SettingsError } from '../settings.js';
+import { startWorker } from '../worker-start.js';
 import type { MqttHandle, MqttReadiness, MqttStatus } from './mqtt-service.js';
 import type { FromMqttThread, MqttThreadData, ToMqttThread } from './mqtt-thread-messages.js';
 import type { StallInfo } from './relay.js';
@@ -37,34 +38,18 @@ async function spawn(
   writerPort: MessagePort,
 ): Promise<{ worker: Worker; started: Started }> {
   const data: MqttThreadData = { settings, writerPort };
-  const worker = new Worker(new URL('./mqtt-worker.js', import.meta.url), {
-    workerData: data,
-    transferList: [writerPort],
-  });
-  let onMessage: ((msg: FromMqttThread) => void) | undefined;
-  let onError: ((err: Error) => void) | undefined;
-  let onExit: ((code: number) => void) | undefined;
-  const started = await new Promise<Started>((resolve, reject) => {
-    onMessage = (msg: FromMqttThread) => {
-      if (msg.type === 'started') resolve(msg);
-      else if (msg.type === 'failed') {
-        reject(msg.settingsError ? new SettingsError(msg.message) : new Error(msg.message));
+  const { worker, ready } = await startWorker<FromMqttThread, Started>(
+    new URL('./mqtt-worker.js', import.meta.url),
+    { workerData: data, transferList: [writerPort] },
+    (msg: FromMqttThread) => {
+      if (msg.type === 'started') return { ready: msg };
+      if (msg.type === 'failed') {
+        return { failed: msg.settingsError ? new SettingsError(msg.message) : new Error(msg.message) };
       }
-    };
-    onError = reject;
-    onExit = (code) => reject(new Error(`the MQTT thread exited during start-up (${code})`));
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-  }).catch(async (err: Error) => {
-    await worker.terminate();
-    throw err;
-  });
-  // Only our own listeners: the Worker keeps internal ones of its own.
-  if (onMessage) worker.off('message', onMessage);
-  if (onError) worker.off('error', onError);
-  if (onExit) worker.off('exit', onExit);
-  return { worker, started };
+      return undefined;
+    },
+  );
+  return { worker, started: ready };
 }
 
 export class MqttThread implements MqttHandle {

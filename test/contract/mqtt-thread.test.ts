@@ -3,7 +3,6 @@
  * production): publication survives the thread dying, because a new one starts and resumes at
  * the oldest unpublished outbox record.
  */
-import net from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
@@ -11,18 +10,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { MqttThread } from '../../src/mqtt/mqtt-thread.js';
 import type { Storage } from '../../src/ports/storage.js';
 import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/free-port.js';
 import { ROOT, tempDataDir } from '../helpers/server-process.js';
 import { uploadCommit } from '../helpers/upload-commit.js';
 
 const fromDist = <T>(file: string): Promise<T> => import(`${ROOT}/dist/${file}`) as Promise<T>;
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/free-port.js';
 import { post, type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
 import { REDIS_URL, redisPrefix, servicesAvailable } from '../helpers/services.js';
 import { sealed } from '../helpers/uploads.js';
@@ -18,14 +19,6 @@ afterEach(async () => {
   await server?.stop();
   server = undefined;
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('production edges', () => {
   it('serves HTTPS with a certificate made here, and plain HTTP stays available', async () => {

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './free-port.js';
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';
 
@@ -25,17 +26,6 @@ export function runMosquittoTests(): boolean {
     `\nNOTICE: ${MOSQUITTO} is not installed: the MQTT tests against Mosquitto are SKIPPED (with CI=true they fail). Install it with: apt-get install mosquitto\n\n`,
   );
   return false;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => resolve());
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function canConnect(port: number): Promise<boolean> {

@@ -36,6 +36,11 @@ const P = sized({
  * cases' (a pool's connection timeout, a stalled write), with room for a shared machine.
  */
 const ANSWER_BUDGET_MS = 12_000;
+
+/** Requests sent during a fault may be answered after it: the slowest answer of the whole run. */
+function slowestAnswer(timeline: Timeline, probe: Probe): number {
+  return Math.max(0, ...timeline.records.map((r) => r.latencyMs), ...probe.answers.map((a) => a.ms));
+}
 /**
  * The SQLite lock case: a group commit waits the 5 s busy timeout once; the groups behind it wait
  * only briefly once the lock was found held throughout (group-commit.ts), so no answer waits for
@@ -331,12 +336,7 @@ describe('faults', () => {
     const withoutRetryAfter = probe503.filter(
       (a) => a.code !== 'storage_unavailable' || !a.retryAfter,
     ).length;
-    // Requests sent during the fault may be answered after it: the slowest of the whole run counts.
-    const slowest = Math.max(
-      0,
-      ...timeline.records.map((r) => r.latencyMs),
-      ...probe.answers.map((a) => a.ms),
-    );
+    const slowest = slowestAnswer(timeline, probe);
     const recovery = recoverySeconds(timeline.records, endedAt);
     const store = inspectStore(dataDir, summary.acknowledged);
     fig.info('fault', tmpfs ? 'tmpfs of 48 MiB filled to ENOSPC' : 'RLIMIT_FSIZE=1 on the server (EFBIG)');
@@ -394,12 +394,7 @@ describe('faults', () => {
     const { wrong, unavailable } = faultAnswersOk(timeline.records.filter((r) => r.intent === 'valid'));
     const probe503 = probe.answers.filter((a) => a.status === 503);
     const withoutRetryAfter = probe503.filter((a) => !a.retryAfter).length;
-    // Requests sent during the fault may be answered after it: the slowest of the whole run counts.
-    const slowest = Math.max(
-      0,
-      ...timeline.records.map((r) => r.latencyMs),
-      ...probe.answers.map((a) => a.ms),
-    );
+    const slowest = slowestAnswer(timeline, probe);
     const recovery = recoverySeconds(timeline.records, endedAt);
     const store = inspectStore(server.dataDir, summary.acknowledged);
     fig.info('lock held for', LOCK_SECONDS, 's');
@@ -462,11 +457,7 @@ describe('faults', () => {
       const withoutRetryAfter = probe503.filter(
         (a) => a.code !== 'storage_unavailable' || !a.retryAfter,
       ).length;
-      const slowest = Math.max(
-        0,
-        ...timeline.records.map((r) => r.latencyMs),
-        ...probe.answers.map((a) => a.ms),
-      );
+      const slowest = slowestAnswer(timeline, probe);
       const recovery = recoverySeconds(timeline.records, endedAt);
       // Every acknowledged upload is readable through the admin API once the database is back.
       const sample = summary.acknowledged.filter(

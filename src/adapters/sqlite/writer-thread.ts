@@ -1,26 +1,20 @@
 /** The main thread's handle on the writer thread: starts it, talks to it, attaches other threads. */
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { startWorker } from '../../worker-start.js';
 import { WriterClient } from './writer-client.js';
 import type { WriterPort } from './writer-ops.js';
 
 /** How often the checkpoint thread copies the WAL into the database file. */
 const CHECKPOINT_INTERVAL_MS = 250;
 
-function startWorker(file: string, workerData: object): Promise<Worker> {
-  const worker = new Worker(new URL(file, import.meta.url), { workerData });
-  return new Promise<Worker>((resolve, reject) => {
-    const onMessage = (m: { ready?: boolean }) => {
-      if (!m.ready) return;
-      worker.off('message', onMessage);
-      worker.off('error', reject);
-      resolve(worker);
-    };
-    worker.on('message', onMessage);
-    worker.once('error', reject);
-    worker.once('exit', (code) =>
-      reject(new Error(`storage thread ${file} exited during start-up (${code})`)),
-    );
-  });
+/** Starts a storage thread (`file` next to this module), which reports `{ready: true}`. */
+async function startStorageThread(file: string, workerData: object): Promise<Worker> {
+  const { worker } = await startWorker<{ ready?: boolean }, true>(
+    new URL(file, import.meta.url),
+    { workerData },
+    (m: { ready?: boolean }) => (m.ready ? { ready: true } : undefined),
+  );
+  return worker;
 }
 
 /** Asks a storage thread to close its connection, then ends it. */
@@ -53,8 +47,8 @@ export class WriterThread extends WriterClient implements WriterPort {
     outbox: boolean;
   }): Promise<WriterThread> {
     // The writer migrates the file before it reports ready; the checkpointer opens it afterwards.
-    const worker = await startWorker('./writer-worker.js', { ...opts, checkpointer: true });
-    const checkpointer = await startWorker('./checkpoint-worker.js', {
+    const worker = await startStorageThread('./writer-worker.js', { ...opts, checkpointer: true });
+    const checkpointer = await startStorageThread('./checkpoint-worker.js', {
       dataDir: opts.dataDir,
       intervalMs: CHECKPOINT_INTERVAL_MS,
     }).catch(async (err: Error) => {
