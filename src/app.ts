@@ -26,10 +26,14 @@ import { adminRoutes } from './http/admin/admin-routes.js';
 import { commandRoutes } from './http/admin/command-routes.js';
 import { configRoutes } from './http/admin/config-routes.js';
 import { firmwareAdminRoutes, otaStatusRoute } from './http/admin/firmware-routes.js';
+import { reportAdminRoutes } from './http/admin/report-routes.js';
+import { registerAggregatedRoute } from './http/device/aggregated-route.js';
 import { changesRoutes } from './http/device/changes-routes.js';
 import { commandDeviceRoutes } from './http/device/command-routes.js';
+import { config13Routes } from './http/device/config13-routes.js';
 import { otaDeviceRoutes } from './http/device/ota-routes.js';
 import { registerProcessRoute } from './http/device/process-route.js';
+import { reportRoutes } from './http/device/report-routes.js';
 import { registerSourceLimit } from './http/device/source-limit.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerJsonBody } from './http/json-body.js';
@@ -45,12 +49,13 @@ import { MqttThread } from './mqtt/mqtt-thread.js';
 import type { StallInfo } from './mqtt/relay.js';
 import type { FieldSettingsSink } from './mqtt/settings-topic.js';
 import { Metrics } from './observability/metrics.js';
+import { SecurityEvents } from './observability/security-events.js';
 import type { CommandStore } from './ports/command-store.js';
 import type { ConfigStore } from './ports/config-store.js';
 import type { FirmwareStore } from './ports/firmware-store.js';
 import type { ReplayStore } from './ports/replay-store.js';
 import type { Storage } from './ports/storage.js';
-import { type RateSpec, type Settings, SettingsError } from './settings.js';
+import { effectiveUnsecuredControl, type RateSpec, type Settings, SettingsError } from './settings.js';
 import { VERSION } from './version.js';
 
 export interface App {
@@ -91,6 +96,7 @@ export async function createApp(settings: Settings): Promise<App> {
       disableRequestLogging: settings.logLevel !== 'debug' && settings.logLevel !== 'trace',
     }),
     return503OnClosing: true,
+    ...(settings.trustProxy ? { trustProxy: settings.trustProxy.split(',').map((a) => a.trim()) } : {}),
     // Node's defaults never cut off a client that trickles its body, and check headers only every
     // 30 s; slow clients must not be able to hold connections (PROTOCOL.md §10, reliability suite).
     requestTimeout: settings.requestTimeoutMs,
@@ -163,6 +169,8 @@ export async function createApp(settings: Settings): Promise<App> {
   }
   if (mqtt) warnings.push(...mqtt.warnings);
 
+  // Every security event, from uploads and control requests alike, is written and fanned out here.
+  const events = new SecurityEvents(storage, http.log);
   const ingest = new IngestService(
     storage,
     {
@@ -177,6 +185,7 @@ export async function createApp(settings: Settings): Promise<App> {
       cacheDecoderState: settings.databaseUrl === undefined,
       ...(settings.rateLimitDevice ? { deviceLimiter: limiter('per-device', settings.rateLimitDevice) } : {}),
     },
+    events,
     http.log,
   );
   alerts = new AlertEngine(
@@ -193,7 +202,7 @@ export async function createApp(settings: Settings): Promise<App> {
     http.log,
   );
   const alertEngine = alerts;
-  ingest.onSecurityEvent((event) => alertEngine.observe(event));
+  events.onEvent((event) => alertEngine.observe(event));
   alertEngine.start();
   const devices = new DeviceService(
     storage,
@@ -201,7 +210,7 @@ export async function createApp(settings: Settings): Promise<App> {
     vault,
   );
 
-  metrics.observe(ingest);
+  metrics.observe(ingest, events);
   // The relay also polls; this only makes publication prompt.
   if (mqtt) {
     const service = mqtt;
@@ -209,14 +218,22 @@ export async function createApp(settings: Settings): Promise<App> {
   }
   registerMetricsRoute(http, metrics);
   registerProcessRoute(http, ingest);
+  registerAggregatedRoute(http, ingest);
   registerHealthRoutes(http, storage, { version: VERSION, mode: settings.mode, startedAt: Date.now() }, mqtt);
   await http.register(adminRoutes, { prefix: '/api', storage, devices, adminToken });
   const guard = new ControlRequestGuard(
     ingest,
     storage,
-    { mode: settings.mode, counterResetThreshold: settings.counterResetThreshold },
+    events,
+    {
+      mode: settings.mode,
+      counterResetThreshold: settings.counterResetThreshold,
+      unsecuredControl: effectiveUnsecuredControl(settings),
+      sourceWindowMs: settings.controlSourceWindowSeconds * 1000,
+    },
     http.log,
   );
+  guard.onUnsecuredAccepted((_device, generation) => metrics.unsecuredControl(generation));
   const firmware = createFirmware(settings, stores.firmware, http.log);
   firmware.ota.onRolloutHalted((rollout) =>
     alertEngine.fire({
@@ -237,9 +254,16 @@ export async function createApp(settings: Settings): Promise<App> {
   });
   await http.register(changesRoutes, { guard, config, keys: new KeyDelivery(vault) });
   await http.register(commandDeviceRoutes, { guard, commands });
+  await http.register(config13Routes, { guard, config });
   await http.register(configRoutes, { prefix: '/api', config, adminToken });
   await http.register(commandRoutes, { prefix: '/api', commands, adminToken });
-  await registerDashboard(http, { storage, devices, ingest, adminToken });
+  await http.register(reportRoutes, {
+    guard,
+    storage,
+    unsecuredControl: effectiveUnsecuredControl(settings),
+  });
+  await http.register(reportAdminRoutes, { prefix: '/api', storage, devices, adminToken });
+  await registerDashboard(http, { storage, devices, ingest, events, adminToken });
 
   let closed = false;
   return {

@@ -22,6 +22,11 @@ export const ERROR_CODES = {
   encryption_required: { status: 403, message: 'This device must send encrypted uploads.' },
   v2_required: { status: 403, message: 'This device must use protocol v2.' },
   device_disabled: { status: 403, message: 'This device is disabled.' },
+  control_source_mismatch: {
+    status: 403,
+    message:
+      "An unsigned control request is accepted only from the address of the device's latest authenticated upload.",
+  },
   not_found: { status: 404, message: 'Not found.' },
   conflict: { status: 409, message: 'The resource already exists or is in another state.' },
   firmware_keys_missing: {

@@ -8,7 +8,15 @@ import { adminTokenFile } from './admin-token.js';
 import { createApp } from './app.js';
 import { checkClusterSettings, runPrimary } from './cluster.js';
 import { listenHttps } from './http/https-listener.js';
-import { type LoadOptions, loadSettings, redactSettings, redactUrl, SettingsError } from './settings.js';
+import {
+  effectiveUnsecuredControl,
+  type LoadOptions,
+  loadSettings,
+  redactSettings,
+  redactUrl,
+  type Settings,
+  SettingsError,
+} from './settings.js';
 
 export async function serve(opts: LoadOptions = {}): Promise<void> {
   let settings: ReturnType<typeof loadSettings>;
@@ -81,7 +89,8 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
   process.stderr.write(
     [
       `EcoWatt Cloud listening on ${address} (${settings.mode} mode)`,
-      `  device uploads: POST ${address}/process`,
+      `  device uploads: POST ${address}/process (e84f720), POST ${address}/aggregated/<id> (1.3)`,
+      `  unsigned control requests (ECOWATT_UNSECURED_CONTROL): ${describeUnsecuredControl(settings)}`,
       ...(httpsUrl ? [`  HTTPS: listening on ${httpsUrl}`] : []),
       `  data directory: ${settings.dataDir}`,
       `  storage: ${
@@ -113,4 +122,17 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function describeUnsecuredControl(settings: Settings): string {
+  const setting = effectiveUnsecuredControl(settings);
+  const window = `${settings.controlSourceWindowSeconds} s`;
+  switch (setting) {
+    case 'off':
+      return 'off (only devices whose own policy allows them)';
+    case 'all':
+      return `both generations, from the address of the device's latest authenticated upload within ${window}`;
+    default:
+      return `generation ${setting}, from the address of the device's latest authenticated upload within ${window}`;
+  }
 }

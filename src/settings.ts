@@ -7,6 +7,8 @@ import path from 'node:path';
 
 export type Mode = 'development' | 'production';
 export type ReplayMode = { kind: 'strict' } | { kind: 'window'; size: number };
+/** Which firmware generations may make unsigned control requests without a per-device policy. */
+export type UnsecuredControl = 'off' | 'e84f720' | '1.3' | 'all';
 
 export interface Settings {
   mode: Mode;
@@ -30,6 +32,15 @@ export interface Settings {
   defaultReplayMode: ReplayMode;
   counterResetThreshold: number;
   nonceGapEventThreshold: number;
+  /** `undefined` until loaded: `all` in development, `off` in production. */
+  unsecuredControl: UnsecuredControl | undefined;
+  /**
+   * Proxies whose `X-Forwarded-For` names the client (addresses or CIDRs, comma-separated), so
+   * source limits and control-request binding see the device, not the load balancer.
+   */
+  trustProxy: string | undefined;
+  /** An unsigned control request must come from the address of the latest authenticated upload this recently. */
+  controlSourceWindowSeconds: number;
   sqliteSynchronous: 'FULL' | 'NORMAL';
   groupCommitMaxBatch: number;
   masterKey: string | undefined;
@@ -249,6 +260,14 @@ const SPECS = [
   spec('defaultReplayMode', 'ECOWATT_REPLAY_MODE', parseReplayMode, { kind: 'strict' }),
   spec('counterResetThreshold', 'ECOWATT_COUNTER_RESET_THRESHOLD', int(1, 2 ** 31), 1000),
   spec('nonceGapEventThreshold', 'ECOWATT_NONCE_GAP_EVENT_THRESHOLD', int(1, 2 ** 31), 10),
+  spec(
+    'unsecuredControl',
+    'ECOWATT_UNSECURED_CONTROL',
+    oneOf<UnsecuredControl>('off', 'e84f720', '1.3', 'all'),
+    undefined,
+  ),
+  spec('trustProxy', 'ECOWATT_TRUST_PROXY', str, undefined),
+  spec('controlSourceWindowSeconds', 'ECOWATT_CONTROL_SOURCE_WINDOW_SECONDS', int(1, 30 * 86_400), 900),
   spec('sqliteSynchronous', 'ECOWATT_SQLITE_SYNCHRONOUS', oneOf<'FULL' | 'NORMAL'>('FULL', 'NORMAL'), 'FULL'),
   spec('groupCommitMaxBatch', 'ECOWATT_GROUP_COMMIT_MAX_BATCH', int(1, 100_000), 1024),
   spec('masterKey', 'ECOWATT_MASTER_KEY', hex(32), undefined),
@@ -419,3 +438,8 @@ export function redactUrl(raw: string): string {
 }
 
 export const SETTINGS_TABLE = SPECS.map((s) => ({ key: s.key, env: s.env, defaultValue: s.defaultValue }));
+
+/** `ECOWATT_UNSECURED_CONTROL` as in force: unset means `all` in development, `off` in production. */
+export function effectiveUnsecuredControl(s: Pick<Settings, 'mode' | 'unsecuredControl'>): UnsecuredControl {
+  return s.unsecuredControl ?? (s.mode === 'production' ? 'off' : 'all');
+}

@@ -48,9 +48,13 @@ export interface DeviceResult {
   detail: string | null;
 }
 
+/** `executed_at` as the 1.3 firmware writes it (`strftime("%Y-%m-%dT%H:%M:%SZ")`, its own clock). */
+const EXECUTED_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
+
 /**
- * A result as the later firmware reports it, `{"command_result": {command_id, status, error}}`,
- * or flat `{command_id, status, detail}`.
+ * A result as generation 1.3 reports it, `{"command_result": {command_id, status: "success" |
+ * "failed", executed_at}}` (PROTOCOL-1.3.md §7), or flat `{command_id, status, detail}`. The
+ * device's `executed_at` is kept in the detail (its clock, 1970 when it never synchronised).
  */
 export function parseDeviceResult(doc: Record<string, unknown>): DeviceResult {
   const inner = doc.command_result;
@@ -72,10 +76,19 @@ export function parseDeviceResult(doc: Record<string, unknown>): DeviceResult {
   if (status === undefined) fields.status = 'expected "succeeded" or "failed"';
   const text = [r.detail, r.result, r.error].find((x) => typeof x === 'string') as string | undefined;
   if (Object.keys(fields).length > 0) invalidCommand(fields);
+  // The outcome matters more than the clock: an odd `executed_at` is kept as text, never refused.
+  const at = r.executed_at;
+  const executed =
+    typeof at !== 'string'
+      ? undefined
+      : EXECUTED_AT.test(at)
+        ? `executed at ${at} (device clock)`
+        : `executed at ${JSON.stringify(at.slice(0, 40))} (device clock, not ISO 8601)`;
+  const detail = [text?.slice(0, 1000), executed].filter((x) => x !== undefined).join('; ');
   return {
     commandId: commandId as string,
     status: status as ResultStatus,
-    detail: text?.slice(0, 1000) ?? null,
+    detail: detail === '' ? null : detail,
   };
 }
 

@@ -54,7 +54,9 @@ export const INTERVAL_RANGES: Readonly<Record<IntervalKey, { min: number; max: n
   firmware_check_interval: { min: 60, max: 7 * 86_400 },
   command_poll_interval: { min: 1, max: 86_400 },
   config_poll_interval: { min: 1, max: 86_400 },
-  energy_poll_interval: { min: 1, max: 86_400 },
+  // The 1.3 firmware refuses to store less than 60 s (nvs::setEnergyPollFreq) yet runs it until
+  // its next boot, so a shorter interval would be applied and then silently lost.
+  energy_poll_interval: { min: 60, max: 86_400 },
 };
 
 /** What an e84f720 device runs when nothing else was ever stored in its NVS (§1.2, §4.1). */

@@ -2,8 +2,10 @@
  * Remote configuration: a fleet default every device inherits, per-device overrides, numbered
  * versions with who/when/why, and per device the state of each key from the device's own
  * behaviour. `/changes` answers are computed for the calling device only and offered again until
- * the device is seen running them. The MQTT settings topic feeds the same model.
+ * the device is seen running them; generation 1.3 gets the same model through `GET /config/<id>`,
+ * judged by what it reports (config13-state.ts). The MQTT settings topic feeds the same model.
  */
+import type { Device, Generation } from '../devices/device.js';
 import { ApiError } from '../errors.js';
 import type { FieldSettingsSink, ParsedFieldSettings } from '../mqtt/settings-topic.js';
 import type {
@@ -13,6 +15,7 @@ import type {
   ConfigStore,
   ConfigVersion,
   OfferedValue,
+  ReportedValue,
   ScopeConfig,
 } from '../ports/config-store.js';
 import type { Storage } from '../ports/storage.js';
@@ -37,13 +40,25 @@ import {
 } from './config-schema.js';
 import {
   buildOffer,
+  type Delivery,
   deriveKeyStatus,
+  type KeyInput,
   type KeyState,
   type KeyStatus,
   overallState,
   type Running,
   runningInterval,
 } from './config-state.js';
+import {
+  buildConfig13Answer,
+  type Config13Answer,
+  type Config13Offer,
+  GEN13_FIRMWARE,
+  offeredBy,
+  parseAcknowledgement13,
+  parseRunningConfig13,
+} from './config13-response.js';
+import { buildOffer13, type ConfigReport, deriveKeyStatus13, runningFromReport } from './config13-state.js';
 import { FIELD_FIRMWARE } from './field-firmware.js';
 import { observeCadence } from './observed-cadence.js';
 
@@ -52,6 +67,8 @@ const CADENCE_WINDOW = 12;
 
 export interface DeviceConfigStatus {
   deviceId: string;
+  /** The generation whose channel and rules the state is judged by. */
+  generation: Generation;
   firmware: string;
   /** Latest version (fleet or device) that shapes this device's desired configuration. */
   version: number;
@@ -61,8 +78,30 @@ export interface DeviceConfigStatus {
   overrides: DeviceConfig;
   running: Partial<Record<ConfigKey, Running>>;
   keys: KeyStatus[];
-  /** What `/changes` answers now. */
+  /** What `/changes` answers now (e84f720; empty for 1.3). */
   offer: ChangesOffer;
+  /** The answer the device's configuration channel gives now: `/changes`, or `GET /config/<id>` for 1.3. */
+  nextAnswer: ChangesResponse | Config13Answer;
+  /** The values that answer carries, with the version that set each. */
+  offered: OfferedValue[];
+}
+
+export interface Acknowledged13 {
+  status: 'applied' | 'failed';
+  /** The keys of the answer acknowledged. */
+  keys: ConfigKey[];
+}
+
+export interface Reported13 {
+  keys: ConfigKey[];
+  unknownRegisters: string[];
+}
+
+function offeredValues(offer: Config13Offer, keys: readonly KeyStatus[], version: number): OfferedValue[] {
+  const versionOf = new Map(keys.map((k) => [k.key, k.version]));
+  return (Object.entries(offer) as [ConfigKey, ConfigValue][])
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => ({ key, value, version: versionOf.get(key) ?? version }));
 }
 
 export interface ChangeMeta {
@@ -93,43 +132,62 @@ export class ConfigService implements FieldSettingsSink {
     private readonly now: () => number = Date.now,
   ) {}
 
-  private async requireDevice(id: string): Promise<void> {
-    if (!(await this.registry.getDevice(id))) throw new ApiError('not_found', `No device "${id}".`);
+  private async requireDevice(id: string): Promise<Device> {
+    const device = await this.registry.getDevice(id);
+    if (!device) throw new ApiError('not_found', `No device "${id}".`);
+    return device;
   }
 
   fleet(): Promise<ScopeConfig> {
     return this.store.loadScope(null);
   }
 
+  /**
+   * The device's configuration state as its generation sees it: a device that uploads as 1.3, or
+   * has reported over the 1.3 configuration channel, is judged by what it reports; any other by
+   * what its uploads show (e84f720).
+   */
   async status(deviceId: string): Promise<DeviceConfigStatus> {
-    await this.requireDevice(deviceId);
-    const [fleet, own, deliveries, uploads] = await Promise.all([
+    const device = await this.requireDevice(deviceId);
+    const reports = await this.store.loadReports(deviceId);
+    const generation: Generation = device.generation === '1.3' || reports.size > 0 ? '1.3' : 'e84f720';
+    return generation === '1.3' ? this.status13(deviceId, reports) : this.statusField(deviceId);
+  }
+
+  private async desiredKeys(
+    deviceId: string,
+  ): Promise<{ fleet: ScopeConfig; own: ScopeConfig; desired: DeviceConfig; inputs: KeyInput[] }> {
+    const [fleet, own, deliveries] = await Promise.all([
       this.store.loadScope(null),
       this.store.loadScope(deviceId),
       this.store.loadDeliveries(deviceId),
-      this.store.recentUploads(deviceId, CADENCE_WINDOW),
     ]);
-    const spans = observeCadence(uploads);
     const desired = mergeConfig(fleet.values, own.values);
-    const keys: KeyStatus[] = [];
+    const inputs: KeyInput[] = [];
     for (const key of CONFIG_KEYS) {
       const value = desired[key];
       if (value === undefined) continue;
       const fromDevice = own.values[key] !== undefined;
       const versions = fromDevice ? own.versions : fleet.versions;
-      keys.push(
-        deriveKeyStatus(
-          {
-            key,
-            desired: value,
-            source: fromDevice ? 'device' : 'fleet',
-            version: versions[key] ?? 0,
-            delivery: deliveries.get(key),
-          },
-          spans,
-        ),
-      );
+      inputs.push({
+        key,
+        desired: value,
+        source: fromDevice ? 'device' : 'fleet',
+        version: versions[key] ?? 0,
+        delivery: deliveries.get(key),
+      });
     }
+    return { fleet, own, desired, inputs };
+  }
+
+  /** e84f720: the state of each key from the device's upload cadence; the `/changes` answer. */
+  private async statusField(deviceId: string): Promise<DeviceConfigStatus> {
+    const [{ fleet, own, desired, inputs }, uploads] = await Promise.all([
+      this.desiredKeys(deviceId),
+      this.store.recentUploads(deviceId, CADENCE_WINDOW),
+    ]);
+    const spans = observeCadence(uploads);
+    const keys: KeyStatus[] = inputs.map((input) => deriveKeyStatus(input, spans));
     const running: Partial<Record<ConfigKey, Running>> = {};
     const byKey = new Map(keys.map((k) => [k.key, k]));
     const sampling = byKey.get('sampling_interval')?.running ?? runningInterval(spans, 'sampling_interval');
@@ -154,10 +212,12 @@ export class ConfigService implements FieldSettingsSink {
         }
       }
     }
+    const version = Math.max(fleet.version, own.version);
     return {
       deviceId,
+      generation: 'e84f720',
       firmware: FIELD_FIRMWARE,
-      version: Math.max(fleet.version, own.version),
+      version,
       state: overallState(keys),
       desired,
       fleet: fleet.values,
@@ -165,21 +225,124 @@ export class ConfigService implements FieldSettingsSink {
       running,
       keys,
       offer,
+      nextAnswer: buildChangesResponse(offer),
+      offered: offeredValues(offer as Config13Offer, keys, version),
+    };
+  }
+
+  /** Generation 1.3: the state of each key from what the device reported; the `GET /config` answer. */
+  private async status13(
+    deviceId: string,
+    knownReports?: Map<ConfigKey, ConfigReport>,
+  ): Promise<DeviceConfigStatus> {
+    const [{ fleet, own, desired, inputs }, reports] = await Promise.all([
+      this.desiredKeys(deviceId),
+      knownReports ?? this.store.loadReports(deviceId),
+    ]);
+    const keys = inputs.map((input) => deriveKeyStatus13(input, reports.get(input.key)));
+    const reported: Partial<Record<ConfigKey, ConfigValue>> = {};
+    for (const [key, report] of reports) if (report.outcome === 'running') reported[key] = report.value;
+    const { offer, refused } = buildOffer13(keys, reported);
+    for (const k of keys) {
+      if (k.offer && refused[k.key] !== undefined) {
+        k.offer = false;
+        k.state = 'unsupported';
+        k.note = `not offered: ${refused[k.key]}`;
+      }
+    }
+    const running: Partial<Record<ConfigKey, Running>> = {};
+    for (const [key, report] of reports) {
+      const r = runningFromReport(report);
+      if (r) running[key] = r;
+    }
+    // A value taken without an acknowledgement is the best knowledge of what runs.
+    for (const k of keys) if (k.running && k.running.basis === 'unacknowledged') running[k.key] = k.running;
+    const version = Math.max(fleet.version, own.version);
+    return {
+      deviceId,
+      generation: '1.3',
+      firmware: GEN13_FIRMWARE,
+      version,
+      state: overallState(keys),
+      desired,
+      fleet: fleet.values,
+      overrides: own.values,
+      running,
+      keys,
+      offer: {},
+      nextAnswer: buildConfig13Answer(offer),
+      offered: offeredValues(offer, keys, version),
     };
   }
 
   /** The `/changes` answer for this device; what it carries is recorded as delivered. */
   async answerChanges(deviceId: string): Promise<ChangesResponse> {
-    const status = await this.status(deviceId);
+    await this.requireDevice(deviceId);
+    const status = await this.statusField(deviceId);
     const response = buildChangesResponse(status.offer);
-    if (!isEmptyOffer(status.offer)) {
-      const versionOf = new Map(status.keys.map((k) => [k.key, k.version]));
-      const offered: OfferedValue[] = (Object.entries(status.offer) as [ConfigKey, ConfigValue][]).map(
-        ([key, value]) => ({ key, value, version: versionOf.get(key) ?? status.version }),
-      );
-      await this.store.recordDeliveries(deviceId, offered, this.now());
-    }
+    if (!isEmptyOffer(status.offer)) await this.store.recordDeliveries(deviceId, status.offered, this.now());
     return response;
+  }
+
+  /** The `GET /config/<id>` answer (generation 1.3); what it carries is recorded as delivered. */
+  async answerConfig13(deviceId: string): Promise<Config13Answer> {
+    await this.requireDevice(deviceId);
+    const status = await this.status13(deviceId);
+    const answer = status.nextAnswer as Config13Answer;
+    const offered = offeredValues(offeredBy(answer), status.keys, status.version);
+    if (offered.length > 0) await this.store.recordDeliveries(deviceId, offered, this.now());
+    return answer;
+  }
+
+  /**
+   * `POST /config/<id>/acknowledge`: the device applied (or failed to apply) the change it was
+   * last answered. The acknowledgement does not say which keys, so it covers the keys of the
+   * latest answer that carried any; the power-management state it reports is what the device runs.
+   */
+  async acknowledge13(deviceId: string, doc: Record<string, unknown>): Promise<Acknowledged13> {
+    const ack = parseAcknowledgement13(doc);
+    await this.requireDevice(deviceId);
+    const deliveries = await this.store.loadDeliveries(deviceId);
+    const latest = Math.max(...[...deliveries.values()].map((d) => d.lastAt));
+    const keys = CONFIG_KEYS.filter((k) => deliveries.get(k)?.lastAt === latest);
+    if (keys.length === 0) {
+      throw new ApiError(
+        'conflict',
+        `Nothing was offered to device "${deviceId}": there is no configuration change to acknowledge.`,
+      );
+    }
+    const outcome = ack.status === 'applied' ? 'running' : 'failed';
+    const reports: ReportedValue[] = keys.map((key) => ({
+      key,
+      value: (deliveries.get(key) as Delivery).value,
+      outcome,
+      basis: 'acknowledged',
+    }));
+    const pm = ack.powerManagement;
+    if (pm && (ack.status === 'applied' || !keys.includes('power_management'))) {
+      const i = reports.findIndex((r) => r.key === 'power_management');
+      const report: ReportedValue = {
+        key: 'power_management',
+        value: pm.enabled,
+        outcome: 'running',
+        basis: 'acknowledged',
+      };
+      if (i >= 0) reports[i] = report;
+      else reports.push(report);
+    }
+    await this.store.recordReports(deviceId, reports, this.now());
+    return { status: ack.status, keys };
+  }
+
+  /** `POST /config/<id>/current`: the configuration the device runs, reported at boot. */
+  async reportCurrent13(deviceId: string, doc: Record<string, unknown>): Promise<Reported13> {
+    const current = parseRunningConfig13(doc);
+    await this.requireDevice(deviceId);
+    const reports: ReportedValue[] = (Object.entries(current.values) as [ConfigKey, ConfigValue][]).map(
+      ([key, value]) => ({ key, value, outcome: 'running', basis: 'reported at boot' }),
+    );
+    await this.store.recordReports(deviceId, reports, this.now());
+    return { keys: reports.map((r) => r.key), unknownRegisters: current.unknownRegisters };
   }
 
   /** Applies a partial configuration to the fleet (`scope` null) or one device; all or nothing. */

@@ -31,8 +31,17 @@ export interface Delivery {
 
 export interface Running {
   value: ConfigValue;
-  /** How it is known: measured from uploads, or what the firmware always does. */
-  basis: 'upload cadence' | 'packet timestamps' | 'firmware';
+  /**
+   * How it is known: measured from uploads, or what the firmware always does; for a 1.3 device,
+   * what it reported at boot, acknowledged, or took without an acknowledgement (config13-state.ts).
+   */
+  basis:
+    | 'upload cadence'
+    | 'packet timestamps'
+    | 'firmware'
+    | 'reported at boot'
+    | 'acknowledged'
+    | 'unacknowledged';
   measuredMs?: number;
   observedAt?: number;
 }

@@ -3,16 +3,20 @@
  * results) exactly like its uploads: the same envelope and keys, and the nonce advances the same
  * replay state, so a captured request can be replayed neither here nor as an upload. A bare
  * request is accepted only from a device whose policy allows unsecured control requests (the
- * field firmware sends `/changes` unsigned); allowing bare uploads does not imply it.
+ * field firmware sends `/changes` unsigned; generation 1.3 signs no control request at all), or
+ * whose generation `ECOWATT_UNSECURED_CONTROL` covers; allowing bare uploads does not imply it.
+ * A bare request is then also bound to its source: it must come from the address of the device's
+ * latest authenticated upload, within a window, so a stranger elsewhere cannot steer the device.
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AuthenticatedRequest, IngestRequest } from '../ingest/ingest-service.js';
 import { storageCall } from '../ingest/storage-call.js';
 import { checkUploadPolicy } from '../ingest/upload-policy.js';
+import type { SecurityEvents } from '../observability/security-events.js';
 import type { Storage } from '../ports/storage.js';
-import type { Mode } from '../settings.js';
-import type { Device } from './device.js';
+import type { Mode, UnsecuredControl } from '../settings.js';
+import type { Device, Generation } from './device.js';
 
 export interface RequestAuthenticator {
   authenticateRequest(req: IngestRequest): Promise<AuthenticatedRequest>;
@@ -21,6 +25,22 @@ export interface RequestAuthenticator {
 export interface ControlRequest extends IngestRequest {
   /** The device a path names (`/commands/<id>/…`): the authenticated device must be it. */
   pathDeviceId?: string;
+  /** The generation whose route carries the request (default: the device's own). */
+  generation?: Generation;
+}
+
+export interface ControlGuardOptions {
+  mode: Mode;
+  counterResetThreshold: number;
+  /** Generations allowed unsigned control requests without a per-device policy. */
+  unsecuredControl: UnsecuredControl;
+  /** How long after its latest authenticated upload a device's address may make bare requests. */
+  sourceWindowMs: number;
+}
+
+/** Whether the setting lets a device of this generation make unsigned control requests. */
+export function coversGeneration(setting: UnsecuredControl, generation: Generation): boolean {
+  return setting === 'all' || setting === generation;
 }
 
 export interface ControlCaller {
@@ -32,15 +52,23 @@ export interface ControlCaller {
   keyKid: string | null;
 }
 
-type GuardStorage = Pick<Storage, 'getDevice' | 'acceptNonce' | 'recordSecurityEvent' | 'countReject'>;
+type GuardStorage = Pick<Storage, 'getDevice' | 'acceptNonce' | 'countControl'>;
 
 export class ControlRequestGuard {
+  private readonly unsecuredListeners: ((device: Device, generation: Generation) => void)[] = [];
+
   constructor(
     private readonly auth: RequestAuthenticator,
     private readonly storage: GuardStorage,
-    private readonly opts: { mode: Mode; counterResetThreshold: number },
+    private readonly events: SecurityEvents,
+    private readonly opts: ControlGuardOptions,
     private readonly log: Logger,
   ) {}
+
+  /** Called for every unsigned control request accepted (metrics, dashboard). Quick, must not throw. */
+  onUnsecuredAccepted(listener: (device: Device, generation: Generation) => void): void {
+    this.unsecuredListeners.push(listener);
+  }
 
   async authenticate(req: ControlRequest): Promise<ControlCaller> {
     const auth = await this.auth.authenticateRequest(req);
@@ -57,10 +85,13 @@ export class ControlRequestGuard {
         `No device "${auth.deviceId}": a device is registered by its first upload.`,
       );
     }
+    const generation = req.generation ?? device.generation ?? 'e84f720';
+    const bareAllowed =
+      device.policy.allowUnsecuredConfig === true || coversGeneration(this.opts.unsecuredControl, generation);
     const rejection = checkUploadPolicy(
       {
         status: device.status,
-        policy: { ...device.policy, allowUnsecured: device.policy.allowUnsecuredConfig === true },
+        policy: { ...device.policy, allowUnsecured: bareAllowed },
         hasOwnKeys: device.keys.some((k) => k.status === 'active'),
       },
       { protocol: auth.protocol, encrypted: auth.encrypted, keyKid: auth.keyKid },
@@ -69,6 +100,7 @@ export class ControlRequestGuard {
     if (rejection === 'unsecured_not_allowed') this.refuseUnsigned(device.id);
     if (rejection) this.reject(req, rejection, rejection, ctx);
     if (auth.nonce !== null) await this.advance(req, device.id, auth.nonce);
+    else this.acceptBare(req, device, generation);
     return {
       device,
       document: auth.document as Record<string, unknown>,
@@ -76,6 +108,46 @@ export class ControlRequestGuard {
       nonce: auth.nonce,
       keyKid: auth.keyKid,
     };
+  }
+
+  /**
+   * A bare request allowed by the generation-wide setting is believed only from where the device's
+   * authenticated uploads come from. A device an administrator allowed by its own policy is exempt
+   * (a device behind a NAT whose address changes between requests; README "Moving a field fleet").
+   */
+  private acceptBare(req: ControlRequest, device: Device, generation: Generation): void {
+    const at = device.lastAuthAt;
+    const fresh = at !== null && req.receivedAt - at <= this.opts.sourceWindowMs;
+    const bound = device.policy.allowUnsecuredConfig !== true;
+    if (bound && (device.lastAuthSource !== req.source || !fresh)) {
+      // A short, fixed reason (it labels a metric); the addresses go in the detail.
+      const why =
+        device.lastAuthSource === null
+          ? 'no_authenticated_upload'
+          : device.lastAuthSource !== req.source
+            ? 'other_address'
+            : 'authenticated_upload_too_old';
+      this.reject(
+        req,
+        'control_source_mismatch',
+        why,
+        { deviceId: device.id, nonce: null },
+        {
+          generation,
+          authenticated_source: device.lastAuthSource,
+          authenticated_at: at === null ? null : new Date(at).toISOString(),
+          window_seconds: Math.round(this.opts.sourceWindowMs / 1000),
+        },
+      );
+    }
+    this.storage.countControl(device.id, generation);
+    for (const listener of this.unsecuredListeners) {
+      try {
+        listener(device, generation);
+      } catch (err) {
+        this.log.error({ err }, 'unsecured control listener failed');
+      }
+    }
   }
 
   private async advance(req: ControlRequest, deviceId: string, nonce: number): Promise<void> {
@@ -87,7 +159,7 @@ export class ControlRequestGuard {
     );
     if (outcome.ok) return;
     if (outcome.reason === 'counter_reset_suspected') {
-      this.storage.recordSecurityEvent({
+      this.events.record({
         time: req.receivedAt,
         deviceId,
         code: 'counter_reset_suspected',
@@ -119,7 +191,7 @@ export class ControlRequestGuard {
     ctx: { deviceId: string; nonce: number | null },
     detail?: Record<string, unknown>,
   ): never {
-    this.storage.recordSecurityEvent({
+    this.events.refused({
       time: req.receivedAt,
       deviceId: ctx.deviceId,
       code,
@@ -128,15 +200,6 @@ export class ControlRequestGuard {
       nonce: ctx.nonce,
       requestId: req.requestId,
       detail: { request: 'control', ...detail },
-    });
-    this.storage.countReject(ctx.deviceId, code);
-    this.log.warn({
-      event: 'security',
-      device: ctx.deviceId,
-      code,
-      reason,
-      source: req.source,
-      nonce: ctx.nonce,
     });
     const message =
       this.opts.mode === 'development' && code === 'replayed_nonce'

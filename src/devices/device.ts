@@ -4,6 +4,14 @@ import type { ReplayMode } from '../settings.js';
 
 export type DeviceStatus = 'active' | 'disabled';
 
+/**
+ * Firmware generation, as recognised from how the device talks: `e84f720` posts to `/process`,
+ * `1.3` to `/aggregated/<id>` with the envelope's `compressed` key (PROTOCOL-1.3.md §1).
+ */
+export type Generation = 'e84f720' | '1.3';
+
+export const GENERATIONS: readonly Generation[] = ['e84f720', '1.3'];
+
 export interface DevicePolicy {
   /** Accept bare (un-enveloped) uploads from this device. */
   allowUnsecured: boolean;
@@ -49,6 +57,8 @@ export interface DeviceCounters {
   /** Uploads never received, from nonce gaps (§10.4). */
   nonceGaps: number;
   rejects: Record<string, number>;
+  /** Unsigned control requests accepted, by generation. */
+  unsecuredControl: Record<string, number>;
 }
 
 export interface Device {
@@ -62,6 +72,11 @@ export interface Device {
   lastSeen: number | null;
   lastNonce: number | null;
   lastSource: string | null;
+  /** Generation of the device's latest upload; `null` until it uploaded. */
+  generation: Generation | null;
+  /** Address and time of the latest authenticated (MAC-checked) upload: binds unsecured control. */
+  lastAuthSource: string | null;
+  lastAuthAt: number | null;
   replay: ReplayState;
   counters: DeviceCounters;
   keys: DeviceKey[];
@@ -71,3 +86,8 @@ export interface Device {
 export const FIELD_INITIAL_HIGH = 10000;
 
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+/** A stored generation column: anything else (an older row) reads as unknown. */
+export function parseGeneration(text: string | null): Generation | null {
+  return text === 'e84f720' || text === '1.3' ? text : null;
+}

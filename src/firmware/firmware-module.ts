@@ -3,13 +3,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { FirmwareStore } from '../ports/firmware-store.js';
 import { type Settings, SettingsError } from '../settings.js';
 import { FirmwareCatalogue } from './firmware-catalogue.js';
-import {
-  type FirmwareKeys,
-  KeyError,
-  keyWarnings,
-  loadFirmwareKeys,
-  resolveKeyDir,
-} from './firmware-keys.js';
+import { type FirmwareKeys, KeyError, keyWarnings, loadKeySets, resolveKeyDir } from './firmware-keys.js';
 import { OtaService } from './ota-service.js';
 import { RolloutService } from './rollout-service.js';
 
@@ -22,9 +16,10 @@ export interface FirmwareModule {
 
 export function createFirmware(settings: Settings, store: FirmwareStore, log: Logger): FirmwareModule {
   const keyDir = resolveKeyDir(settings.dataDir, settings.keyDir);
-  let keys: FirmwareKeys | undefined;
+  // One set per firmware generation (e84f720 at the top of the directory, 1.3 in `1.3/`).
+  let keys: FirmwareKeys[];
   try {
-    keys = loadFirmwareKeys(keyDir);
+    keys = loadKeySets(keyDir);
   } catch (err) {
     if (err instanceof KeyError) throw new SettingsError(err.message);
     throw err;
@@ -39,6 +34,6 @@ export function createFirmware(settings: Settings, store: FirmwareStore, log: Lo
     catalogue,
     rollouts: new RolloutService(store, catalogue),
     ota: new OtaService(store, catalogue, log),
-    warnings: keys ? keyWarnings(keys) : [],
+    warnings: keys.flatMap((k) => keyWarnings(k)),
   };
 }

@@ -46,13 +46,20 @@ export function renderKeyHeader(
       '',
     );
   }
+  const spec = keys.generation === 'e84f720' ? 'PROTOCOL.md §6' : `PROTOCOL-${keys.generation}.md §8`;
   parts.push(
-    '/* Firmware images (PROTOCOL.md §6): AES-256-CBC key. */',
+    `/* Firmware images of generation ${keys.generation} (${spec}): AES-256-CBC key. */`,
     bytes('AES_FIRMWARE_KEY', keys.aesKey.toString('hex')),
     '',
-    '/* Chunk HMAC key: used as this ASCII text (strlen bytes), not hex-decoded (§6.2). */',
-    `static const char HMAC_FOTA_KEY[] = "${cString(keys.chunkKeyText)}";`,
-    '',
+  );
+  if (keys.chunkKeyText !== null) {
+    parts.push(
+      '/* Chunk HMAC key: used as this ASCII text (strlen bytes), not hex-decoded (§6.2). */',
+      `static const char HMAC_FOTA_KEY[] = "${cString(keys.chunkKeyText)}";`,
+      '',
+    );
+  }
+  parts.push(
     '/* RSA public key verifying the PKCS#1 v1.5 / SHA-256 image signature. */',
     `static const char SERVER_PUBLIC_KEY[] =\n${pem};`,
     '',

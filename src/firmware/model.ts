@@ -1,8 +1,18 @@
 /** The firmware capability's model: catalogue images, rollouts, device update sessions. */
+import type { Generation } from '../devices/device.js';
+
+/**
+ * The firmware generation an image is prepared for: the generation of the devices that DOWNLOAD
+ * it (its key set and update protocol), whatever the image itself is. One version may be
+ * catalogued once per generation; a rollout of a version offers each device its own
+ * generation's image.
+ */
+export type { Generation } from '../devices/device.js';
 
 /** A catalogued image: its manifest fields (§6.1) and where its ciphertext lives. */
 export interface FirmwareImage {
   version: string;
+  generation: Generation;
   originalSize: number;
   encryptedSize: number;
   chunkSize: number;
@@ -69,8 +79,20 @@ export type SessionState = 'downloading' | 'downloaded' | 'verified' | 'succeede
 
 export const OPEN_SESSION_STATES: readonly SessionState[] = ['downloading', 'downloaded', 'verified'];
 
-/** Which protocol generation the device speaks: e84f720 (`/ota/chunk`) or HEAD (`/ota/chunk/<id>`). */
+/**
+ * Which protocol generation the device speaks: e84f720 (`POST /ota/check`, `/ota/chunk`) or 1.3
+ * (`GET /ota/check/<id>`, `/ota/chunk/<id>`). The stored names predate generation 1.3.
+ */
 export type SessionClient = 'field' | 'later';
+
+/** The generation whose image a session of this client downloads. */
+export function clientGeneration(client: SessionClient): Generation {
+  return client === 'later' ? '1.3' : 'e84f720';
+}
+
+export function generationClient(generation: Generation): SessionClient {
+  return generation === '1.3' ? 'later' : 'field';
+}
 
 export interface OtaSession {
   id: number;
@@ -93,6 +115,11 @@ export interface OtaSession {
   /** Last phase the device reported (HEAD firmware progress reports). */
   phase: string | null;
   outcome: string | null;
+  /**
+   * Whether the request that settled the outcome was authenticated (an envelope); `false`: a bare
+   * request, shown but never counted toward the failure threshold; `null`: no outcome yet.
+   */
+  outcomeAuthenticated: boolean | null;
   startedAt: number;
   lastChunkAt: number | null;
   updatedAt: number;
@@ -109,13 +136,23 @@ export interface RolloutCounts {
   cancelled: number;
   /** Open sessions with recent activity: they hold a percentage step back. */
   inFlight: number;
-  /** Outcomes since the rollout's `outcomesSince`: what the failure threshold judges. */
+  /**
+   * Authenticated outcomes since the rollout's `outcomesSince`: what the failure threshold judges.
+   * Outcomes reported by bare requests are never among them (see the `…Unauthenticated` counts).
+   */
   recentSucceeded: number;
   recentFailed: number;
+  /** Outcomes since `outcomesSince` reported by bare requests: shown, never counted toward a halt. */
+  recentUnauthenticatedSucceeded: number;
+  recentUnauthenticatedFailed: number;
 }
 
-export type SessionOutcome =
+export type SessionOutcome = (
   | { kind: 'verified' }
   | { kind: 'succeeded'; detail: string }
   | { kind: 'failed'; detail: string }
-  | { kind: 'phase'; phase: string };
+  | { kind: 'phase'; phase: string }
+) & {
+  /** Reported by a bare (unsigned) request: marked on the session, not counted toward a halt. */
+  unauthenticated?: boolean;
+};

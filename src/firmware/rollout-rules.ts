@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { compareVersions, parseSemver } from '../protocol/firmware/semver.js';
-import type { OtaSession, Rollout, RolloutCounts } from './model.js';
+import type { OtaSession, Rollout, RolloutCounts, SessionOutcome } from './model.js';
 
 /** Percentage steps when an administrator gives none. */
 export const DEFAULT_STEPS: readonly number[] = [5, 25, 50, 100];
@@ -115,7 +115,11 @@ export function decide(r: Rollout, current: string, session: OtaSession | undefi
   return { kind: 'offer', resume: false };
 }
 
-/** Why the rollout must stop, if its failure rate passed the threshold. */
+/**
+ * Why the rollout must stop, if its failure rate passed the threshold. Only authenticated outcomes
+ * count (`recentFailed`, `recentSucceeded`): a bare request can be forged by anyone on the path, so
+ * outcomes reported bare neither halt a rollout nor dilute real failures (see `unauthenticatedHold`).
+ */
 export function haltReason(r: Rollout, c: RolloutCounts): string | null {
   const outcomes = c.recentFailed + c.recentSucceeded;
   if (outcomes < r.minOutcomes || outcomes === 0) return null;
@@ -126,12 +130,79 @@ export function haltReason(r: Rollout, c: RolloutCounts): string | null {
   ).toFixed(1)} %`;
 }
 
+/**
+ * Outcomes reported by bare requests never halt a rollout, but when they alone would pass the
+ * threshold a percentage rollout does not grow: at worst a forger delays a rollout, and a fleet
+ * that can only report bare (generation 1.3) still stops spreading a bad image. Shown as a warning.
+ */
+export function unauthenticatedHold(r: Rollout, c: RolloutCounts): string | null {
+  const outcomes = c.recentUnauthenticatedFailed + c.recentUnauthenticatedSucceeded;
+  if (outcomes < r.minOutcomes || outcomes === 0) return null;
+  const rate = c.recentUnauthenticatedFailed / outcomes;
+  if (rate <= r.failureThreshold) return null;
+  return `unauthenticated reports: ${c.recentUnauthenticatedFailed} of ${outcomes} failed (${(rate * 100).toFixed(1)} %, above ${(
+    r.failureThreshold * 100
+  ).toFixed(1)} %); not counted toward a halt, but the rollout does not grow`;
+}
+
 /** A percentage rollout grows once its step has soaked and nothing started in it is still running. */
 export function nextStepDue(r: Rollout, c: RolloutCounts, now: number): boolean {
   if (r.state !== 'active' || r.target.kind !== 'percentage') return false;
   if (r.stepIndex >= r.target.steps.length - 1) return false;
   if (now - r.stepStartedAt < r.target.stepWaitMs) return false;
-  return c.inFlight === 0 && haltReason(r, c) === null;
+  return c.inFlight === 0 && haltReason(r, c) === null && unauthenticatedHold(r, c) === null;
+}
+
+export const isOpenSession = (s: Pick<OtaSession, 'state'>): boolean =>
+  s.state === 'downloading' || s.state === 'downloaded' || s.state === 'verified';
+
+/** What a report changes on its session; both stores apply it in their write transaction. */
+export type OutcomeWrite =
+  | { kind: 'none' }
+  | { kind: 'phase'; phase: string }
+  | { kind: 'verified'; phase: string | null }
+  | { kind: 'finish'; state: 'succeeded' | 'failed'; detail: string; authenticated: boolean };
+
+export function outcomeWrite(s: OtaSession, o: SessionOutcome): OutcomeWrite {
+  const open = isOpenSession(s);
+  if (o.kind === 'phase') return { kind: 'phase', phase: o.phase };
+  if (o.kind === 'verified') return open ? { kind: 'verified', phase: null } : { kind: 'none' };
+  if (!open && s.state !== 'failed') return { kind: 'none' };
+  const authenticated = o.unauthenticated !== true;
+  if (s.state === 'failed') {
+    // A device may correct a failure it reported (it retried and now runs the version), but a
+    // bare report never overturns what an authenticated one said.
+    if (o.kind !== 'succeeded') return { kind: 'none' };
+    if (s.outcomeAuthenticated === true && !authenticated) return { kind: 'none' };
+  }
+  return { kind: 'finish', state: o.kind, detail: o.detail, authenticated };
+}
+
+/**
+ * The 1.3 firmware's boot report (`POST /ota/<id>/complete`, PROTOCOL-1.3.md §8.5): sent after
+ * EVERY boot, naming the version it now runs and the state of its image (`success`,
+ * `pending_verify`, `rolled_back`, `failed`). Given the device's open session, what it means:
+ * success on the session's version settles it; `pending_verify` is not a failure (it booted the
+ * image, not yet confirmed: the session waits); a boot on another version after the download
+ * completed is a failed install; a reboot in the middle of a download means nothing.
+ */
+export function bootOutcome(
+  s: Pick<OtaSession, 'state' | 'version'>,
+  running: string,
+  status: string,
+  detail: string,
+): SessionOutcome | null {
+  const st = status.toLowerCase();
+  if (st === 'rolled_back' || st === 'rollback' || st === 'failed' || st === 'failure' || st === 'error') {
+    return { kind: 'failed', detail: `${st}: ${detail}` };
+  }
+  const same = compareVersions(running, s.version) === 0 || running === s.version;
+  if (st === 'pending_verify') {
+    return same ? { kind: 'phase', phase: 'pending_verify' } : null;
+  }
+  if (same) return { kind: 'succeeded', detail: `booted ${running} (${st})` };
+  if (s.state === 'downloading') return null;
+  return { kind: 'failed', detail: `downloaded ${s.version} but booted ${running} (${st})` };
 }
 
 export function validSteps(steps: readonly number[]): boolean {

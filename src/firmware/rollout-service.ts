@@ -3,7 +3,14 @@ import { DEVICE_ID_PATTERN } from '../devices/device.js';
 import { ApiError } from '../errors.js';
 import type { FirmwareStore, RolloutAction } from '../ports/firmware-store.js';
 import type { FirmwareCatalogue } from './firmware-catalogue.js';
-import type { OtaSession, Rollout, RolloutCounts, RolloutTarget } from './model.js';
+import type {
+  FirmwareImage,
+  Generation,
+  OtaSession,
+  Rollout,
+  RolloutCounts,
+  RolloutTarget,
+} from './model.js';
 import {
   DEFAULT_FAILURE_THRESHOLD,
   DEFAULT_MIN_OUTCOMES,
@@ -25,6 +32,11 @@ export interface CreateRolloutInput {
 export interface RolloutReport {
   rollout: Rollout;
   counts: RolloutCounts;
+  /**
+   * The generations that have a servable image of the version: devices of other generations are
+   * skipped (their check says why), not failed.
+   */
+  generations: Generation[];
 }
 
 export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -69,13 +81,18 @@ export class RolloutService {
     }
   }
 
+  /** One rollout of a version offers each device the image of its own generation. */
   async create(input: CreateRolloutInput, actor: string): Promise<RolloutReport> {
-    const image = await this.catalogue.require(input.version);
-    this.catalogue.requireKeys();
-    if (!this.catalogue.servable(image)) {
+    const images = await this.catalogue.imagesOf(input.version);
+    if (images.length === 0)
+      throw new ApiError('not_found', `No firmware ${input.version} in the catalogue.`);
+    const image = images.find((i) => this.catalogue.servable(i));
+    if (!image) {
+      const first = images[0];
+      if (!this.catalogue.keysFor(first.generation)) this.catalogue.requireKeys(first.generation);
       throw new ApiError(
         'conflict',
-        `Firmware ${image.version} was prepared with other keys (key set ${image.keyId}); add it again under the current keys.`,
+        `Firmware ${first.version} was prepared with other keys (${images.map((i) => `${i.generation}: key set ${i.keyId}`).join(', ')}); add it again under the current keys.`,
       );
     }
     const target = RolloutService.normaliseTarget(input.target);
@@ -106,10 +123,23 @@ export class RolloutService {
         action: 'rollout.created',
         deviceId: null,
         reason: input.reason ?? null,
-        detail: { version: image.version, target, pinned: input.pinned ?? false },
+        detail: {
+          version: image.version,
+          generations: this.servableGenerations(images),
+          target,
+          pinned: input.pinned ?? false,
+        },
       },
     );
-    return { rollout, counts: await this.store.counts(rollout.id, now) };
+    return {
+      rollout,
+      counts: await this.store.counts(rollout.id, now),
+      generations: this.servableGenerations(images),
+    };
+  }
+
+  private servableGenerations(images: readonly FirmwareImage[]): Generation[] {
+    return images.filter((i) => this.catalogue.servable(i)).map((i) => i.generation);
   }
 
   /** The rollout as it stands now: a due step is taken before it is shown. */
@@ -121,7 +151,8 @@ export class RolloutService {
       rollout = (await this.store.evaluateRollout(r.id, now)) ?? r;
       counts = await this.store.counts(r.id, now);
     }
-    return { rollout, counts };
+    const generations = this.servableGenerations(await this.catalogue.imagesOf(r.version));
+    return { rollout, counts, generations };
   }
 
   async list(): Promise<RolloutReport[]> {
@@ -154,7 +185,11 @@ export class RolloutService {
       if (result.reason === 'not_found') throw new ApiError('not_found', `No rollout ${id}.`);
       throw new ApiError('conflict', `Rollout ${id} is ${result.rollout?.state}: it cannot be ${action}d.`);
     }
-    return { rollout: result.rollout, counts: await this.store.counts(id, now) };
+    return {
+      rollout: result.rollout,
+      counts: await this.store.counts(id, now),
+      generations: this.servableGenerations(await this.catalogue.imagesOf(result.rollout.version)),
+    };
   }
 
   async groups(): Promise<Map<string, string[]>> {

@@ -5,11 +5,12 @@
  * registered code and a security event; a fault (database down) is a 503 and nothing is stored.
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
-import { DEVICE_ID_PATTERN, type Device, type DevicePolicy, FIELD_INITIAL_HIGH } from '../devices/device.js';
+import { DEVICE_ID_PATTERN, type Device, type DevicePolicy, type Generation } from '../devices/device.js';
 import type { KeyVault } from '../devices/key-vault.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { Limiter } from '../http/rate-limit.js';
 import { rememberResponseKey } from '../http/v2-response-signing.js';
+import type { SecurityEvents } from '../observability/security-events.js';
 import type {
   CommitOutcome,
   PacketRecord,
@@ -18,13 +19,14 @@ import type {
   UploadCommit,
   UploadProtocol,
 } from '../ports/storage.js';
-import { DictionaryMirror } from '../protocol/codecs/dictionary-mirror.js';
 import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../protocol/envelope-v1.js';
 import { deriveV2Keys, isV2Envelope, openV2, parseV2Envelope } from '../protocol/envelope-v2.js';
 import type { Mode, ReplayMode } from '../settings.js';
-import { decodePackets } from './decode-packets.js';
+import { classifyCounterReset, counterResetAdvice } from './counter-reset.js';
+import { e84f720Decoder } from './e84f720-decoder.js';
+import { gen13Decoder } from './gen13-decoder.js';
+import type { GenerationDecoder, UploadHeader } from './generation-decoder.js';
 import { storageCall } from './storage-call.js';
-import { parseUploadDocument, type UploadDocument } from './upload-document.js';
 import type { PolicyRejection } from './upload-policy.js';
 
 export interface IngestConfig {
@@ -55,6 +57,8 @@ export interface IngestRequest {
   source: string;
   requestId: string;
   receivedAt: number;
+  /** The generation whose route carries the request; otherwise told by the envelope's keys. */
+  generation?: Generation;
 }
 
 /** An upload just made durable, as told to `onCommitted` listeners. */
@@ -63,8 +67,9 @@ export interface CommittedUpload {
   uploadId: string;
   nonce: number | null;
   receivedAt: number;
-  /** The upload's `timestamp` (device millis since boot), if it said. */
+  /** The upload's `timestamp` (e84f720: device millis since boot; 1.3: unix seconds), if it said. */
   deviceTimestamp: number | null;
+  generation: Generation;
   /** The device was registered by this upload. */
   registered: boolean;
   protocol: UploadProtocol;
@@ -102,8 +107,10 @@ interface OpenedRequest {
   keyKid: string | null;
   protocol: 'v1' | 'v2' | 'unsecured';
   encrypted: boolean;
-  /** The device the request names outside the MAC (`X-Device-Id`, envelope `device_id`). */
+  /** The device the request names outside the MAC (`X-Device-Id`, envelope `device_id`, path). */
   claim: string | undefined;
+  /** `1.3` when the envelope carries that generation's `compressed` key. */
+  generation: Generation | undefined;
 }
 
 export interface AuthenticatedRequest {
@@ -117,8 +124,8 @@ export interface AuthenticatedRequest {
   keyKid: string | null;
 }
 
-interface Authenticated {
-  doc: UploadDocument;
+interface Authenticated<D extends UploadHeader> {
+  doc: D;
   nonce: number | null;
   keyKid: string | null;
   protocol: UploadProtocol;
@@ -139,19 +146,20 @@ const POLICY_REASONS: Record<PolicyRejection, string> = {
   fleet_key_not_allowed: 'device has keys of its own',
 };
 
-/** Devices whose mirrored dictionary stays in memory (others are read back from storage). */
-const MIRROR_CACHE_SIZE = 50_000;
+/** Devices whose decoder state stays in memory (others are read back from storage). */
+const DECODER_CACHE_SIZE = 50_000;
 
 const activeKeys = (d: Device | undefined) => (d ? d.keys.filter((k) => k.status === 'active') : []);
 
 export class IngestService {
-  private readonly mirrors = new Map<string, DictionaryMirror>();
+  /** Per device: the decoder state of its generation after its last accepted upload. */
+  private readonly decoderStates = new Map<string, { generation: Generation; state: unknown }>();
   private readonly committedListeners: ((upload: CommittedUpload) => void)[] = [];
-  private readonly eventListeners: ((event: SecurityEvent) => void)[] = [];
 
   constructor(
     private readonly storage: Storage,
     private readonly config: IngestConfig,
+    private readonly events: SecurityEvents,
     private readonly log: Logger,
   ) {}
 
@@ -163,20 +171,8 @@ export class IngestService {
     this.committedListeners.push(listener);
   }
 
-  /** Called for every security event this service records (live feeds). Quick, must not throw. */
-  onSecurityEvent(listener: (event: SecurityEvent) => void): void {
-    this.eventListeners.push(listener);
-  }
-
   private recordEvent(event: SecurityEvent): void {
-    this.storage.recordSecurityEvent(event);
-    for (const listener of this.eventListeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        this.log.error({ err }, 'security event listener failed');
-      }
-    }
+    this.events.record(event);
   }
 
   private get registrationPolicy(): DevicePolicy {
@@ -188,23 +184,39 @@ export class IngestService {
   }
 
   async process(req: IngestRequest): Promise<IngestResponse> {
-    const auth = await this.authenticate(req);
-    await this.config.deviceLimiter?.take(auth.doc.deviceId);
-    const mirror = await this.mirrorFor(auth.doc.deviceId);
-    const packets = decodePackets(auth.doc.deviceId, auth.doc, {
-      receivedAt: req.receivedAt,
-      pollIntervalMs: this.config.pollIntervalMs,
-      mirror,
-    });
-    const outcome = await this.commit(req, auth, packets, mirror);
-    if (outcome.ok) this.rememberMirror(auth.doc.deviceId, mirror);
+    const opened = await this.open(req);
+    const generation = req.generation ?? opened.generation ?? 'e84f720';
+    return generation === '1.3'
+      ? this.ingest(req, opened, gen13Decoder)
+      : this.ingest(req, opened, e84f720Decoder);
+  }
+
+  /** The stages after authentication, with the generation's document and packet decoding. */
+  private async ingest<D extends UploadHeader, S>(
+    req: IngestRequest,
+    opened: OpenedRequest,
+    decoder: GenerationDecoder<D, S>,
+  ): Promise<IngestResponse> {
+    const auth = this.readDocument(req, opened, decoder);
+    const deviceId = auth.doc.deviceId;
+    await this.config.deviceLimiter?.take(deviceId);
+    const state = await this.decoderStateFor(decoder, deviceId);
+    const packets = decoder.decode(
+      deviceId,
+      auth.doc,
+      { receivedAt: req.receivedAt, pollIntervalMs: this.config.pollIntervalMs },
+      state,
+    );
+    const outcome = await this.commit(req, auth, packets, decoder, decoder.saveState(state));
+    if (outcome.ok) this.rememberDecoderState(deviceId, decoder.generation, state);
     if (outcome.ok && this.committedListeners.length > 0) {
       const committed: CommittedUpload = {
-        deviceId: auth.doc.deviceId,
+        deviceId,
         uploadId: outcome.uploadId,
         nonce: auth.nonce,
         receivedAt: req.receivedAt,
         deviceTimestamp: auth.doc.timestamp,
+        generation: decoder.generation,
         registered: outcome.registered,
         protocol: auth.protocol,
         nonceGap: Math.max(0, outcome.gap),
@@ -219,7 +231,7 @@ export class IngestService {
         }
       }
     }
-    return this.respond(req, auth, packets, outcome);
+    return this.respond(req, auth, packets, outcome, decoder.generation);
   }
 
   private reject(
@@ -239,16 +251,7 @@ export class IngestService {
       requestId: req.requestId,
       ...(ctx.detail ? { detail: ctx.detail } : {}),
     };
-    this.recordEvent(event);
-    if (deviceId !== null) this.storage.countReject(deviceId, code);
-    this.log.warn({
-      event: 'security',
-      device: deviceId,
-      code,
-      reason,
-      source: req.source,
-      nonce: event.nonce,
-    });
+    this.events.refused(event);
     const fieldMessage = FIELD_MESSAGES[code];
     const message =
       this.config.mode === 'development' && fieldMessage ? `${fieldMessage} (${reason})` : undefined;
@@ -269,7 +272,8 @@ export class IngestService {
         keyKid: null,
         protocol: 'unsecured',
         encrypted: false,
-        claim: undefined,
+        claim: req.claimedDeviceId,
+        generation: undefined,
       };
     }
     if (isV2Envelope(body)) return this.openV2(req, body);
@@ -302,6 +306,7 @@ export class IngestService {
       protocol: 'v1',
       encrypted: env.encrypted,
       claim,
+      generation: 'compressed' in body ? '1.3' : undefined,
     };
   }
 
@@ -340,6 +345,7 @@ export class IngestService {
       protocol: 'v2',
       encrypted: env.iv !== undefined,
       claim: env.deviceId,
+      generation: undefined,
     };
   }
 
@@ -365,9 +371,12 @@ export class IngestService {
     }
   }
 
-  private async authenticate(req: IngestRequest): Promise<Authenticated> {
-    const opened = await this.open(req);
-    const doc = parseUploadDocument(opened.inner);
+  private readDocument<D extends UploadHeader, S>(
+    req: IngestRequest,
+    opened: OpenedRequest,
+    decoder: GenerationDecoder<D, S>,
+  ): Authenticated<D> {
+    const doc = decoder.parse(opened.inner);
     if (!doc.ok) throw new ApiError('malformed_payload', doc.message);
     this.checkClaim(req, opened, doc.doc.deviceId);
     return {
@@ -413,63 +422,100 @@ export class IngestService {
   }
 
   /**
-   * The device's mirrored dictionary, as a copy this upload may change: it is kept (cache and
-   * storage) only if the upload is accepted.
+   * The device's decoder state (e84f720: its mirrored dictionary; 1.3: its temporal history), as a
+   * copy this upload may change: it is kept (cache and storage) only if the upload is accepted.
    */
-  private async mirrorFor(deviceId: string): Promise<DictionaryMirror> {
-    let known = this.config.cacheDecoderState === false ? undefined : this.mirrors.get(deviceId);
-    if (!known) {
-      known = DictionaryMirror.fromJSON(
-        (await this.read(async () => this.storage.loadDecoderState?.(deviceId))) ?? null,
-      );
-    }
-    return known.clone();
+  private async decoderStateFor<D extends UploadHeader, S>(
+    decoder: GenerationDecoder<D, S>,
+    deviceId: string,
+  ): Promise<S> {
+    const cached = this.config.cacheDecoderState === false ? undefined : this.decoderStates.get(deviceId);
+    // The entry was stored by this same decoder (same generation), so it holds an S.
+    if (cached?.generation === decoder.generation) return decoder.cloneState(cached.state as S);
+    const stored = await this.read(async () => this.storage.loadDecoderState?.(deviceId));
+    return decoder.loadState(stored ?? null);
   }
 
-  private rememberMirror(deviceId: string, mirror: DictionaryMirror): void {
+  private rememberDecoderState(deviceId: string, generation: Generation, state: unknown): void {
     if (this.config.cacheDecoderState === false) return;
     // Refreshing the entry keeps recently active devices at the end; the oldest go first.
-    this.mirrors.delete(deviceId);
-    this.mirrors.set(deviceId, mirror);
-    if (this.mirrors.size > MIRROR_CACHE_SIZE) {
-      const oldest = this.mirrors.keys().next().value;
-      if (oldest !== undefined) this.mirrors.delete(oldest);
+    this.decoderStates.delete(deviceId);
+    this.decoderStates.set(deviceId, { generation, state });
+    if (this.decoderStates.size > DECODER_CACHE_SIZE) {
+      const oldest = this.decoderStates.keys().next().value;
+      if (oldest !== undefined) this.decoderStates.delete(oldest);
     }
   }
 
-  private async commit(
+  private async commit<D extends UploadHeader, S>(
     req: IngestRequest,
-    auth: Authenticated,
+    auth: Authenticated<D>,
     packets: PacketRecord[],
-    mirror: DictionaryMirror,
+    decoder: GenerationDecoder<D, S>,
+    decoderState: string,
   ): Promise<CommitOutcome> {
     const commit: UploadCommit = {
       deviceId: auth.doc.deviceId,
       registerWith: this.registrationPolicy,
       nonce: auth.nonce,
       counterResetThreshold: this.config.counterResetThreshold,
-      initialHigh: FIELD_INITIAL_HIGH,
+      initialHigh: decoder.initialHigh,
       keyKid: auth.keyKid,
       protocol: auth.protocol,
+      generation: decoder.generation,
       encrypted: auth.encrypted,
       receivedAt: req.receivedAt,
       source: req.source,
       requestId: req.requestId,
       deviceTimestamp: auth.doc.timestamp,
       packets,
-      decoderState: mirror.toJSON(),
+      decoderState,
     };
     return storageCall(this.log, 'upload commit', () => this.storage.commitUpload(commit), {
       device: commit.deviceId,
     });
   }
 
-  private respond(
+  /**
+   * An authentic nonce far below the highest accepted: the device lost its counter (NVS wiped),
+   * the counter wrapped past 2^32−1, or two units report one id. The event names the likely cause
+   * and how to re-arm; the upload itself stays refused (a replay is never accepted silently).
+   */
+  private async counterReset(
     req: IngestRequest,
-    auth: Authenticated,
+    deviceId: string,
+    nonce: number,
+    high: number | null,
+    generation: Generation,
+  ): Promise<void> {
+    const device = await this.storage.getDevice(deviceId).catch(() => undefined);
+    const lastSource = device?.lastAuthSource ?? null;
+    const cause = classifyCounterReset({ generation, nonce, high, source: req.source, lastSource });
+    const base = { time: req.receivedAt, deviceId, source: req.source, nonce, requestId: req.requestId };
+    const detail = { cause, high, generation, authenticated_source: lastSource };
+    this.recordEvent({
+      ...base,
+      code: 'counter_reset_suspected',
+      reason: counterResetAdvice(cause, deviceId, nonce, high),
+      detail,
+    });
+    if (cause === 'id_collision') {
+      this.recordEvent({
+        ...base,
+        code: 'device_id_collision',
+        reason: `two units report the id ${deviceId}: nonce ${nonce} from ${req.source}, far below ${high} last accepted from ${lastSource}; give each unit its own id`,
+        detail,
+      });
+    }
+  }
+
+  private async respond<D extends UploadHeader>(
+    req: IngestRequest,
+    auth: Authenticated<D>,
     packets: PacketRecord[],
     outcome: CommitOutcome,
-  ): IngestResponse {
+    generation: Generation,
+  ): Promise<IngestResponse> {
     const deviceId = auth.doc.deviceId;
     if (!outcome.ok) {
       if (outcome.code === 'policy') {
@@ -479,16 +525,8 @@ export class IngestService {
         this.reject(req, outcome.reason, POLICY_REASONS[outcome.reason], ctx);
       }
       const reason = outcome.reason;
-      if (reason === 'counter_reset_suspected') {
-        this.recordEvent({
-          time: req.receivedAt,
-          deviceId,
-          code: 'counter_reset_suspected',
-          reason: `authentic nonce ${auth.nonce} far below the last accepted ${outcome.high}; re-arm with replay-reset`,
-          source: req.source,
-          nonce: auth.nonce,
-          requestId: req.requestId,
-        });
+      if (reason === 'counter_reset_suspected' && auth.nonce !== null) {
+        await this.counterReset(req, deviceId, auth.nonce, outcome.high, generation);
       }
       this.reject(req, 'replayed_nonce', reason, {
         deviceId,

@@ -7,6 +7,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { isErrorCode } from '../errors.js';
 import type { CommittedUpload, IngestService } from '../ingest/ingest-service.js';
 import type { SecurityEvent, Storage } from '../ports/storage.js';
+import type { SecurityEvents } from './security-events.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -16,6 +17,7 @@ export class Metrics {
   private readonly packets: Counter<'method' | 'status'>;
   private readonly readings: Counter<'quality'>;
   private readonly nonceGaps: Counter<'device'>;
+  private readonly unsecuredControlRequests: Counter<'generation'>;
   private readonly lastSeen: Gauge<'device'>;
   private readonly http: Histogram<'route' | 'method' | 'status'>;
 
@@ -56,6 +58,12 @@ export class Metrics {
       name: 'ecowatt_nonce_gap_uploads_total',
       help: 'Uploads never received, from nonce gaps, per device',
       labelNames: ['device'],
+      registers,
+    });
+    this.unsecuredControlRequests = new Counter({
+      name: 'ecowatt_unsecured_control_requests_total',
+      help: 'Unsigned control requests accepted (config, commands, firmware), by firmware generation; per device in the device counters',
+      labelNames: ['generation'],
       registers,
     });
     this.lastSeen = new Gauge({
@@ -115,9 +123,9 @@ export class Metrics {
     });
   }
 
-  observe(ingest: IngestService): void {
+  observe(ingest: IngestService, events: SecurityEvents): void {
     ingest.onCommitted((u) => this.committed(u));
-    ingest.onSecurityEvent((e) => this.event(e));
+    events.onEvent((e) => this.event(e));
   }
 
   private committed(u: CommittedUpload): void {
@@ -139,6 +147,10 @@ export class Metrics {
   private event(e: SecurityEvent): void {
     this.events.inc({ code: e.code });
     if (isErrorCode(e.code)) this.rejections.inc({ code: e.code, reason: e.reason });
+  }
+
+  unsecuredControl(generation: string): void {
+    this.unsecuredControlRequests.inc({ generation });
   }
 
   /** Request latency for every route, labelled by the route pattern (not the raw URL). */

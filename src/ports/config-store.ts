@@ -1,6 +1,7 @@
 /** Storage port of remote configuration: scopes, numbered versions, deliveries, upload cadence. */
 import type { ConfigKey, ConfigPatch, DeviceConfig, FieldErrors } from '../config/config-schema.js';
 import type { Delivery } from '../config/config-state.js';
+import type { ConfigReport } from '../config/config13-state.js';
 import type { UploadTrace } from '../config/observed-cadence.js';
 
 /** `null` = the fleet default every device inherits. */
@@ -51,6 +52,14 @@ export interface OfferedValue {
   version: number;
 }
 
+/** What a device said about one key (generation 1.3: its boot report or an acknowledgement). */
+export interface ReportedValue {
+  key: ConfigKey;
+  value: DeviceConfig[ConfigKey];
+  outcome: ConfigReport['outcome'];
+  basis: ConfigReport['basis'];
+}
+
 export interface ConfigStore {
   loadScope(scope: ConfigScope): Promise<ScopeConfig>;
   /** Validates the resulting configurations and stores the change, its version and its audit entry at once. */
@@ -60,6 +69,10 @@ export interface ConfigStore {
   loadDeliveries(deviceId: string): Promise<Map<ConfigKey, Delivery>>;
   /** Records what a `/changes` answer carried (a new value restarts its delivery clock). */
   recordDeliveries(deviceId: string, offered: readonly OfferedValue[], time: number): Promise<void>;
+  /** The latest report per key of a device (`ReportedValue`). */
+  loadReports(deviceId: string): Promise<Map<ConfigKey, ConfigReport>>;
+  /** Replaces the device's report of each key named. */
+  recordReports(deviceId: string, reports: readonly ReportedValue[], time: number): Promise<void>;
   /** The device's latest accepted uploads, oldest first. */
   recentUploads(deviceId: string, limit: number): Promise<UploadTrace[]>;
 }

@@ -5,6 +5,7 @@
  */
 import type {
   FirmwareImage,
+  Generation,
   NewRollout,
   OtaSession,
   Rollout,
@@ -35,9 +36,13 @@ export interface SessionUpdate {
 }
 
 export interface FirmwareStore {
+  /** Every generation's images. */
   listImages(): Promise<FirmwareImage[]>;
-  getImage(version: string): Promise<FirmwareImage | undefined>;
-  /** `undefined` if the version exists already. */
+  getImage(version: string, generation: Generation): Promise<FirmwareImage | undefined>;
+  /**
+   * `undefined` if the version exists already for the image's generation. One version may have
+   * one image per generation; rollouts name the version.
+   */
   insertImage(image: FirmwareImage, audit: AuditEntry): Promise<FirmwareImage | undefined>;
 
   listRollouts(): Promise<Rollout[]>;
@@ -52,9 +57,16 @@ export interface FirmwareStore {
   getSession(deviceId: string, rolloutId: number): Promise<OtaSession | undefined>;
   /** Rollouts in which the device has a session. */
   sessionRolloutsOf(deviceId: string): Promise<Set<number>>;
-  /** Creates the device's session in the rollout, or returns the one it has. */
+  /**
+   * Creates the device's session in the rollout, or returns the one it has. The session downloads
+   * the image of its client's generation (`clientGeneration`), which must exist.
+   */
   openSession(input: OpenSessionInput): Promise<OtaSession>;
   recordChunk(sessionId: number, chunk: number, now: number): Promise<OtaSession>;
+  /**
+   * Applies a report. An outcome marked `unauthenticated` is stored as such and never counts
+   * toward the failure threshold; it never replaces an outcome an authenticated request reported.
+   */
   recordOutcome(sessionId: number, outcome: SessionOutcome, now: number): Promise<SessionUpdate>;
 
   reportVersion(deviceId: string, version: string, now: number): Promise<void>;

@@ -2,7 +2,7 @@
  * Storage ports. Services and ingest stages depend on these, never on an adapter; every adapter
  * passes the same contract tests (test/contract).
  */
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../devices/device.js';
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus, Generation } from '../devices/device.js';
 import type { ReplayRejection, ReplayState } from '../ingest/replay-window.js';
 import type { PolicyRejection } from '../ingest/upload-policy.js';
 import type { Quality } from '../protocol/codecs/types.js';
@@ -50,6 +50,8 @@ export interface UploadCommit {
   initialHigh: number | null;
   keyKid: string | null;
   protocol: UploadProtocol;
+  /** Firmware generation the upload was recognised as (recorded on the device). */
+  generation: Generation;
   encrypted: boolean;
   receivedAt: number;
   source: string;
@@ -168,6 +170,36 @@ export interface EventQuery {
   before?: number;
 }
 
+/** What a generation 1.3 device reports besides its uploads (PROTOCOL-1.3.md §9). */
+export type DeviceReportKind = 'registration' | 'energy' | 'fault';
+
+export interface DeviceReport {
+  deviceId: string;
+  kind: DeviceReportKind;
+  /** When the server received it, ms since the epoch. */
+  receivedAt: number;
+  source: string;
+  /**
+   * Accepted by the control-request guard (sealed, or bare from the address of the device's
+   * authenticated uploads). `false`: a registration for an id no device had (a pending one).
+   */
+  verified: boolean;
+  /** The validated report (a JSON object). */
+  body: Record<string, unknown>;
+}
+
+export interface StoredDeviceReport extends DeviceReport {
+  id: number;
+}
+
+/** How many reports are kept: older ones are deleted when a report is recorded. */
+export interface ReportRetention {
+  /** Newest reports of the same device and kind. */
+  perDevice: number;
+  /** For an id no device has: newest reports of the same kind over all such ids. */
+  unknownDevices: number;
+}
+
 export interface Storage extends Outbox {
   /** Stores one upload with its replay-state advance in one transaction; settles once durable. */
   commitUpload(upload: UploadCommit): Promise<CommitOutcome>;
@@ -187,6 +219,8 @@ export interface Storage extends Outbox {
   retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined>;
   resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined>;
   countReject(deviceId: string, code: string): void;
+  /** Counts an unsigned control request a device made (by kind: `1.3`, `e84f720`). */
+  countControl(deviceId: string, kind: string): void;
   recordSecurityEvent(event: SecurityEvent): void;
   listSecurityEvents(query: EventQuery): Promise<StoredSecurityEvent[]>;
   listAudit(query: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]>;
@@ -195,6 +229,12 @@ export interface Storage extends Outbox {
   getUpload(id: string): Promise<StoredUpload | undefined>;
   /** A device's uploads, newest first; `before` pages on (an upload id). */
   listUploads(deviceId: string, query: { limit: number; before?: string }): Promise<StoredUpload[]>;
+  /** Stores a device report and deletes the ones `retention` no longer keeps. */
+  recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport>;
+  /** Reports of one device (known or not) and kind, newest first. */
+  listReports(deviceId: string, kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]>;
+  /** Reports of one kind for ids no device has (pending registrations), newest first. */
+  listUnknownDeviceReports(kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]>;
   /** Cheap liveness probe of the database. */
   ping(): Promise<void>;
   /** Waits for queued writes, then closes. */

@@ -9,7 +9,21 @@ import type { FieldDevice } from './field-device.js';
 import type { Requester } from './transport.js';
 import { answerMacValid } from './v2-answers.js';
 
-export type ControlKind = 'changes' | 'commands' | 'firmware';
+/**
+ * `changes`, `commands`, `firmware`: e84f720 and v2 devices; generation 1.3 devices add their own
+ * kinds (gen13-fleet.ts) and share `commands` and `firmware`.
+ */
+export type ControlKind =
+  | 'changes'
+  | 'commands'
+  | 'firmware'
+  | 'boot'
+  | 'registration'
+  | 'config'
+  | 'config_ack'
+  | 'config_current'
+  | 'energy'
+  | 'fault';
 
 export interface ControlAnswer {
   /** `"200"`, `"<status> <code>"`, `"transport_error"`, or `"untrusted_answer"` (v2 MAC failed). */

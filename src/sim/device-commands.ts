@@ -1,16 +1,19 @@
 /**
- * Commands as a device runs them (pure): the poll answer read the way the later firmware reads it
- * (`command_type` + `parameters`), and what each command does to the inverter. The server queues
- * three ways of writing the one writable register, the export power limit (`Pow`, address 8,
- * percent, src/commands/command-schema.ts); a device refuses anything else with a failed result
- * saying why, which is the only negative outcome the server records.
+ * Commands as a device runs them (pure): the poll answer read the way the 1.3 firmware reads it
+ * (PROTOCOL-1.3.md §7: `count` > 0, only `commands[0]`, its `command.action` with `value` and,
+ * for `write_register`, `register_address`), and what each command does to the inverter. The
+ * server queues three ways of writing the one writable register, the export power limit (`Pow`,
+ * address 8, percent, src/commands/command-schema.ts); a device refuses anything else with a
+ * failed result saying why, which is the only negative outcome the server records.
  */
 import { ASSUMED_CAPACITY_W, WRITABLE_REGISTER } from '../commands/command-schema.js';
 import type { ResultStatus } from '../ports/command-store.js';
 
 export interface DeliveredCommand {
   id: string;
+  /** `command.action`. */
   type: string;
+  /** The rest of the `command` object (`value`, `register_address`, …). */
   parameters: Record<string, unknown>;
 }
 
@@ -24,27 +27,22 @@ export interface CommandReport {
   detail: string;
 }
 
-/** The commands of a poll answer; items without an id cannot be answered and are skipped. */
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The command of a poll answer, as the firmware takes it: none unless `count` > 0 and
+ * `commands[0]` has a `command` object; its id must be a string (the firmware reads a number as "").
+ */
 export function readCommandPoll(answer: unknown): DeliveredCommand[] {
-  const list = (answer as { commands?: unknown } | null)?.commands;
-  if (!Array.isArray(list)) return [];
-  const out: DeliveredCommand[] = [];
-  for (const item of list) {
-    if (typeof item !== 'object' || item === null) continue;
-    const c = item as Record<string, unknown>;
-    const id = typeof c.command_id === 'number' ? String(c.command_id) : c.command_id;
-    if (typeof id !== 'string' || id.length === 0) continue;
-    const params = c.parameters;
-    out.push({
-      id,
-      type: typeof c.command_type === 'string' ? c.command_type : '',
-      parameters:
-        typeof params === 'object' && params !== null && !Array.isArray(params)
-          ? (params as Record<string, unknown>)
-          : {},
-    });
-  }
-  return out;
+  if (!isObject(answer) || !Array.isArray(answer.commands)) return [];
+  if (!(typeof answer.count === 'number' && answer.count > 0)) return [];
+  const first = answer.commands[0];
+  if (!isObject(first) || !isObject(first.command)) return [];
+  const id = first.command_id;
+  if (typeof id !== 'string' || id.length === 0) return [];
+  const { action, ...parameters } = first.command;
+  return [{ id, type: typeof action === 'string' ? action : '', parameters }];
 }
 
 function wholePercent(v: unknown, what: string): CommandPlan {
@@ -58,7 +56,12 @@ export function planCommand(c: DeliveredCommand): CommandPlan {
   const p = c.parameters;
   switch (c.type) {
     case 'write_register': {
-      const address = p.register_address;
+      // As the firmware: `register_address`, else a numeric `target_register`.
+      const address =
+        p.register_address ??
+        (typeof p.target_register === 'string' && /^\d+$/.test(p.target_register)
+          ? Number(p.target_register)
+          : undefined);
       if (address !== WRITABLE_REGISTER) {
         // The Inverter SIM answers a write elsewhere with a Modbus exception (illegal address).
         return {
@@ -69,16 +72,16 @@ export function planCommand(c: DeliveredCommand): CommandPlan {
       return wholePercent(p.value, 'value');
     }
     case 'set_power_percentage':
-      return wholePercent(p.percentage, 'percentage');
+      return wholePercent(p.value, 'value');
     case 'set_power': {
-      const watts = p.power_value;
+      const watts = p.value;
       if (typeof watts !== 'number' || !Number.isFinite(watts) || watts < 0 || watts > ASSUMED_CAPACITY_W) {
         return {
           ok: false,
-          detail: `power_value must be 0 to ${ASSUMED_CAPACITY_W} W, got ${JSON.stringify(watts)}`,
+          detail: `value must be 0 to ${ASSUMED_CAPACITY_W} W, got ${JSON.stringify(watts)}`,
         };
       }
-      // As the later firmware: a fixed 10 kW capacity, whole percent (the server only queues
+      // As the firmware: a fixed 10 kW capacity, whole percent (the server only queues
       // multiples of 100 W, so nothing is cut here).
       return { ok: true, percent: Math.trunc((watts * 100) / ASSUMED_CAPACITY_W) };
     }

@@ -4,9 +4,18 @@
  * sealed in v1 envelopes with a counter of its own, and are retried while the server does not
  * answer (restarts, overload): the device keeps its download across connection loss and server
  * restarts, resuming from the chunk it had, as the field firmware could not.
+ *
+ * A bare control request is accepted only from the address of the device's latest authenticated
+ * upload: with `upload`, the device makes a sealed upload of one batch before its first check and
+ * again every `everyMs`, as a real device's regular uploads would (`POST /process` for e84f720,
+ * `POST /aggregated/<id>` in the 1.3 envelope for generation 1.3).
  */
+import { DeviceCompressor } from '../protocol/codecs/device-compressor.js';
 import { sealV1, type V1Keys } from '../protocol/envelope-v1.js';
 import type { DeviceFirmwareKeys } from '../protocol/firmware/device-update.js';
+import { buildUpload13, encodeBitpack13, NONCE13_BOOT_FLOOR, seal13 } from '../protocol/gen13/index.js';
+import { BATCH_LAYOUT } from '../protocol/registers.js';
+import { buildUploadJson } from '../protocol/upload-json.js';
 import {
   attemptUpdate,
   type OtaClient,
@@ -26,6 +35,10 @@ export interface OtaDeviceOptions {
   client: OtaClient;
   /** Seal requests in v1 envelopes with these keys, nonces after `nonce` (default 10000). */
   sign?: { keys: V1Keys; nonce?: number };
+  /** Upload (sealed with these keys) before checking, and every `everyMs` (default 300 s). */
+  upload?: { keys: V1Keys; everyMs?: number };
+  /** The last nonce the device used (its NVS counter; default `sign.nonce`, else 10000; 11000 for 1.3). */
+  nonce?: number;
   fault?: OtaFault;
   /** How long to keep retrying a server that does not answer (restart, overload). */
   retryForMs?: number;
@@ -43,10 +56,12 @@ export class OtaDevice {
   /** Requests that had to be retried (no answer, or 503). */
   retries = 0;
 
+  private uploadedAt: number | undefined;
+
   constructor(private readonly opts: OtaDeviceOptions) {
     this.id = opts.id;
     this.running = opts.version;
-    this.nonce = opts.sign?.nonce ?? 10_000;
+    this.nonce = opts.nonce ?? opts.sign?.nonce ?? (opts.client === 'later' ? NONCE13_BOOT_FLOOR : 10_000);
   }
 
   get version(): string {
@@ -105,8 +120,65 @@ export class OtaDevice {
     }
   }
 
+  /** A sealed upload of one batch: what binds the device's bare requests to its address. */
+  private async uploadOnce(keys: V1Keys): Promise<void> {
+    this.nonce++;
+    let route: string;
+    let body: string;
+    if (this.opts.client === 'later') {
+      // Three samples of the ten registers, bit-packed, in the 1.3 upload and envelope.
+      const values: number[] = [];
+      for (let s = 0; s < 3; s++) values.push(2430 + s, 177, 5000, 3500, 3400, 73, 70, 605, 100, 4331 + s);
+      const now = Date.now();
+      const json = buildUpload13({
+        deviceId: this.id,
+        timestamp: Math.floor(now / 1000),
+        samplingInterval: 5,
+        packets: [
+          {
+            bytes: encodeBitpack13(values),
+            registerLayout: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            sampleCount: 3,
+            lastSampleMs: now,
+          },
+        ],
+      });
+      route = `/aggregated/${encodeURIComponent(this.id)}`;
+      body = seal13(json, this.nonce, keys.hmacKey);
+    } else {
+      const values: number[] = [];
+      for (let s = 0; s < 5; s++) values.push(2430 + s, 177, 73, 4331 + 3 * s, 70, 605);
+      const { bytes, label } = new DeviceCompressor().compressBatch(values);
+      const timestamp = Date.now() % 0xffff_ffff;
+      const json = buildUploadJson({
+        deviceId: this.id,
+        timestamp,
+        packets: [{ bytes, label, timestamp, compressionTimeUs: 50, registerLayout: BATCH_LAYOUT }],
+        usage: { dictionary: 0, temporal: 0, semantic: 0, bitpack: 0 },
+      });
+      route = '/process';
+      body = sealV1(Buffer.from(json), { nonce: this.nonce, keys });
+    }
+    const res = await fetch(`${this.opts.url.replace(/\/+$/, '')}${route}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    const text = await res.text();
+    if (!res.ok) throw new OtaServerError(res.status, text);
+    this.uploadedAt = Date.now();
+  }
+
   /** One OTA tick: check, and if offered, download, verify and (only if verified) commit. */
-  checkAndUpdate(): Promise<OtaResult> {
+  async checkAndUpdate(): Promise<OtaResult> {
+    const up = this.opts.upload;
+    if (up && (this.uploadedAt === undefined || Date.now() - this.uploadedAt >= (up.everyMs ?? 300_000))) {
+      try {
+        await this.uploadOnce(up.keys);
+      } catch (err) {
+        return { kind: 'error', message: `upload: ${err instanceof Error ? err.message : String(err)}` };
+      }
+    }
     return attemptUpdate({
       deviceId: this.id,
       running: this.running,

@@ -13,12 +13,17 @@ export interface OtaFleetOptions {
   /** First device number (ids are `<prefix>-0001` …). */
   firstIndex?: number;
   fromVersion: string;
+  /** The keys of the devices' generation (per device: `configure` → `keys`). */
   keys: DeviceFirmwareKeys;
-  /** Per device: protocol generation, signing, fault. */
+  /** Every device uploads (sealed with these keys) before checking: see OtaDeviceOptions.upload. */
+  upload?: OtaDeviceOptions['upload'];
+  /** The last nonce every device used (default 10000): a rerun with the same ids must go higher. */
+  nonce?: number;
+  /** Per device: protocol generation, its keys, signing, fault. */
   configure?: (
     index: number,
     id: string,
-  ) => Partial<Pick<OtaDeviceOptions, 'client' | 'sign' | 'fault' | 'version'>>;
+  ) => Partial<Pick<OtaDeviceOptions, 'client' | 'sign' | 'fault' | 'version' | 'keys' | 'upload'>>;
   checkIntervalMs?: number;
   /** Give up on devices still waiting for an offer after this long. */
   timeoutMs?: number;
@@ -68,9 +73,11 @@ export async function runOtaFleet(opts: OtaFleetOptions): Promise<OtaFleetSummar
       url: opts.url,
       id,
       version: extra.version ?? opts.fromVersion,
-      keys: opts.keys,
+      keys: extra.keys ?? opts.keys,
       client: extra.client ?? 'field',
       ...(extra.sign ? { sign: extra.sign } : {}),
+      ...((extra.upload ?? opts.upload) ? { upload: extra.upload ?? opts.upload } : {}),
+      ...(opts.nonce !== undefined ? { nonce: opts.nonce } : {}),
       ...(extra.fault ? { fault: extra.fault } : {}),
       ...(opts.retryForMs !== undefined ? { retryForMs: opts.retryForMs } : {}),
       ...(opts.beforeChunk ? { beforeChunk: opts.beforeChunk } : {}),

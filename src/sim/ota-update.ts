@@ -1,10 +1,13 @@
 /**
- * One firmware-update attempt as a device should run it: check, download every chunk (HMAC
- * verified before decryption, CBC continued across chunks), SHA-256 and RSA signature verified
- * BEFORE the image is committed, outcome reported. It speaks the field generation's endpoints
- * (`/ota/check`, `/ota/chunk`, …) or the later firmware's (`/ota/check/<id>`, …). How requests
- * reach the server (bare or sealed, which nonce, retries) is the caller's `exchange`, so the
- * stand-alone OTA devices and the fleet's devices run this same procedure.
+ * One firmware-update attempt as a device should run it: check, download every chunk, decrypt
+ * continuing the CBC chain across chunks, SHA-256 and RSA signature verified BEFORE the image is
+ * committed, outcome reported. It speaks the e84f720 generation's endpoints (`/ota/check`,
+ * `/ota/chunk`, …; every chunk's HMAC verified before decryption) or generation 1.3's
+ * (PROTOCOL-1.3.md §8: `GET /ota/check/<id>`, `initiate`, `GET /ota/chunk/<id>`, progress
+ * reports, and after the reboot the boot probe `GET /ota/status` and `POST /ota/<id>/complete`;
+ * no chunk HMAC: the 1.3 firmware checks none). How requests reach the server (bare or sealed,
+ * which nonce, retries) is the caller's `exchange`, so the stand-alone OTA devices, the fleet's
+ * devices and a 1.3 device simulator run this same procedure.
  */
 import {
   type DeviceFirmwareKeys,
@@ -23,6 +26,7 @@ export type OtaFault =
   /** The connection is lost after this chunk for a while; the device then resumes. */
   | { kind: 'interrupt'; chunk: number; pauseMs: number };
 
+/** `field`: generation e84f720; `later`: generation 1.3. */
 export type OtaClient = 'field' | 'later';
 
 export type OtaResult =
@@ -56,6 +60,7 @@ export interface OtaAttempt {
   /** The version the device runs now. */
   running: string;
   client: OtaClient;
+  /** The keys of the device's generation (a 1.3 client ignores any chunk key: it checks no MAC). */
   keys: DeviceFirmwareKeys;
   exchange: OtaExchange;
   /** Boots the verified image: the device runs `version` from then on. */
@@ -105,13 +110,22 @@ async function fetchChunk(a: OtaAttempt, version: string, k: number): Promise<Se
   const r = (await a.exchange(
     'GET',
     `/ota/chunk/${id}?version=${encodeURIComponent(version)}&chunk=${k}`,
-  )) as {
-    chunk_index: number;
-    chunk_data: string;
-    chunk_size: number;
-    hmac: string;
-  };
-  return { chunk_number: r.chunk_index, data: r.chunk_data, size: r.chunk_size, hmac: r.hmac };
+  )) as { success?: boolean; chunk_data: string; chunk_size: number };
+  // The 1.3 firmware needs `success` and reads only `chunk_data` and `chunk_size`.
+  if (r.success !== true) throw new Error(`chunk ${k}: the answer lacks "success": true`);
+  return { chunk_number: k, data: r.chunk_data, size: r.chunk_size };
+}
+
+const unixSeconds = () => Math.floor(Date.now() / 1000);
+
+/** A 1.3 progress report: `{phase, progress, message, timestamp}` (no version). */
+async function progress(a: OtaAttempt, phase: string, percent: number, message: string): Promise<void> {
+  await a.exchange('POST', `/ota/${encodeURIComponent(a.deviceId)}/progress`, {
+    phase,
+    progress: percent,
+    message,
+    timestamp: unixSeconds(),
+  });
 }
 
 async function report(
@@ -129,19 +143,18 @@ async function report(
     return;
   }
   if (stage === 'verify') {
-    await a.exchange('POST', `/ota/${id}/progress`, {
-      phase: ok ? 'verification_success' : 'verification_failed',
-      progress: 100,
-      message: detail,
-      version,
-    });
-  } else {
-    await a.exchange('POST', `/ota/${id}/complete`, {
-      version,
-      status: ok ? 'success' : 'failed',
-      error_msg: detail,
-    });
+    await progress(a, ok ? 'verification_success' : 'verification_failed', ok ? 100 : 0, detail);
+    return;
   }
+  // After the reboot: the boot probe must answer 200, else the diagnostics fail and the 1.3
+  // firmware reports nothing; then the version it now runs.
+  await a.exchange('GET', '/ota/status');
+  await a.exchange('POST', `/ota/${id}/complete`, {
+    version,
+    status: ok ? 'success' : 'failed',
+    timestamp: unixSeconds(),
+    ...(ok ? {} : { error_msg: detail }),
+  });
 }
 
 /** Tampering the fault asks for, as if on the wire. */
@@ -163,14 +176,18 @@ async function update(a: OtaAttempt): Promise<OtaResult> {
   if (typeof offer === 'string') return { kind: 'none', message: offer };
   const manifest: OfferedManifest =
     a.fault?.kind === 'bad-signature' ? { ...offer, signature: flipBase64(offer.signature) } : offer;
-  const started = FirmwareReceiver.start(manifest, a.keys);
+  // The 1.3 firmware checks no chunk HMAC, whatever keys it is given.
+  const keys = a.client === 'later' ? { ...a.keys, chunkKey: null } : a.keys;
+  const started = FirmwareReceiver.start(manifest, keys);
   if (!started.ok) return fail(a, manifest.version, started.failure);
   const receiver = started.value;
   if (a.client === 'later') {
-    await a.exchange('POST', `/ota/initiate/${encodeURIComponent(a.deviceId)}`, {
+    // As the firmware: only the version (the server knows the running one from the check).
+    const r = (await a.exchange('POST', `/ota/initiate/${encodeURIComponent(a.deviceId)}`, {
       firmware_version: manifest.version,
-      current_version: a.running,
-    });
+    })) as { success?: boolean; session_id?: unknown };
+    if (r.success !== true) return { kind: 'error', message: 'initiate: no "success": true' };
+    await progress(a, 'downloading', 0, 'Starting firmware download...');
   }
   let resumedAt: number | null = null;
   let k = 0;
@@ -193,6 +210,7 @@ async function update(a: OtaAttempt): Promise<OtaResult> {
     }
     k++;
   }
+  if (a.client === 'later') await progress(a, 'download_complete', 100, 'Download complete, verifying');
   const verdict = receiver.verifyBeforeCommit();
   if (!verdict.ok) return fail(a, manifest.version, verdict.failure);
   await report(a, manifest.version, true, 'sha256 and signature verified', 'verify');

@@ -2,7 +2,9 @@
  * Human-readable views of a simulation: a live progress block (uploads, answers by reason,
  * current rates) and the summary printed at the end. Pure text so the CLI decides where it goes.
  */
+import type { ControlKind } from './control-link.js';
 import type { ControlSummary } from './device-control.js';
+import type { Gen13Summary } from './gen13-fleet.js';
 import { MISBEHAVIOURS } from './misbehaviour.js';
 import type { SimulationSummary } from './simulator.js';
 
@@ -22,6 +24,29 @@ function reasons(counts: Record<string, number>): string {
 
 /** Whether devices did anything besides uploading (so short runs stay as short as before). */
 const controlActive = (c: ControlSummary) => Object.keys(c.requests).length > 0;
+
+/** Kinds of control request in the order the summary lists them (1.3 kinds after e84f720's). */
+const CONTROL_KINDS: readonly ControlKind[] = [
+  'changes',
+  'commands',
+  'firmware',
+  'boot',
+  'registration',
+  'config',
+  'config_ack',
+  'config_current',
+  'energy',
+  'fault',
+];
+
+/** One line of what generation 1.3 devices did besides uploading and control. */
+export function gen13Line(g: Gen13Summary): string {
+  return (
+    `1.3 devices ${g.devices}: upload cycles ${g.uploadCycles} (retries ${g.retries}, failed ${g.failedCycles},` +
+    ` oversized ${g.oversizedCycles})  energy reports ${g.energyReports}  fault reports ${g.faultReports}` +
+    `  samples discarded ${g.discardedSamples}  reboots ${g.reboots}`
+  );
+}
 
 /** One line of what devices did with configuration, commands and firmware. */
 export function controlLine(c: ControlSummary): string {
@@ -47,6 +72,7 @@ export function progressLines(
     `       unexpected answers ${s.unexpected}  stuck devices ${s.stuckDevices}  lost packets ${s.lostPackets}`,
   ];
   if (controlActive(s.control)) lines.push(`       ${controlLine(s.control)}`);
+  if (s.gen13) lines.push(`       ${gen13Line(s.gen13)}`);
   return { lines, mark: { elapsedSeconds: s.elapsedSeconds, sent: s.sent, accepted: s.accepted } };
 }
 
@@ -75,11 +101,11 @@ export function summaryLines(s: SimulationSummary): string[] {
   const c = s.control;
   if (controlActive(c)) {
     lines.push('control requests (answers):');
-    for (const kind of ['changes', 'commands', 'firmware'] as const) {
+    for (const kind of CONTROL_KINDS) {
       const t = c.requests[kind];
       if (!t) continue;
       lines.push(
-        `  ${kind.padEnd(10)} sent ${String(t.sent).padStart(6)}  unexpected ${t.unexpected}  ${reasons(t.outcomes)}`,
+        `  ${kind.padEnd(14)} sent ${String(t.sent).padStart(6)}  unexpected ${t.unexpected}  ${reasons(t.outcomes)}`,
       );
     }
     lines.push(
@@ -88,6 +114,7 @@ export function summaryLines(s: SimulationSummary): string[] {
       `firmware updates: updated ${c.firmware.updated}, refused ${c.firmware.refused}, cut short ${c.firmware.errors}`,
     );
   }
+  if (s.gen13) lines.push(gen13Line(s.gen13));
   lines.push(`unexpected answers: ${s.unexpected}`);
   for (const e of s.unexpectedExamples) lines.push(`  ${e}`);
   if (s.stuckDevices > 0) {

@@ -3,7 +3,8 @@
  * server accepted and why it refused the rest. Devices can be told to misbehave; every answer is
  * then judged against what the server must answer to that kind of request. Besides uploading,
  * devices can follow configuration changes, run commands and install firmware updates
- * (`device-control.ts`), each on its own timer.
+ * (`device-control.ts`), each on its own timer. Generation 1.3 devices (`gen13-fleet.ts`) run
+ * beside them with their own protocol and share the counts.
  */
 import { setMaxListeners } from 'node:events';
 import { FIELD_KEYS, type V1Keys } from '../protocol/envelope-v1.js';
@@ -12,6 +13,9 @@ import { type AnswerTally, countAnswer, outcomeOf, TRANSPORT_ERROR } from './ans
 import { type ControlJudge, ControlLink, type NonceLedger } from './control-link.js';
 import { type ControlSummary, DeviceControl, emptyControlSummary } from './device-control.js';
 import { FieldDevice, type PreparedUpload, type V2Identity } from './field-device.js';
+import type { Nvs13 } from './gen13-config.js';
+import type { FaultType13 } from './gen13-device.js';
+import { emptyGen13Summary, type Gen13DeviceSpec, Gen13Fleet, type Gen13Summary } from './gen13-fleet.js';
 import {
   type DeviceProfile,
   FIELD_FIRMWARE_VERSION,
@@ -85,6 +89,27 @@ export interface SimulationOptions {
   firmwareIntervalSeconds?: number;
   /** The firmware keys a device build compiles in (the server's key directory, no private key). */
   firmwareKeys?: DeviceFirmwareKeys;
+  /** Generation 1.3 devices to run beside the others (PROTOCOL-1.3.md; gen13-fleet.ts). */
+  gen13?: Gen13Options;
+}
+
+/**
+ * Generation 1.3 devices. Their timers are their own settings in device seconds (NVS, changed by
+ * the server), run at the fleet's speed: `intervalSeconds` of wall clock per 15 s of device time.
+ * Upload misbehaviours and device modes are e84f720's; `badchunk` and `badsignature` apply.
+ */
+export interface Gen13Options {
+  devices: number;
+  /** Number in the first one's id, `<prefix>-NNNN` (default: right after the e84f720 devices). */
+  firstIndex?: number;
+  /** The settings their NVS holds at the first boot (default: the firmware's). */
+  nvs?: Nvs13;
+  /** Modbus faults per poll, by type; each is recovered (or not) and reported to `/fault/recovery`. */
+  faults?: Partial<Record<FaultType13, number>>;
+  /** The 1.3 build's firmware keys (`<key dir>/1.3`); without them the devices do not check for firmware. */
+  firmwareKeys?: DeviceFirmwareKeys;
+  /** The upload PSK (default: the fleet key `keys.hmacKey`, the firmware's published PSK). */
+  psk?: Uint8Array;
 }
 
 export interface ResponseRecord {
@@ -104,7 +129,10 @@ export interface AcknowledgedUpload {
   deviceId: string;
   nonce: number;
   uploadId: string;
+  /** Per packet, the raw values as read, sample-major. */
   values: number[][];
+  /** Generation 1.3: per packet, its register layout, its bytes (hex) and each sample's unix ms. */
+  gen13?: { registerLayouts: number[][]; packetsHex: string[]; sampleTimesMs: number[][] };
 }
 
 export interface SimulationSummary {
@@ -130,6 +158,8 @@ export interface SimulationSummary {
   rates: { sentPerSecond: number; acceptedPerSecond: number };
   /** Configuration, commands and firmware updates: requests, answers and what devices did. */
   control: ControlSummary;
+  /** What generation 1.3 devices did besides (present when the fleet has any). */
+  gen13?: Gen13Summary;
 }
 
 /** What the simulator knows about one device beyond the device itself. */
@@ -208,12 +238,13 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     throw new Error('give a duration or a number of uploads per device');
   }
   // Every device waits on the same signal.
-  if (opts.signal) setMaxListeners(opts.devices + 10, opts.signal);
+  const gen13Count = opts.gen13?.devices ?? 0;
+  if (opts.signal) setMaxListeners(opts.devices + gen13Count + 10, opts.signal);
   const start = Date.now();
   const deadline =
     opts.durationSeconds !== undefined ? start + opts.durationSeconds * 1000 : Number.POSITIVE_INFINITY;
   const summary: SimulationSummary = {
-    devices: opts.devices + (opts.v2Devices?.length ?? 0),
+    devices: opts.devices + (opts.v2Devices?.length ?? 0) + gen13Count,
     sent: 0,
     accepted: 0,
     rejected: {},
@@ -229,6 +260,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     firmware: {},
     rates: { sentPerSecond: 0, acceptedPerSecond: 0 },
     control: emptyControlSummary(),
+    ...(gen13Count > 0 ? { gen13: emptyGen13Summary(gen13Count) } : {}),
   };
   const latencies: number[] = [];
   /** Index into `latencies` where the current progress window starts. */
@@ -486,11 +518,76 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     }
   };
 
+  /** Generation 1.3 devices: ids, profiles and source addresses continue after the others'. */
+  const gen13Fleet = (g: Gen13Options, summary13: Gen13Summary): Gen13Fleet => {
+    const first = g.firstIndex ?? opts.devices + 1;
+    const specs: Gen13DeviceSpec[] = Array.from({ length: g.devices }, (_, j) => {
+      const n = first - 1 + j;
+      const profile = opts.varied ? variedProfile(n, seed) : uniformProfile(n, seed);
+      const fault = FIRMWARE_FAULTS.find((f) => hasMode(n, f, rates[f] ?? 0));
+      return {
+        id: `${opts.idPrefix ?? 'sim'}-${String(n + 1).padStart(4, '0')}`,
+        profile: profile.inverter,
+        dayStart: Date.UTC(2026, 5, 21, 6) + n * 60_000,
+        requester: requesterFor(fleet.length + j),
+        random: seededRandom(seed * 65_537 + n * 7 + 5),
+        ...(fault ? { fault } : {}),
+      };
+    });
+    return new Gen13Fleet({
+      devices: specs,
+      psk: g.psk ?? (opts.keys ?? FIELD_KEYS).hmacKey,
+      timeScale: (opts.intervalSeconds * 1000) / uploadIntervalMs,
+      ...(g.nvs ? { nvs: g.nvs } : {}),
+      ...(g.faults ? { faults: g.faults } : {}),
+      ...(g.firmwareKeys ? { firmwareKeys: g.firmwareKeys } : {}),
+      ...(opts.uploadsPerDevice !== undefined ? { uploadsPerDevice: opts.uploadsPerDevice } : {}),
+      deadline,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      stopped,
+      onUpload: (deviceId, nonce, outcome, latency) => {
+        summary.sent++;
+        if (outcome === TRANSPORT_ERROR) summary.transportErrors++;
+        else {
+          latencies.push(latency);
+          if (outcome === '200') summary.accepted++;
+          else summary.rejected[outcome] = (summary.rejected[outcome] ?? 0) + 1;
+        }
+        tally(deviceId, 'valid', nonce, outcome, latency);
+      },
+      onControl: (deviceId, kind, what, outcome, expected) => {
+        countAnswer(summary.control.requests, kind, outcome, expected);
+        if (!expected) unexpected(`${deviceId}: ${what} answered ${outcome}`);
+      },
+      ...(opts.keepAcknowledged
+        ? {
+            onAcknowledged: (a) =>
+              summary.acknowledged.push({
+                deviceId: a.deviceId,
+                nonce: a.nonce,
+                uploadId: a.uploadId,
+                values: a.packets.map((p) => p.samples.flat()),
+                gen13: {
+                  registerLayouts: a.packets.map((p) => [...p.registerLayout]),
+                  packetsHex: a.packets.map((p) => Buffer.from(p.bytes).toString('hex')),
+                  sampleTimesMs: a.packets.map((p) => [...p.sampleTimesMs]),
+                },
+              }),
+          }
+        : {}),
+      control: summary.control,
+      gen13: summary13,
+      unexpected,
+    });
+  };
+  const gen13 = opts.gen13 && summary.gen13 ? gen13Fleet(opts.gen13, summary.gen13) : undefined;
+
   const snapshot = (window: boolean): SimulationSummary => {
     const sorted = latencies.slice(window ? windowStart : 0).sort((a, b) => a - b);
     if (window) windowStart = latencies.length;
     summary.elapsedSeconds = (Date.now() - start) / 1000;
-    summary.lostPackets = fleet.reduce((n, d) => n + d.lostPackets, 0);
+    summary.lostPackets = fleet.reduce((n, d) => n + d.lostPackets, 0) + (gen13?.lostPackets() ?? 0);
+    gen13?.snapshot();
     summary.latencyMs = {
       p50: Number(percentile(sorted, 50).toFixed(2)),
       p99: Number(percentile(sorted, 99).toFixed(2)),
@@ -498,8 +595,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     };
     summary.stuckDevices = runs.filter((r) => r.stuck).length;
     summary.firmware = {};
-    for (const d of fleet) {
-      const label = d.firmwareVersion ?? 'unknown';
+    for (const d of [...fleet, ...(gen13?.devices ?? [])]) {
+      const label = (d instanceof FieldDevice ? d.firmwareVersion : d.version) ?? 'unknown';
       summary.firmware[label] = (summary.firmware[label] ?? 0) + 1;
     }
     const seconds = Math.max(summary.elapsedSeconds, 1e-3);
@@ -514,7 +611,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     progress = setInterval(() => opts.onProgress?.(snapshot(true)), 1000);
   }
   try {
-    await Promise.all(runs.map((r, i) => runDevice(r, i)));
+    await Promise.all([...runs.map((r, i) => runDevice(r, i)), gen13?.run()]);
   } finally {
     if (progress) clearInterval(progress);
     for (const b of bound) b.close();

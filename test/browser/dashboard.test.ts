@@ -161,6 +161,72 @@ describe.skipIf(missing !== null && !ci)('dashboard in headless Chromium', () =>
     await page.locator('[data-testid="device-events"] tr[data-code="replayed_nonce"]').waitFor();
   });
 
+  it("shows a 1.3 device's registration, energy saved, time per power mode and recent faults", async () => {
+    const id = 'gen13-dash';
+    // Bare 1.3 reports are believed only from the address of the device's authenticated upload.
+    expect((await post(server.url, sealed(id, 10001))).status).toBe(200);
+    const send = async (route: string, body: unknown) => {
+      const res = await fetch(`${server.url}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return res.status;
+    };
+    const registration = {
+      device_id: id,
+      device_name: 'Roof inverter',
+      firmware_version: '1.3.4',
+      location: 'Lab 2',
+      description: 'EcoWatt field unit',
+    };
+    expect(await send('/devices', registration)).toBe(200);
+    const energy = {
+      device_id: id,
+      timestamp: Date.now(),
+      power_management: {
+        enabled: true,
+        techniques: '0x0F',
+        avg_current_ma: 96.5,
+        energy_saved_mah: 12.5,
+        peripheral_savings_mah: 1.5,
+        uptime_ms: 3_600_000,
+        high_perf_ms: 600_000,
+        normal_ms: 1_200_000,
+        low_power_ms: 900_000,
+        sleep_ms: 900_000,
+      },
+    };
+    expect(await send(`/power/energy/${id}`, energy)).toBe(201);
+    const fault = (success: boolean, fault_type: string) => ({
+      device_id: id,
+      timestamp: Date.now(),
+      fault_type,
+      recovery_action: 'retry_read',
+      success,
+      details: `Modbus ${fault_type}`,
+      retry_count: success ? 1 : 3,
+    });
+    expect(await send('/fault/recovery', fault(true, 'crc_error'))).toBe(201);
+    expect(await send('/fault/recovery', fault(false, 'timeout'))).toBe(201);
+
+    await page.goto(`${server.url}/#/devices/${id}`);
+    await page.getByRole('heading', { name: id, level: 1 }).waitFor();
+    const reports = page.getByRole('region', { name: 'Energy and faults' });
+    await expect.poll(() => reports.getByTestId('registration').textContent()).toContain('Roof inverter');
+    expect(await reports.getByTestId('registration').textContent()).toMatch(/1\.3\.4.*Lab 2.*verified/s);
+    await expect.poll(() => reports.getByTestId('energy-saved').textContent()).toContain('12.50 mAh');
+    expect(await reports.locator('[data-testid="power-modes"] tr[data-mode]').count()).toBe(4);
+    expect(await reports.locator('[data-testid="power-modes"] tr[data-mode="normal"]').textContent()).toMatch(
+      /20 min.*33\.3 %/s,
+    );
+    const faults = reports.locator('[data-testid="fault-rows"] tr[data-fault]');
+    await expect.poll(() => faults.count()).toBe(2);
+    expect(await faults.first().textContent()).toMatch(/timeout.*retry read.*failed/s);
+    expect(await faults.nth(1).textContent()).toMatch(/crc error.*recovered/s);
+    await reports.screenshot({ path: artifact('device-reports.png') });
+  });
+
   it("changes a device's configuration (validated) and shows it pending; sends and cancels a command", async () => {
     await page.goto(`${server.url}/#/devices/site-0001`);
     await page.getByRole('heading', { name: 'site-0001', level: 1 }).waitFor();

@@ -59,6 +59,7 @@ function upload(
     initialHigh: 10000,
     keyKid: null,
     protocol: nonce === null ? 'unsecured' : 'v1',
+    generation: 'e84f720',
     encrypted: false,
     receivedAt: 2_000_000,
     source: '127.0.0.1',
@@ -328,6 +329,7 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
         deviceTimestamp: u.deviceTimestamp,
         registered: r.registered,
         protocol: u.protocol,
+        generation: u.generation,
         nonceGap: r.gap,
         packets: u.packets,
         duplicatePackets: r.duplicatePackets,
@@ -356,6 +358,69 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
       const events = await s.listSecurityEvents({ deviceId: 'ev', limit: 10 });
       expect(events[0]).toMatchObject({ code: 'replayed_nonce', nonce: 1 });
       expect((await s.getDevice('ev'))?.counters.rejects).toEqual({ replayed_nonce: 2 });
+      await s.close();
+    });
+
+    it('keeps device reports per device and kind, newest first, pruning the oldest', async () => {
+      const s = await create();
+      await s.commitUpload(upload('rep', 10001));
+      const keep = { perDevice: 3, unknownDevices: 2 };
+      const report = (deviceId: string, kind: 'energy' | 'fault', n: number) => ({
+        deviceId,
+        kind,
+        receivedAt: 1000 + n,
+        source: '10.0.0.7',
+        verified: true,
+        body: { timestamp: n, nested: { techniques: '0x0F', saved: 1.25 }, text: 'ünïcode' },
+      });
+      const ids: number[] = [];
+      for (let n = 0; n < 5; n++) ids.push((await s.recordReport(report('rep', 'energy', n), keep)).id);
+      await s.recordReport(report('rep', 'fault', 9), keep);
+      expect(new Set(ids).size).toBe(5);
+      const energy = await s.listReports('rep', 'energy', 10);
+      expect(energy.map((r) => r.body.timestamp)).toEqual([4, 3, 2]);
+      expect(energy[0]).toEqual({ ...report('rep', 'energy', 4), id: ids[4] });
+      expect((await s.listReports('rep', 'energy', 2)).map((r) => r.id)).toEqual([ids[4], ids[3]]);
+      expect((await s.listReports('rep', 'fault', 10)).map((r) => r.body.timestamp)).toEqual([9]);
+      expect(await s.listReports('other', 'energy', 10)).toEqual([]);
+      await s.close();
+    });
+
+    it('keeps registrations one per id, and those of unknown ids bounded over all of them', async () => {
+      const s = await create();
+      await s.commitUpload(upload('known', 10001));
+      const keep = { perDevice: 1, unknownDevices: 2 };
+      const reg = (deviceId: string, name: string, verified: boolean) => ({
+        deviceId,
+        kind: 'registration' as const,
+        receivedAt: 5000,
+        source: '10.0.0.8',
+        verified,
+        body: { device_name: name },
+      });
+      await s.recordReport(reg('known', 'first', true), keep);
+      await s.recordReport(reg('known', 'second', true), keep);
+      expect((await s.listReports('known', 'registration', 5)).map((r) => r.body.device_name)).toEqual([
+        'second',
+      ]);
+      for (const id of ['p1', 'p2', 'p3']) await s.recordReport(reg(id, `name-${id}`, false), keep);
+      await s.recordReport(reg('p3', 'again', false), keep);
+      // p1 was the oldest of three unknown ids beyond the two kept; the known device is not counted.
+      const pending = await s.listUnknownDeviceReports('registration', 10);
+      expect(pending.map((r) => [r.deviceId, r.body.device_name, r.verified])).toEqual([
+        ['p3', 'again', false],
+        ['p2', 'name-p2', false],
+      ]);
+      expect(await s.listReports('p1', 'registration', 5)).toEqual([]);
+      expect((await s.listReports('known', 'registration', 5)).length).toBe(1);
+      // Once the id has a device, its registration is no longer pending (and is kept as its own).
+      await s.commitUpload(upload('p2', 10001));
+      expect((await s.listUnknownDeviceReports('registration', 10)).map((r) => r.deviceId)).toEqual(['p3']);
+      expect((await s.listReports('p2', 'registration', 5))[0]).toMatchObject({
+        deviceId: 'p2',
+        verified: false,
+        body: { device_name: 'name-p2' },
+      });
       await s.close();
     });
   });

@@ -14,7 +14,9 @@ const run = promisify(execFile);
 let server: RunningServer;
 
 beforeAll(async () => {
-  server = await startServer();
+  // Bare control requests only where a device's own policy allows them (the generation-wide
+  // setting has tests of its own).
+  server = await startServer({ env: { ECOWATT_UNSECURED_CONTROL: 'off' } });
 });
 afterAll(async () => {
   await server?.stop();
@@ -66,22 +68,22 @@ describe('commands', () => {
     const c3 = await send('cmd-three', { type: 'set_power', power_value: 2500 });
 
     const seen: string[] = [];
+    // The 1.3 shape (PROTOCOL-1.3.md §7): one command, `command.action`, a numeric register address.
     const expected = [
-      [c1.id, 'set_power_percentage', 40, 'succeeded'],
-      [c2.id, 'write_register', 60, 'failed'],
-      [c3.id, 'set_power', 25, 'succeeded'],
+      [c1.id, { action: 'set_power_percentage', value: 40 }, 'succeeded'],
+      [c2.id, { action: 'write_register', register_address: 8, value: 60 }, 'failed'],
+      [c3.id, { action: 'set_power', value: 2500 }, 'succeeded'],
     ] as const;
-    for (const [id, type, percent, outcome] of expected) {
+    for (const [id, command, outcome] of expected) {
       const p = await poll('cmd-three');
       expect(p.status).toBe(200);
       expect(p.headers.get('connection')).toBe('close');
-      expect(p.json).toMatchObject({ success: true, device_id: 'cmd-three', count: 1 });
+      expect(p.json).toEqual({ commands: [{ command_id: id, command }], count: 1 });
       const [item] = p.json.commands;
-      expect(item).toMatchObject({
-        command_id: id,
-        command_type: type,
-        command: { action: 'write_register', target_register: 'export_power', value: percent },
-        attempt: 1,
+      expect((await server.admin('GET', `/api/devices/cmd-three/commands/${id}`)).json).toMatchObject({
+        status: 'in_flight',
+        attempts: 1,
+        device_command: command,
       });
       // While one is with the device, the next waits: writes land in the order they were queued.
       expect((await poll('cmd-three')).json.count).toBe(0);
@@ -94,7 +96,7 @@ describe('commands', () => {
       expect(r.json).toMatchObject({ success: true, command_id: id, status: outcome, duplicate: false });
     }
     expect(seen).toEqual([c1.id, c2.id, c3.id]);
-    expect((await poll('cmd-three')).json).toMatchObject({ commands: [], count: 0 });
+    expect((await poll('cmd-three')).json).toEqual({ commands: [], count: 0 });
 
     const list = await server.admin('GET', '/api/devices/cmd-three/commands');
     expect(list.json.commands.map((c: { id: string; status: string }) => [c.id, c.status])).toEqual([
@@ -129,16 +131,21 @@ describe('commands', () => {
       max_attempts: 2,
     });
     const next = await send('cmd-lease', { type: 'set_power_percentage', percentage: 80 });
+    const attempts = async (id: string) =>
+      (await server.admin('GET', `/api/devices/cmd-lease/commands/${id}`)).json.attempts;
     const first = await poll('cmd-lease');
-    expect(first.json.commands[0]).toMatchObject({ command_id: lost.id, attempt: 1 });
+    expect(first.json.commands[0]).toMatchObject({ command_id: lost.id });
+    expect(await attempts(lost.id)).toBe(1);
     expect((await poll('cmd-lease')).json.count).toBe(0);
     await new Promise((r) => setTimeout(r, 1100));
     const second = await poll('cmd-lease');
-    expect(second.json.commands[0]).toMatchObject({ command_id: lost.id, attempt: 2 });
+    expect(second.json.commands[0]).toMatchObject({ command_id: lost.id });
+    expect(await attempts(lost.id)).toBe(2);
     await new Promise((r) => setTimeout(r, 1100));
     // Two deliveries without a result: expired, and the queue moves on.
     const third = await poll('cmd-lease');
-    expect(third.json.commands[0]).toMatchObject({ command_id: next.id, attempt: 1 });
+    expect(third.json.commands[0]).toMatchObject({ command_id: next.id });
+    expect(await attempts(next.id)).toBe(1);
     const shown = await server.admin('GET', `/api/devices/cmd-lease/commands/${lost.id}`);
     expect(shown.json).toMatchObject({ status: 'expired', attempts: 2 });
     // A late result is still the truth about what the device did.

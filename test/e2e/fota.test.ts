@@ -1,7 +1,7 @@
 /**
  * Secure firmware updates against the real server process: keys made by the CLI, images added
  * through the CLI and the streamed admin upload, a staged rollout that 20 simulated devices go
- * through concurrently (field and later firmware, bare and sealed requests) with a corrupted
+ * through concurrently (e84f720 and 1.3 firmware, bare and sealed requests) with a corrupted
  * chunk, a bad signature and an interrupted download, the server killed and restarted in the
  * middle, and a second rollout that halts at its failure threshold.
  */
@@ -20,6 +20,10 @@ const run = promisify(execFile);
 let server: RunningServer;
 let dataDir: string;
 let keys: DeviceFirmwareKeys;
+/** The 1.3 set: the 'later' devices are generation 1.3 (their own AES and public key, no chunk key). */
+let keys13: DeviceFirmwareKeys;
+/** Bare requests count only from the address of the device's latest authenticated upload. */
+const announce = { keys: FIELD_KEYS };
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -49,6 +53,10 @@ async function upload(version: string, body: Buffer, query = ''): Promise<{ stat
   return { status: res.status, json: await res.json() };
 }
 
+async function upload13(version: string, body: Buffer): Promise<{ status: number; json: any }> {
+  return upload(version, body, '&generation=1.3');
+}
+
 async function fieldCheck(deviceId: string, current: string): Promise<{ status: number; json: any }> {
   const res = await fetch(`${server.url}/ota/check`, {
     method: 'POST',
@@ -72,8 +80,11 @@ beforeAll(async () => {
   dataDir = tempDataDir();
   const made = await cli('keys', 'generate', '--data-dir', dataDir);
   expect(made.code, made.stderr).toBe(0);
+  const made13 = await cli('keys', 'generate', '--data-dir', dataDir, '--generation', '1.3');
+  expect(made13.code, made13.stderr).toBe(0);
   keys = deviceKeysFromDir(path.join(dataDir, 'keys'));
-  server = await startServer({ dataDir });
+  keys13 = deviceKeysFromDir(path.join(dataDir, 'keys'), '1.3');
+  server = await startServer({ dataDir, env: { ECOWATT_UNSECURED_CONTROL: 'off' } });
   await register([...ids('sim-ota', 1, 20), ...ids('halt', 1, 10)]);
 });
 
@@ -109,12 +120,17 @@ describe('firmware catalogue', () => {
   it('answers only devices whose policy allows bare requests, and only with a token for the status view', async () => {
     await register(['strict-0001'], {});
     expect((await fieldCheck('strict-0001', '1.0.3')).json.error).toBe('unsecured_not_allowed');
-    expect((await fetch(`${server.url}/ota/status`)).status).toBe(401);
+    // Without the token: the 1.3 boot probe, a bare 200 that tells nothing.
+    const probe = await fetch(`${server.url}/ota/status`);
+    expect(probe.status).toBe(200);
+    expect(await probe.json()).toEqual({});
   });
 });
 
 describe('a staged rollout through 20 devices', () => {
   it('updates them concurrently, catches faults where they are, and survives a server restart', async () => {
+    // The same version for the 1.3 devices, prepared under their keys.
+    expect((await upload13('1.0.5', image(20_000, 5))).status).toBe(201);
     const created = await server.admin('POST', '/api/rollouts', {
       version: '1.0.5',
       target: { kind: 'percentage', steps: [30, 60, 100], step_wait_seconds: 0.3 },
@@ -136,11 +152,13 @@ describe('a staged rollout through 20 devices', () => {
       idPrefix: 'sim-ota',
       fromVersion: '1.0.3',
       keys,
+      upload: announce,
       checkIntervalMs: 150,
       timeoutMs: 40_000,
       retryForMs: 20_000,
       configure: (i, id) => ({
         client: i % 4 === 3 ? 'later' : 'field',
+        ...(i % 4 === 3 ? { keys: keys13 } : {}),
         ...(i % 3 === 1 ? { sign: { keys: FIELD_KEYS } } : {}),
         ...(id === corrupt ? { fault: { kind: 'corrupt-chunk', chunk: 7 } } : {}),
         ...(id === badSignature ? { fault: { kind: 'bad-signature' } } : {}),
@@ -152,7 +170,7 @@ describe('a staged rollout through 20 devices', () => {
         restartedFor = id;
         // No clean shutdown: progress must already be durable.
         await server.kill();
-        server = await startServer({ dataDir, port: server.port });
+        server = await startServer({ dataDir, port: server.port, env: { ECOWATT_UNSECURED_CONTROL: 'off' } });
         const after = await server.admin('GET', `/api/rollouts/${rolloutId}`);
         persistedAtRestart = after.json.sessions.find((s: { device_id: string }) => s.device_id === id);
       },
@@ -247,7 +265,8 @@ describe('the failure threshold', () => {
       keys,
       checkIntervalMs: 100,
       timeoutMs: 10_000,
-      configure: () => ({ fault: { kind: 'corrupt-chunk', chunk: 1 } }),
+      // Signed reports: outcomes reported bare never count toward the threshold.
+      configure: () => ({ sign: { keys: FIELD_KEYS }, fault: { kind: 'corrupt-chunk', chunk: 1 } }),
     });
     // The third failure halts it: devices that had not begun by then are not offered it.
     const refused = failing.reports.filter((r) => r.result.kind === 'failed').map((r) => r.id);
@@ -265,6 +284,7 @@ describe('the failure threshold', () => {
       firstIndex: 6,
       fromVersion: '1.0.3',
       keys,
+      upload: announce,
       checkIntervalMs: 200,
       timeoutMs: 1000,
     });
@@ -289,6 +309,9 @@ describe('the failure threshold', () => {
       firstIndex: 6,
       fromVersion: '1.0.3',
       keys,
+      upload: announce,
+      // The same devices again: their counter goes on above the run before.
+      nonce: 20_000,
       checkIntervalMs: 100,
       timeoutMs: 10_000,
     });

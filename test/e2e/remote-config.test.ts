@@ -15,7 +15,9 @@ const run = promisify(execFile);
 let server: RunningServer;
 
 beforeAll(async () => {
-  server = await startServer();
+  // Bare control requests only where a device's own policy allows them (the generation-wide
+  // setting has tests of its own).
+  server = await startServer({ env: { ECOWATT_UNSECURED_CONTROL: 'off' } });
 });
 afterAll(async () => {
   await server?.stop();

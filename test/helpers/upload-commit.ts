@@ -17,6 +17,7 @@ export function uploadCommit(deviceId: string, nonce: number, receivedAt = 2_000
     initialHigh: 10000,
     keyKid: null,
     protocol: 'v1',
+    generation: 'e84f720',
     encrypted: false,
     receivedAt,
     source: '127.0.0.1',

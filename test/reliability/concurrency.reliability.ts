@@ -189,6 +189,7 @@ function commit(deviceId: string, nonce: number, threshold: number): UploadCommi
     initialHigh: 10_000,
     keyKid: null,
     protocol: 'v1',
+    generation: 'e84f720',
     encrypted: false,
     receivedAt: 0,
     source: '127.0.0.1',

@@ -20,6 +20,7 @@ export interface FleetRow {
   interval_ms: number;
   last_seen: string | null;
   last_source: string | null;
+  generation: 'e84f720' | '1.3' | null;
   power: LatestValue | null;
   energy_today_wh: number;
   uploads: number;
@@ -57,6 +58,9 @@ export interface DeviceView {
   last_seen: string | null;
   last_nonce: number | null;
   last_source: string | null;
+  generation: 'e84f720' | '1.3' | null;
+  last_authenticated_source: string | null;
+  last_authenticated_at: string | null;
   replay_high: number | null;
   counters: {
     uploads: number;
@@ -65,9 +69,12 @@ export interface DeviceView {
     duplicate_packets: number;
     nonce_gaps: number;
     rejects: Record<string, number>;
+    unsecured_control?: Record<string, number>;
   };
   keys: DeviceKeyView[];
   uses_fleet_key: boolean;
+  /** What it reported at boot (`POST /devices`), if anything. */
+  registration?: RegistrationView | null;
 }
 
 export interface UploadSummary {
@@ -143,4 +150,49 @@ export interface UploadEvent {
   latest: LatestValue[];
   energy_today_wh: number | null;
   interval_ms: number | null;
+}
+
+/** What a device said at boot (`POST /devices`); `verified: false` = sent before it existed. */
+export interface RegistrationView {
+  device_id: string;
+  device_name: string | null;
+  firmware_version: string | null;
+  location: string | null;
+  description: string | null;
+  received_at: string;
+  source: string;
+  verified: boolean;
+  from_upload_address?: boolean | null;
+}
+
+export type PowerMode = 'high_perf' | 'normal' | 'low_power' | 'sleep';
+
+export interface EnergyReportView {
+  id: number;
+  received_at: string;
+  timestamp: number | null;
+  device_time: string | null;
+  enabled: boolean;
+  techniques: string | null;
+  technique_names: string[];
+  avg_current_ma: number | null;
+  energy_saved_mah: number | null;
+  peripheral_savings_mah: number | null;
+  uptime_ms: number | null;
+  modes_ms: Record<PowerMode, number>;
+  modes_percent: Record<PowerMode, number>;
+  source: string;
+}
+
+export interface FaultReportView {
+  id: number;
+  received_at: string;
+  timestamp: number | null;
+  device_time: string | null;
+  fault_type: string | null;
+  recovery_action: string | null;
+  success: boolean;
+  details: string | null;
+  retry_count: number | null;
+  source: string;
 }

@@ -16,6 +16,7 @@ import {
   sameValue,
 } from '../../config/config-schema.js';
 import type { Delivery } from '../../config/config-state.js';
+import type { ConfigReport } from '../../config/config13-state.js';
 import type { UploadTrace } from '../../config/observed-cadence.js';
 import type {
   ConfigChangeOutcome,
@@ -24,6 +25,7 @@ import type {
   ConfigStore,
   ConfigVersion,
   OfferedValue,
+  ReportedValue,
   ScopeConfig,
 } from '../../ports/config-store.js';
 import {
@@ -43,6 +45,14 @@ interface DeliveryRow {
   first_at: number;
   last_at: number;
   offers: number;
+}
+
+interface ReportRow {
+  key: string;
+  value: string;
+  outcome: ConfigReport['outcome'];
+  basis: ConfigReport['basis'];
+  at: number;
 }
 
 export class PostgresConfigStore implements ConfigStore {
@@ -175,6 +185,43 @@ export class PostgresConfigStore implements ConfigStore {
         byKey.map((o) => o.key),
         byKey.map((o) => JSON.stringify(o.value)),
         byKey.map((o) => o.version),
+      ],
+    );
+  }
+
+  async loadReports(deviceId: string): Promise<Map<ConfigKey, ConfigReport>> {
+    const { rows } = await this.pool.query<ReportRow>('SELECT * FROM config_reports WHERE device_id = $1', [
+      deviceId,
+    ]);
+    const out = new Map<ConfigKey, ConfigReport>();
+    for (const r of rows) {
+      out.set(r.key as ConfigKey, {
+        value: JSON.parse(r.value) as ConfigValue,
+        outcome: r.outcome,
+        basis: r.basis,
+        at: Number(r.at),
+      });
+    }
+    return out;
+  }
+
+  async recordReports(deviceId: string, reports: readonly ReportedValue[], time: number): Promise<void> {
+    // One statement can touch a key once: the last report of a key stands.
+    const byKey = [...new Map(reports.map((r) => [r.key, r])).values()];
+    if (byKey.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO config_reports (device_id, key, value, outcome, basis, at)
+       SELECT $1, r.key, r.value, r.outcome, r.basis, $2
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS r(key, value, outcome, basis)
+       ON CONFLICT (device_id, key) DO UPDATE SET value = excluded.value, outcome = excluded.outcome,
+         basis = excluded.basis, at = excluded.at`,
+      [
+        deviceId,
+        time,
+        byKey.map((r) => r.key),
+        byKey.map((r) => JSON.stringify(r.value)),
+        byKey.map((r) => r.outcome),
+        byKey.map((r) => r.basis),
       ],
     );
   }

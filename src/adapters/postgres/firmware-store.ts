@@ -5,15 +5,17 @@
  * with several instances; a chunk served (frequent) only locks its session row.
  */
 import type pg from 'pg';
-import type {
-  FirmwareImage,
-  NewRollout,
-  OtaSession,
-  Rollout,
-  RolloutCounts,
-  SessionOutcome,
+import {
+  clientGeneration,
+  type FirmwareImage,
+  type Generation,
+  type NewRollout,
+  type OtaSession,
+  type Rollout,
+  type RolloutCounts,
+  type SessionOutcome,
 } from '../../firmware/model.js';
-import { haltReason, nextStepDue, STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
+import { haltReason, nextStepDue, outcomeWrite, STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
 import type {
   FirmwareStore,
   OpenSessionInput,
@@ -23,9 +25,11 @@ import type {
 } from '../../ports/firmware-store.js';
 import type { AuditEntry } from '../../ports/storage.js';
 import {
+  COUNTS_SQL,
   type CountRow,
   type ImageRow,
   imageFromRow,
+  outcomeAuth,
   type RolloutRow,
   rolloutFromRow,
   type SessionRow,
@@ -43,11 +47,12 @@ const rollout = (r: PgRolloutRow) => rolloutFromRow({ ...r, pinned: r.pinned ? 1
 
 const OPEN = "('downloading', 'downloaded', 'verified')";
 
-/** As COUNTS_SQL in firmware-rows.ts: per state, live open sessions, outcomes that count. */
-const COUNTS = `SELECT s.state AS state, count(*) AS n,
-  sum(CASE WHEN s.state IN ${OPEN} AND s.updated_at > $1 THEN 1 ELSE 0 END) AS live,
-  sum(CASE WHEN s.finished_at >= r.outcomes_since THEN 1 ELSE 0 END) AS recent
-  FROM ota_sessions s JOIN rollouts r ON r.id = s.rollout_id WHERE s.rollout_id = $2 GROUP BY s.state`;
+/** COUNTS_SQL of firmware-rows.ts: per state, live open sessions, outcomes that count, bare ones. */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+const COUNTS = numbered(COUNTS_SQL);
 
 async function loadRollout(sql: Sql, id: number): Promise<Rollout | undefined> {
   const [row] = await sql<PgRolloutRow>('SELECT * FROM rollouts WHERE id = $1', [id]);
@@ -128,23 +133,33 @@ export class PostgresFirmwareStore implements FirmwareStore {
   }
 
   async listImages(): Promise<FirmwareImage[]> {
-    return (await this.sql<PgImageRow>('SELECT * FROM firmware_images ORDER BY created_at')).map(image);
+    return (await this.sql<PgImageRow>('SELECT * FROM firmware_images ORDER BY created_at, generation')).map(
+      image,
+    );
   }
 
-  async getImage(version: string): Promise<FirmwareImage | undefined> {
-    const [row] = await this.sql<PgImageRow>('SELECT * FROM firmware_images WHERE version = $1', [version]);
+  async getImage(version: string, generation: Generation): Promise<FirmwareImage | undefined> {
+    const [row] = await this.sql<PgImageRow>(
+      'SELECT * FROM firmware_images WHERE version = $1 AND generation = $2',
+      [version, generation],
+    );
     return row ? image(row) : undefined;
   }
 
   insertImage(img: FirmwareImage, audit: AuditEntry): Promise<FirmwareImage | undefined> {
     return this.locked(async (sql) => {
+      await sql(
+        'INSERT INTO firmware_versions (version, created_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING',
+        [img.version, img.createdAt],
+      );
       const inserted = await sql(
-        `INSERT INTO firmware_images (version, original_size, encrypted_size, chunk_size, total_chunks, sha256,
-           signature, iv, key_id, notes, forced, encrypted_file, manifest_file, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT (version) DO NOTHING RETURNING version`,
+        `INSERT INTO firmware_images (version, generation, original_size, encrypted_size, chunk_size, total_chunks,
+           sha256, signature, iv, key_id, notes, forced, encrypted_file, manifest_file, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (version, generation) DO NOTHING RETURNING version`,
         [
           img.version,
+          img.generation,
           img.originalSize,
           img.encryptedSize,
           img.chunkSize,
@@ -280,11 +295,12 @@ export class PostgresFirmwareStore implements FirmwareStore {
       if (existing) return sessionFromRow(existing);
       const r = await loadRollout(sql, input.rolloutId);
       if (!r) throw new Error(`no rollout ${input.rolloutId}`);
+      const generation = clientGeneration(input.client);
       const [img] = await sql<{ total_chunks: number }>(
-        'SELECT total_chunks FROM firmware_images WHERE version = $1',
-        [r.version],
+        'SELECT total_chunks FROM firmware_images WHERE version = $1 AND generation = $2',
+        [r.version, generation],
       );
-      if (!img) throw new Error(`no firmware ${r.version}`);
+      if (!img) throw new Error(`no ${generation} firmware ${r.version}`);
       const [{ id }] = await sql<{ id: number }>(
         `INSERT INTO ota_sessions (device_id, rollout_id, version, from_version, state, rollout_step, client,
            total_chunks, next_chunk, max_chunk, chunks_served, restarts, started_at, updated_at)
@@ -324,30 +340,25 @@ export class PostgresFirmwareStore implements FirmwareStore {
   recordOutcome(sessionId: number, outcome: SessionOutcome, now: number): Promise<SessionUpdate> {
     return this.locked(async (sql) => {
       const s = await loadSession(sql, sessionId, true);
-      const open = s.state === 'downloading' || s.state === 'downloaded' || s.state === 'verified';
-      if (outcome.kind === 'phase') {
+      const w = outcomeWrite(s, outcome);
+      if (w.kind === 'phase') {
         await sql('UPDATE ota_sessions SET phase = $1, updated_at = $2 WHERE id = $3', [
-          outcome.phase,
+          w.phase,
           now,
           sessionId,
         ]);
-      } else if (outcome.kind === 'verified' && open) {
+      } else if (w.kind === 'verified') {
         await sql('UPDATE ota_sessions SET state = $1, updated_at = $2 WHERE id = $3', [
           'verified',
           now,
           sessionId,
         ]);
-      } else if (
-        (outcome.kind === 'succeeded' || outcome.kind === 'failed') &&
-        (open || s.state === 'failed')
-      ) {
-        // A device may correct a failure it reported (it retried and now runs the version).
-        if (s.state !== 'failed' || outcome.kind === 'succeeded') {
-          await sql(
-            'UPDATE ota_sessions SET state = $1, outcome = $2, finished_at = $3, updated_at = $3 WHERE id = $4',
-            [outcome.kind, outcome.detail, now, sessionId],
-          );
-        }
+      } else if (w.kind === 'finish') {
+        await sql(
+          `UPDATE ota_sessions SET state = $1, outcome = $2, outcome_auth = $3, finished_at = $4, updated_at = $4
+           WHERE id = $5`,
+          [w.state, w.detail, outcomeAuth(w.authenticated), now, sessionId],
+        );
       }
       const r = (await evaluate(sql, s.rolloutId, now)) ?? ((await loadRollout(sql, s.rolloutId)) as Rollout);
       return { session: await loadSession(sql, sessionId), rollout: r };

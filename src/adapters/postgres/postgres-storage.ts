@@ -21,15 +21,19 @@ import { inTransactionReplay, type ReplayStore } from '../../ports/replay-store.
 import type {
   AuditEntry,
   CommitOutcome,
+  DeviceReport,
+  DeviceReportKind,
   EventQuery,
   NewDevice,
   NonceOutcome,
   Reading,
   ReadingPage,
   ReadingQuery,
+  ReportRetention,
   SecurityEvent,
   Storage,
   StoredAuditEntry,
+  StoredDeviceReport,
   StoredSecurityEvent,
   StoredUpload,
   UploadCommit,
@@ -90,8 +94,9 @@ type Query = string | { name: string; text: string };
 
 /** A device's columns for the registry (not its decoder state, which can be large). */
 const DEVICE_COLUMNS = `id, status, allow_unsecured, allow_unsecured_config, require_v2, require_encryption, replay_mode,
-  auto_registered, created_at, first_seen, last_seen, last_nonce, last_source, replay_high, replay_seen, uploads,
-  readings, quarantined_packets, duplicate_packets, nonce_gaps, rejects`;
+  auto_registered, created_at, first_seen, last_seen, last_nonce, last_source, generation, auth_source, auth_at,
+  replay_high, replay_seen, uploads, readings, quarantined_packets, duplicate_packets, nonce_gaps, rejects,
+  control_counts`;
 
 /** Devices whose last known row this instance keeps for the fast upload path. */
 const DEVICE_CACHE_SIZE = 100_000;
@@ -117,6 +122,26 @@ interface EventRow {
   request_id: string | null;
   detail: Record<string, unknown> | null;
 }
+
+interface ReportRow {
+  id: number;
+  device_id: string;
+  kind: StoredDeviceReport['kind'];
+  received_at: number;
+  source: string;
+  verified: boolean;
+  body: Record<string, unknown>;
+}
+
+const reportFromRow = (r: ReportRow): StoredDeviceReport => ({
+  id: r.id,
+  deviceId: r.device_id,
+  kind: r.kind,
+  receivedAt: r.received_at,
+  source: r.source,
+  verified: r.verified,
+  body: r.body,
+});
 
 interface AuditRow {
   id: number;
@@ -615,6 +640,16 @@ export class PostgresStorage implements Storage {
     );
   }
 
+  countControl(deviceId: string, kind: string): void {
+    this.inBackground(
+      this.pool.query(
+        `UPDATE devices SET control_counts = jsonb_set(control_counts, ARRAY[$2::text],
+           to_jsonb(coalesce((control_counts ->> $2::text)::bigint, 0) + 1)) WHERE id = $1`,
+        [deviceId, kind],
+      ),
+    );
+  }
+
   recordSecurityEvent(e: SecurityEvent): void {
     // The outbox payload is the event with its stored id first, as the SQLite store writes it.
     const rest = JSON.stringify({ ...e, time: new Date(e.time).toISOString() }).slice(1);
@@ -798,6 +833,56 @@ export class PostgresStorage implements Storage {
       byUpload.set(p.upload_id, list);
     }
     return uploads.rows.map((u) => this.toUpload(u, byUpload.get(u.id) ?? []));
+  }
+
+  async recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport> {
+    const { rows } = await this.pool.query<{ id: number; known: boolean }>(
+      `INSERT INTO device_reports (device_id, kind, received_at, source, verified, body)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       RETURNING id, EXISTS (SELECT 1 FROM devices WHERE id = $1) AS known`,
+      [
+        report.deviceId,
+        report.kind,
+        report.receivedAt,
+        report.source,
+        report.verified,
+        JSON.stringify(report.body),
+      ],
+    );
+    // Pruning after the insert committed: a failure here keeps one report too many, never loses one.
+    await this.pool.query(
+      `DELETE FROM device_reports WHERE device_id = $1 AND kind = $2 AND id <= (
+         SELECT id FROM device_reports WHERE device_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1 OFFSET $3)`,
+      [report.deviceId, report.kind, retention.perDevice],
+    );
+    if (!rows[0].known) {
+      await this.pool.query(
+        `DELETE FROM device_reports WHERE kind = $1
+           AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = device_reports.device_id)
+           AND id <= (SELECT r.id FROM device_reports r WHERE r.kind = $1
+             AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = r.device_id)
+             ORDER BY r.id DESC LIMIT 1 OFFSET $2)`,
+        [report.kind, retention.unknownDevices],
+      );
+    }
+    return { ...report, id: rows[0].id };
+  }
+
+  async listReports(deviceId: string, kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
+    const { rows } = await this.pool.query<ReportRow>(
+      'SELECT * FROM device_reports WHERE device_id = $1 AND kind = $2 ORDER BY id DESC LIMIT $3',
+      [deviceId, kind, limit],
+    );
+    return rows.map(reportFromRow);
+  }
+
+  async listUnknownDeviceReports(kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
+    const { rows } = await this.pool.query<ReportRow>(
+      `SELECT * FROM device_reports r WHERE kind = $1
+         AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = r.device_id) ORDER BY id DESC LIMIT $2`,
+      [kind, limit],
+    );
+    return rows.map(reportFromRow);
   }
 
   async pendingOutbox(limit: number, afterId = 0): Promise<OutboxRecord[]> {

@@ -1,5 +1,5 @@
 /** Row ↔ model conversion for the PostgreSQL adapter (bigint columns arrive as numbers, see pool.ts). */
-import type { Device, DevicePolicy } from '../../devices/device.js';
+import { type Device, type DevicePolicy, parseGeneration } from '../../devices/device.js';
 import type { ReplayState } from '../../ingest/replay-window.js';
 import { parseReplayMode } from '../../settings.js';
 import { type KeyRow, keyFromRow } from '../sqlite/rows.js';
@@ -20,6 +20,9 @@ export interface PgDeviceRow {
   last_seen: number | null;
   last_nonce: number | null;
   last_source: string | null;
+  generation: string | null;
+  auth_source: string | null;
+  auth_at: number | null;
   replay_high: number | null;
   replay_seen: string;
   uploads: number;
@@ -28,6 +31,7 @@ export interface PgDeviceRow {
   duplicate_packets: number;
   nonce_gaps: number;
   rejects: Record<string, number>;
+  control_counts: Record<string, number>;
 }
 
 /** What the upload commit reads of a device under its row lock. */
@@ -78,6 +82,9 @@ export function deviceFromRow(r: PgDeviceRow, keys: KeyRow[]): Device {
     lastSeen: r.last_seen,
     lastNonce: r.last_nonce,
     lastSource: r.last_source,
+    generation: parseGeneration(r.generation),
+    lastAuthSource: r.auth_source,
+    lastAuthAt: r.auth_at,
     replay: replayFromRow(r),
     counters: {
       uploads: r.uploads,
@@ -86,6 +93,7 @@ export function deviceFromRow(r: PgDeviceRow, keys: KeyRow[]): Device {
       duplicatePackets: r.duplicate_packets,
       nonceGaps: r.nonce_gaps,
       rejects: r.rejects,
+      unsecuredControl: r.control_counts,
     },
     keys: keys.map(keyFromRow),
   };

@@ -281,4 +281,84 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     ALTER TABLE devices ADD COLUMN decoder_state text;
     `,
   },
+  {
+    version: 5,
+    name: 'firmware generation, authenticated source',
+    sql: `
+    ALTER TABLE devices ADD COLUMN generation text;
+    ALTER TABLE devices ADD COLUMN auth_source text;
+    ALTER TABLE devices ADD COLUMN auth_at bigint;
+    ALTER TABLE devices ADD COLUMN control_counts jsonb NOT NULL DEFAULT '{}';
+    `,
+  },
+  {
+    version: 7,
+    name: 'device reports: registrations, energy, faults',
+    sql: `
+    CREATE TABLE device_reports (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      device_id text NOT NULL,
+      kind text NOT NULL,
+      received_at bigint NOT NULL,
+      source text NOT NULL,
+      verified boolean NOT NULL,
+      body jsonb NOT NULL
+    );
+    CREATE INDEX device_reports_device ON device_reports (device_id, kind, id);
+    CREATE INDEX device_reports_kind ON device_reports (kind, id);
+    `,
+  },
+  {
+    version: 8,
+    name: 'configuration reports of 1.3 devices',
+    sql: `
+    CREATE TABLE config_reports (
+      device_id text NOT NULL,
+      key text NOT NULL,
+      value text NOT NULL,
+      outcome text NOT NULL,
+      basis text NOT NULL,
+      at bigint NOT NULL,
+      PRIMARY KEY (device_id, key)
+    );
+    `,
+  },
+  {
+    version: 6,
+    name: 'firmware images per generation, unauthenticated outcomes',
+    sql: `
+    -- the old table becomes the list of versions rollouts reference (its foreign key follows the
+    -- rename); images are keyed by (version, generation); existing images are e84f720
+    ALTER TABLE firmware_images RENAME TO firmware_versions;
+    ALTER TABLE firmware_versions RENAME CONSTRAINT firmware_images_pkey TO firmware_versions_pkey;
+    CREATE TABLE firmware_images (
+      version text NOT NULL REFERENCES firmware_versions(version),
+      generation text NOT NULL,
+      original_size bigint NOT NULL,
+      encrypted_size bigint NOT NULL,
+      chunk_size integer NOT NULL,
+      total_chunks integer NOT NULL,
+      sha256 text NOT NULL,
+      signature text NOT NULL,
+      iv text NOT NULL,
+      key_id text NOT NULL,
+      notes text,
+      forced boolean NOT NULL,
+      encrypted_file text NOT NULL,
+      manifest_file text NOT NULL,
+      created_at bigint NOT NULL,
+      PRIMARY KEY (version, generation)
+    );
+    INSERT INTO firmware_images (version, generation, original_size, encrypted_size, chunk_size, total_chunks,
+      sha256, signature, iv, key_id, notes, forced, encrypted_file, manifest_file, created_at)
+    SELECT version, 'e84f720', original_size, encrypted_size, chunk_size, total_chunks, sha256, signature, iv,
+      key_id, notes, forced, encrypted_file, manifest_file, created_at FROM firmware_versions;
+    ALTER TABLE firmware_versions
+      DROP COLUMN original_size, DROP COLUMN encrypted_size, DROP COLUMN chunk_size, DROP COLUMN total_chunks,
+      DROP COLUMN sha256, DROP COLUMN signature, DROP COLUMN iv, DROP COLUMN key_id, DROP COLUMN notes,
+      DROP COLUMN forced, DROP COLUMN encrypted_file, DROP COLUMN manifest_file;
+    -- whether the request that settled a session's outcome was authenticated (bare ones never halt)
+    ALTER TABLE ota_sessions ADD COLUMN outcome_auth text;
+    `,
+  },
 ];

@@ -95,7 +95,9 @@ export const WRITE_UPLOAD = {
       readings = readings + (SELECT coalesce(sum(readings), 0) FROM fresh),
       quarantined_packets = quarantined_packets + $31,
       duplicate_packets = duplicate_packets + (cardinality($11::int[]) - (SELECT count(*) FROM pk)),
-      nonce_gaps = nonce_gaps + $10, decoder_state = coalesce($37, decoder_state)
+      nonce_gaps = nonce_gaps + $10, decoder_state = coalesce($37, decoder_state), generation = $38,
+      auth_source = CASE WHEN $2::bigint IS NULL THEN auth_source ELSE $7 END,
+      auth_at = CASE WHEN $2::bigint IS NULL THEN auth_at ELSE $6 END
     WHERE id = (SELECT id FROM g)
   )
   SELECT (SELECT id FROM up) AS upload_id, ARRAY(SELECT idx FROM pk) AS fresh,
@@ -166,6 +168,7 @@ export function writeUploadValues(
     guard.before.high,
     encodeSeen(guard.before.seen),
     u.decoderState ?? null,
+    u.generation,
   ];
 }
 

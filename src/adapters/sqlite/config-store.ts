@@ -2,6 +2,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { ConfigKey, ConfigValue } from '../../config/config-schema.js';
 import type { Delivery } from '../../config/config-state.js';
+import type { ConfigReport } from '../../config/config13-state.js';
 import type { UploadTrace } from '../../config/observed-cadence.js';
 import type {
   ConfigChangeOutcome,
@@ -10,6 +11,7 @@ import type {
   ConfigStore,
   ConfigVersion,
   OfferedValue,
+  ReportedValue,
   ScopeConfig,
 } from '../../ports/config-store.js';
 import {
@@ -31,6 +33,14 @@ interface DeliveryRow {
   offers: number;
 }
 
+interface ReportRow {
+  key: string;
+  value: string;
+  outcome: ConfigReport['outcome'];
+  basis: ConfigReport['basis'];
+  at: number;
+}
+
 export class SqliteConfigStore implements ConfigStore {
   private readonly st: Record<string, Statement>;
 
@@ -45,6 +55,7 @@ export class SqliteConfigStore implements ConfigStore {
         `SELECT * FROM config_changes WHERE scope IN ('${FLEET_SCOPE}', ?) ORDER BY version DESC LIMIT ?`,
       ),
       deliveries: p('SELECT * FROM config_deliveries WHERE device_id = ?'),
+      reports: p('SELECT * FROM config_reports WHERE device_id = ?'),
       uploads: p(
         'SELECT id, received_at, device_timestamp FROM uploads WHERE device_id = ? ORDER BY id DESC LIMIT ?',
       ),
@@ -84,6 +95,23 @@ export class SqliteConfigStore implements ConfigStore {
 
   recordDeliveries(deviceId: string, offered: readonly OfferedValue[], time: number): Promise<void> {
     return this.storage.writer.call('recordConfigDeliveries', deviceId, offered, time);
+  }
+
+  async loadReports(deviceId: string): Promise<Map<ConfigKey, ConfigReport>> {
+    const out = new Map<ConfigKey, ConfigReport>();
+    for (const r of this.st.reports.all(deviceId) as ReportRow[]) {
+      out.set(r.key as ConfigKey, {
+        value: JSON.parse(r.value) as ConfigValue,
+        outcome: r.outcome,
+        basis: r.basis,
+        at: r.at,
+      });
+    }
+    return out;
+  }
+
+  recordReports(deviceId: string, reports: readonly ReportedValue[], time: number): Promise<void> {
+    return this.storage.writer.call('recordConfigReports', deviceId, reports, time);
   }
 
   async recentUploads(deviceId: string, limit: number): Promise<UploadTrace[]> {

@@ -13,7 +13,12 @@ import {
   mergeConfig,
   sameValue,
 } from '../../config/config-schema.js';
-import type { ConfigChangeOutcome, ConfigChangeRequest, OfferedValue } from '../../ports/config-store.js';
+import type {
+  ConfigChangeOutcome,
+  ConfigChangeRequest,
+  OfferedValue,
+  ReportedValue,
+} from '../../ports/config-store.js';
 import { FLEET_SCOPE, type ScopeRow, scopeFromRow, scopeKey } from './config-rows.js';
 import type { WriteHandlers } from './write-extensions.js';
 
@@ -21,6 +26,7 @@ declare module './writer-ops.js' {
   interface WriterOps {
     changeConfig: { args: [ConfigChangeRequest]; result: ConfigChangeOutcome };
     recordConfigDeliveries: { args: [string, readonly OfferedValue[], number]; result: undefined };
+    recordConfigReports: { args: [string, readonly ReportedValue[], number]; result: undefined };
   }
 }
 
@@ -45,6 +51,10 @@ export function configWrites(db: Database): WriteHandlers {
         first_at = CASE WHEN value = excluded.value THEN first_at ELSE excluded.first_at END,
         offers = CASE WHEN value = excluded.value THEN offers + 1 ELSE 1 END,
         version = excluded.version, last_at = excluded.last_at, value = excluded.value`),
+    upsertReport: p(`INSERT INTO config_reports (device_id, key, value, outcome, basis, at)
+      VALUES (@device, @key, @value, @outcome, @basis, @time)
+      ON CONFLICT(device_id, key) DO UPDATE SET value = excluded.value, outcome = excluded.outcome,
+        basis = excluded.basis, at = excluded.at`),
   };
   const load = (key: string) => scopeFromRow(st.scope.get(key) as ScopeRow | undefined);
 
@@ -128,5 +138,19 @@ export function configWrites(db: Database): WriteHandlers {
     return undefined;
   }
 
-  return { changeConfig, recordConfigDeliveries };
+  function recordConfigReports(deviceId: string, reports: readonly ReportedValue[], time: number): undefined {
+    for (const r of reports) {
+      st.upsertReport.run({
+        device: deviceId,
+        key: r.key,
+        value: JSON.stringify(r.value),
+        outcome: r.outcome,
+        basis: r.basis,
+        time,
+      });
+    }
+    return undefined;
+  }
+
+  return { changeConfig, recordConfigDeliveries, recordConfigReports };
 }

@@ -1,4 +1,5 @@
 /** Row shapes of the firmware tables and their mapping to the model. */
+import { parseGeneration } from '../../devices/device.js';
 import type {
   FirmwareImage,
   OtaSession,
@@ -11,6 +12,7 @@ import type {
 
 export interface ImageRow {
   version: string;
+  generation: string;
   original_size: number;
   encrypted_size: number;
   chunk_size: number;
@@ -58,6 +60,8 @@ export interface SessionRow {
   restarts: number;
   phase: string | null;
   outcome: string | null;
+  /** 'authenticated' | 'unauthenticated' | NULL (no outcome yet, or stored before generations). */
+  outcome_auth: string | null;
   started_at: number;
   last_chunk_at: number | null;
   updated_at: number;
@@ -67,6 +71,7 @@ export interface SessionRow {
 export function imageFromRow(r: ImageRow): FirmwareImage {
   return {
     version: r.version,
+    generation: parseGeneration(r.generation) ?? 'e84f720',
     originalSize: r.original_size,
     encryptedSize: r.encrypted_size,
     chunkSize: r.chunk_size,
@@ -118,6 +123,8 @@ export function sessionFromRow(r: SessionRow): OtaSession {
     restarts: r.restarts,
     phase: r.phase,
     outcome: r.outcome,
+    outcomeAuthenticated:
+      r.outcome_auth === 'authenticated' ? true : r.outcome_auth === 'unauthenticated' ? false : null,
     startedAt: r.started_at,
     lastChunkAt: r.last_chunk_at,
     updatedAt: r.updated_at,
@@ -125,10 +132,19 @@ export function sessionFromRow(r: SessionRow): OtaSession {
   };
 }
 
-/** Per state: sessions, live open ones (args: stalled-before time, rollout id), outcomes that count. */
+/** How a session's outcome is stored (`outcome_auth`). */
+export const outcomeAuth = (authenticated: boolean): string =>
+  authenticated ? 'authenticated' : 'unauthenticated';
+
+/**
+ * Per state: sessions, live open ones (args: stalled-before time, rollout id), outcomes since
+ * `outcomes_since` that count (authenticated) and those reported bare. Valid in SQLite and
+ * PostgreSQL (placeholders aside).
+ */
 export const COUNTS_SQL = `SELECT s.state AS state, count(*) AS n,
   sum(CASE WHEN s.state IN ('downloading', 'downloaded', 'verified') AND s.updated_at > ? THEN 1 ELSE 0 END) AS live,
-  sum(CASE WHEN s.finished_at >= r.outcomes_since THEN 1 ELSE 0 END) AS recent
+  sum(CASE WHEN s.finished_at >= r.outcomes_since AND coalesce(s.outcome_auth, '') <> 'unauthenticated' THEN 1 ELSE 0 END) AS recent,
+  sum(CASE WHEN s.finished_at >= r.outcomes_since AND s.outcome_auth = 'unauthenticated' THEN 1 ELSE 0 END) AS recent_bare
   FROM ota_sessions s JOIN rollouts r ON r.id = s.rollout_id WHERE s.rollout_id = ? GROUP BY s.state`;
 
 export interface CountRow {
@@ -137,4 +153,6 @@ export interface CountRow {
   live: number;
   /** Absent: every outcome counts (a store without `outcomes_since`). */
   recent?: number;
+  /** Outcomes reported bare, since `outcomes_since`. */
+  recent_bare?: number;
 }

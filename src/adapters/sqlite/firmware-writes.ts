@@ -13,7 +13,8 @@ import type {
   RolloutCounts,
   SessionOutcome,
 } from '../../firmware/model.js';
-import { haltReason, nextStepDue, STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
+import { clientGeneration } from '../../firmware/model.js';
+import { haltReason, nextStepDue, outcomeWrite, STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
 import type {
   OpenSessionInput,
   RolloutAction,
@@ -24,6 +25,7 @@ import type { AuditEntry } from '../../ports/storage.js';
 import {
   COUNTS_SQL,
   type CountRow,
+  outcomeAuth,
   type RolloutRow,
   rolloutFromRow,
   type SessionRow,
@@ -59,13 +61,21 @@ export function countsFrom(rows: CountRow[]): RolloutCounts {
     inFlight: 0,
     recentSucceeded: 0,
     recentFailed: 0,
+    recentUnauthenticatedSucceeded: 0,
+    recentUnauthenticatedFailed: 0,
   };
   for (const r of rows) {
     c.sessions += r.n;
     c.inFlight += r.live;
     if (r.state in c) c[r.state as keyof RolloutCounts] += r.n;
-    if (r.state === 'succeeded') c.recentSucceeded += r.recent ?? r.n;
-    if (r.state === 'failed') c.recentFailed += r.recent ?? r.n;
+    if (r.state === 'succeeded') {
+      c.recentSucceeded += r.recent ?? r.n;
+      c.recentUnauthenticatedSucceeded += r.recent_bare ?? 0;
+    }
+    if (r.state === 'failed') {
+      c.recentFailed += r.recent ?? r.n;
+      c.recentUnauthenticatedFailed += r.recent_bare ?? 0;
+    }
   }
   return c;
 }
@@ -73,11 +83,12 @@ export function countsFrom(rows: CountRow[]): RolloutCounts {
 export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
   const p = (sql: string) => db.prepare(sql);
   const st = {
-    imageExists: p('SELECT 1 FROM firmware_images WHERE version = ?'),
+    imageExists: p('SELECT 1 FROM firmware_images WHERE version = ? AND generation = ?'),
+    insertVersion: p('INSERT OR IGNORE INTO firmware_versions (version, created_at) VALUES (?, ?)'),
     insertImage:
-      p(`INSERT INTO firmware_images (version, original_size, encrypted_size, chunk_size, total_chunks,
-      sha256, signature, iv, key_id, notes, forced, encrypted_file, manifest_file, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      p(`INSERT INTO firmware_images (version, generation, original_size, encrypted_size, chunk_size,
+      total_chunks, sha256, signature, iv, key_id, notes, forced, encrypted_file, manifest_file, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     insertAudit: p(`INSERT INTO audit_log (time, actor, action, device_id, reason, detail)
       VALUES (?, ?, ?, ?, ?, ?)`),
     rollout: p('SELECT * FROM rollouts WHERE id = ?'),
@@ -97,11 +108,13 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
       p(`INSERT INTO ota_sessions (device_id, rollout_id, version, from_version, state, rollout_step,
       client, total_chunks, next_chunk, max_chunk, chunks_served, restarts, started_at, updated_at)
       VALUES (?, ?, ?, ?, 'downloading', ?, ?, ?, 0, -1, 0, 0, ?, ?)`),
-    imageChunks: p('SELECT total_chunks FROM firmware_images WHERE version = ?'),
+    imageChunks: p('SELECT total_chunks FROM firmware_images WHERE version = ? AND generation = ?'),
     chunkServed:
       p(`UPDATE ota_sessions SET next_chunk = ?, max_chunk = max(max_chunk, ?), chunks_served = chunks_served + 1,
       restarts = restarts + ?, state = ?, last_chunk_at = ?, updated_at = ? WHERE id = ?`),
-    finish: p('UPDATE ota_sessions SET state = ?, outcome = ?, finished_at = ?, updated_at = ? WHERE id = ?'),
+    finish: p(
+      'UPDATE ota_sessions SET state = ?, outcome = ?, outcome_auth = ?, finished_at = ?, updated_at = ? WHERE id = ?',
+    ),
     setState: p('UPDATE ota_sessions SET state = ?, updated_at = ? WHERE id = ?'),
     setPhase: p('UPDATE ota_sessions SET phase = ?, updated_at = ? WHERE id = ?'),
     reportVersion: p(`INSERT INTO device_firmware (device_id, version, reported_at) VALUES (?, ?, ?)
@@ -165,9 +178,11 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
 
   return {
     firmwareInsertImage(image, a) {
-      if (st.imageExists.get(image.version)) return undefined;
+      if (st.imageExists.get(image.version, image.generation)) return undefined;
+      st.insertVersion.run(image.version, image.createdAt);
       st.insertImage.run(
         image.version,
+        image.generation,
         image.originalSize,
         image.encryptedSize,
         image.chunkSize,
@@ -233,8 +248,9 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
       if (existing) return sessionFromRow(existing);
       const r = loadRollout(input.rolloutId);
       if (!r) throw new Error(`no rollout ${input.rolloutId}`);
-      const image = st.imageChunks.get(r.version) as { total_chunks: number } | undefined;
-      if (!image) throw new Error(`no firmware ${r.version}`);
+      const generation = clientGeneration(input.client);
+      const image = st.imageChunks.get(r.version, generation) as { total_chunks: number } | undefined;
+      if (!image) throw new Error(`no ${generation} firmware ${r.version}`);
       const id = Number(
         st.insertSession.run(
           input.deviceId,
@@ -263,17 +279,11 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
 
     firmwareRecordOutcome(sessionId, outcome, now) {
       const s = loadSession(sessionId);
-      const open = s.state === 'downloading' || s.state === 'downloaded' || s.state === 'verified';
-      if (outcome.kind === 'phase') st.setPhase.run(outcome.phase, now, sessionId);
-      else if (outcome.kind === 'verified' && open) st.setState.run('verified', now, sessionId);
-      else if (
-        (outcome.kind === 'succeeded' || outcome.kind === 'failed') &&
-        (open || s.state === 'failed')
-      ) {
-        // A device may correct a failure it reported (it retried and now runs the version).
-        if (s.state !== 'failed' || outcome.kind === 'succeeded') {
-          st.finish.run(outcome.kind, outcome.detail, now, now, sessionId);
-        }
+      const w = outcomeWrite(s, outcome);
+      if (w.kind === 'phase') st.setPhase.run(w.phase, now, sessionId);
+      else if (w.kind === 'verified') st.setState.run('verified', now, sessionId);
+      else if (w.kind === 'finish') {
+        st.finish.run(w.state, w.detail, outcomeAuth(w.authenticated), now, now, sessionId);
       }
       const rollout = evaluate(s.rolloutId, now) ?? (loadRollout(s.rolloutId) as Rollout);
       return { session: loadSession(sessionId), rollout };

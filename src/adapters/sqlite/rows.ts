@@ -1,5 +1,11 @@
 /** Row ↔ model conversion for the SQLite adapter. */
-import type { Device, DeviceKey, DevicePolicy, KeyStatus } from '../../devices/device.js';
+import {
+  type Device,
+  type DeviceKey,
+  type DevicePolicy,
+  type KeyStatus,
+  parseGeneration,
+} from '../../devices/device.js';
 import { parseReplayMode } from '../../settings.js';
 
 export interface DeviceRow {
@@ -16,6 +22,9 @@ export interface DeviceRow {
   last_seen: number | null;
   last_nonce: number | null;
   last_source: string | null;
+  generation: string | null;
+  auth_source: string | null;
+  auth_at: number | null;
   replay_high: number | null;
   replay_seen: string;
   uploads: number;
@@ -24,6 +33,7 @@ export interface DeviceRow {
   duplicate_packets: number;
   nonce_gaps: number;
   rejects: string;
+  control_counts: string;
 }
 
 export interface KeyRow {
@@ -79,6 +89,9 @@ export function deviceFromRow(r: DeviceRow, keys: KeyRow[]): Device {
     lastSeen: r.last_seen,
     lastNonce: r.last_nonce,
     lastSource: r.last_source,
+    generation: parseGeneration(r.generation),
+    lastAuthSource: r.auth_source,
+    lastAuthAt: r.auth_at,
     replay: { high: r.replay_high, seen: BigInt(`0x${r.replay_seen}`) },
     counters: {
       uploads: r.uploads,
@@ -87,6 +100,7 @@ export function deviceFromRow(r: DeviceRow, keys: KeyRow[]): Device {
       duplicatePackets: r.duplicate_packets,
       nonceGaps: r.nonce_gaps,
       rejects: JSON.parse(r.rejects) as Record<string, number>,
+      unsecuredControl: JSON.parse(r.control_counts) as Record<string, number>,
     },
     keys: keys.map(keyFromRow),
   };

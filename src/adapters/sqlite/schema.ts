@@ -243,4 +243,75 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE devices ADD COLUMN require_v2 INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  ALTER TABLE devices ADD COLUMN generation TEXT;
+  ALTER TABLE devices ADD COLUMN auth_source TEXT;
+  ALTER TABLE devices ADD COLUMN auth_at INTEGER;
+  ALTER TABLE devices ADD COLUMN control_counts TEXT NOT NULL DEFAULT '{}';
+  `,
+  `
+  CREATE TABLE device_reports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    verified INTEGER NOT NULL,
+    body TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX device_reports_device ON device_reports(device_id, kind, id);
+  CREATE INDEX device_reports_kind ON device_reports(kind, id);
+  `,
+  `
+  CREATE TABLE config_reports (
+    device_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    basis TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, key)
+  ) STRICT, WITHOUT ROWID;
+  `,
+  `
+  -- Firmware images per generation (e84f720, 1.3): the old table becomes the list of versions that
+  -- rollouts reference; images are keyed by (version, generation). Existing images are e84f720.
+  ALTER TABLE firmware_images RENAME TO firmware_versions;
+  CREATE TABLE firmware_images (
+    version TEXT NOT NULL REFERENCES firmware_versions(version),
+    generation TEXT NOT NULL,
+    original_size INTEGER NOT NULL,
+    encrypted_size INTEGER NOT NULL,
+    chunk_size INTEGER NOT NULL,
+    total_chunks INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    iv TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    notes TEXT,
+    forced INTEGER NOT NULL,
+    encrypted_file TEXT NOT NULL,
+    manifest_file TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (version, generation)
+  ) STRICT;
+  INSERT INTO firmware_images (version, generation, original_size, encrypted_size, chunk_size, total_chunks,
+    sha256, signature, iv, key_id, notes, forced, encrypted_file, manifest_file, created_at)
+  SELECT version, 'e84f720', original_size, encrypted_size, chunk_size, total_chunks, sha256, signature, iv,
+    key_id, notes, forced, encrypted_file, manifest_file, created_at FROM firmware_versions;
+  ALTER TABLE firmware_versions DROP COLUMN original_size;
+  ALTER TABLE firmware_versions DROP COLUMN encrypted_size;
+  ALTER TABLE firmware_versions DROP COLUMN chunk_size;
+  ALTER TABLE firmware_versions DROP COLUMN total_chunks;
+  ALTER TABLE firmware_versions DROP COLUMN sha256;
+  ALTER TABLE firmware_versions DROP COLUMN signature;
+  ALTER TABLE firmware_versions DROP COLUMN iv;
+  ALTER TABLE firmware_versions DROP COLUMN key_id;
+  ALTER TABLE firmware_versions DROP COLUMN notes;
+  ALTER TABLE firmware_versions DROP COLUMN forced;
+  ALTER TABLE firmware_versions DROP COLUMN encrypted_file;
+  ALTER TABLE firmware_versions DROP COLUMN manifest_file;
+  -- whether the request that settled a session's outcome was authenticated (bare ones never halt)
+  ALTER TABLE ota_sessions ADD COLUMN outcome_auth TEXT;
+  `,
 ];

@@ -2,6 +2,7 @@
 import type { Statement } from 'better-sqlite3';
 import type {
   FirmwareImage,
+  Generation,
   NewRollout,
   OtaSession,
   Rollout,
@@ -36,8 +37,8 @@ export class SqliteFirmwareStore implements FirmwareStore {
   constructor(private readonly storage: SqliteStorage) {
     const p = (sql: string) => storage.db.prepare(sql);
     this.st = {
-      images: p('SELECT * FROM firmware_images ORDER BY created_at'),
-      image: p('SELECT * FROM firmware_images WHERE version = ?'),
+      images: p('SELECT * FROM firmware_images ORDER BY created_at, generation'),
+      image: p('SELECT * FROM firmware_images WHERE version = ? AND generation = ?'),
       rollouts: p('SELECT * FROM rollouts ORDER BY id'),
       rollout: p('SELECT * FROM rollouts WHERE id = ?'),
       counts: p(COUNTS_SQL),
@@ -53,8 +54,8 @@ export class SqliteFirmwareStore implements FirmwareStore {
     return (this.st.images.all() as ImageRow[]).map(imageFromRow);
   }
 
-  async getImage(version: string): Promise<FirmwareImage | undefined> {
-    const row = this.st.image.get(version) as ImageRow | undefined;
+  async getImage(version: string, generation: Generation): Promise<FirmwareImage | undefined> {
+    const row = this.st.image.get(version, generation) as ImageRow | undefined;
     return row ? imageFromRow(row) : undefined;
   }
 

@@ -12,15 +12,19 @@ import type { Outbox, OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from
 import type {
   AuditEntry,
   CommitOutcome,
+  DeviceReport,
+  DeviceReportKind,
   EventQuery,
   NewDevice,
   NonceOutcome,
   Reading,
   ReadingPage,
   ReadingQuery,
+  ReportRetention,
   SecurityEvent,
   Storage,
   StoredAuditEntry,
+  StoredDeviceReport,
   StoredSecurityEvent,
   StoredUpload,
   UploadCommit,
@@ -28,6 +32,7 @@ import type {
 } from '../../ports/storage.js';
 import { type BlockRow, blockFromRow, blockReadings } from '../blocks.js';
 import { MEMORY, openDatabase } from './open-database.js';
+import { type ReportRow, reportFromRow } from './report-writes.js';
 import { type DeviceRow, deviceFromRow, type KeyRow } from './rows.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { WriterPort } from './writer-ops.js';
@@ -70,6 +75,9 @@ export class SqliteStorage implements Storage, Outbox {
       blockPage: p(`SELECT * FROM blocks WHERE device_id = ? AND time >= ? AND time <= ?
         AND (time > ? OR (time = ? AND id >= ?)) ORDER BY time, id LIMIT ?`),
       ping: p('SELECT 1'),
+      reports: p('SELECT * FROM device_reports WHERE device_id = ? AND kind = ? ORDER BY id DESC LIMIT ?'),
+      unknownReports: p(`SELECT * FROM device_reports r WHERE kind = ?
+        AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = r.device_id) ORDER BY id DESC LIMIT ?`),
       decoderState: p('SELECT decoder_state FROM devices WHERE id = ?'),
       pendingOutbox: p('SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?'),
       outboxStats: p('SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox'),
@@ -168,6 +176,10 @@ export class SqliteStorage implements Storage, Outbox {
 
   countReject(deviceId: string, code: string): void {
     this.writer.call('countReject', deviceId, code).catch(() => undefined);
+  }
+
+  countControl(deviceId: string, kind: string): void {
+    this.writer.call('countControl', deviceId, kind).catch(() => undefined);
   }
 
   recordSecurityEvent(e: SecurityEvent): void {
@@ -353,6 +365,18 @@ export class SqliteStorage implements Storage, Outbox {
       if (u) out.push(u);
     }
     return out;
+  }
+
+  recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport> {
+    return this.writer.call('recordReport', report, retention);
+  }
+
+  async listReports(deviceId: string, kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
+    return (this.st.reports.all(deviceId, kind, limit) as ReportRow[]).map(reportFromRow);
+  }
+
+  async listUnknownDeviceReports(kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
+    return (this.st.unknownReports.all(kind, limit) as ReportRow[]).map(reportFromRow);
   }
 
   async pendingOutbox(limit: number, afterId = 0): Promise<OutboxRecord[]> {

@@ -79,7 +79,9 @@ export class SqliteWriter implements WriterPort {
         last_nonce = coalesce(@nonce, last_nonce), last_source = @source, replay_high = @high, replay_seen = @seen,
         uploads = uploads + 1, readings = readings + @readings, quarantined_packets = quarantined_packets + @quarantined,
         duplicate_packets = duplicate_packets + @duplicates, nonce_gaps = nonce_gaps + @gap,
-        decoder_state = coalesce(@decoderState, decoder_state) WHERE id = @id`),
+        decoder_state = coalesce(@decoderState, decoder_state), generation = @generation,
+        auth_source = CASE WHEN @nonce IS NULL THEN auth_source ELSE @source END,
+        auth_at = CASE WHEN @nonce IS NULL THEN auth_at ELSE @now END WHERE id = @id`),
       deleteOutbox: p('DELETE FROM outbox WHERE id = ?'),
       insertOutbox: p(
         'INSERT INTO outbox (device_id, kind, ref_id, payload, created_at) VALUES (?, ?, ?, ?, ?)',
@@ -88,6 +90,8 @@ export class SqliteWriter implements WriterPort {
       retireKey: p(
         "UPDATE device_keys SET status = 'retired', retired_at = ? WHERE device_id = ? AND kid = ? AND status = 'active'",
       ),
+      countControl: p(`UPDATE devices SET control_counts = json_set(control_counts, '$.' || @kind,
+        coalesce(json_extract(control_counts, '$.' || @kind), 0) + 1) WHERE id = @id`),
       countReject: p(`UPDATE devices SET rejects = json_set(rejects, '$.' || @code,
         coalesce(json_extract(rejects, '$.' || @code), 0) + 1) WHERE id = @id`),
       insertEvent:
@@ -261,6 +265,7 @@ export class SqliteWriter implements WriterPort {
       duplicates: duplicates.length,
       gap,
       decoderState: u.decoderState ?? null,
+      generation: u.generation,
     });
     return {
       ok: true,
@@ -360,6 +365,10 @@ export class SqliteWriter implements WriterPort {
 
   countReject(deviceId: string, code: string): void {
     this.st.countReject.run({ id: deviceId, code });
+  }
+
+  countControl(deviceId: string, kind: string): void {
+    this.st.countControl.run({ id: deviceId, kind });
   }
 
   recordSecurityEvent(e: SecurityEvent): void {

@@ -8,6 +8,7 @@ import type { Database } from 'better-sqlite3';
 import { commandWrites } from './command-writes.js';
 import { configWrites } from './config-writes.js';
 import { firmwareWrites } from './firmware-writes.js';
+import { reportWrites } from './report-writes.js';
 import type { WriterOp, WriterOps } from './writer-ops.js';
 
 export type WriteHandlers = {
@@ -16,4 +17,9 @@ export type WriteHandlers = {
 
 export type WriteExtension = (db: Database) => WriteHandlers;
 
-export const WRITE_EXTENSIONS: readonly WriteExtension[] = [configWrites, commandWrites, firmwareWrites];
+export const WRITE_EXTENSIONS: readonly WriteExtension[] = [
+  configWrites,
+  commandWrites,
+  firmwareWrites,
+  reportWrites,
+];

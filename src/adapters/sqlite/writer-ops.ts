@@ -20,6 +20,7 @@ export interface WriterOps {
   retireDeviceKey: { args: [string, string, AuditEntry]; result: Device | undefined };
   resetReplay: { args: [string, ReplayState, AuditEntry]; result: Device | undefined };
   countReject: { args: [string, string]; result: undefined };
+  countControl: { args: [string, string]; result: undefined };
   recordSecurityEvent: { args: [SecurityEvent]; result: undefined };
   markPublished: { args: [readonly number[]]; result: undefined };
 }

@@ -47,8 +47,27 @@ interface DeviceRow {
   policy: { replay: string; allow_unsecured: boolean; require_encryption: boolean };
   last_seen: string | null;
   last_nonce: number | null;
+  generation: string | null;
   counters: { uploads: number };
   uses_fleet_key: boolean;
+}
+
+interface FaultRow {
+  received_at: string;
+  fault_type: string;
+  recovery_action: string;
+  success: boolean;
+  retry_count: number;
+  details: string | null;
+}
+
+interface RegistrationRow {
+  device_id: string;
+  received_at: string;
+  source: string;
+  device_name: string | null;
+  firmware_version: string | null;
+  location: string | null;
 }
 
 export function registerDeviceCommand(program: Command): void {
@@ -67,17 +86,84 @@ export function registerDeviceCommand(program: Command): void {
           String(d.counters.uploads),
           String(d.last_nonce ?? '-'),
           d.last_seen ?? '-',
+          // Last, so scripts reading the earlier columns by position keep working.
+          d.generation ?? '-',
         ].join('\t'),
       );
       process.stdout.write(
-        `${['id', 'status', 'key', 'replay', 'uploads', 'nonce', 'last_seen'].join('\t')}\n`,
+        `${['id', 'status', 'key', 'replay', 'uploads', 'nonce', 'last_seen', 'generation'].join('\t')}\n`,
       );
       for (const r of rows) process.stdout.write(`${r}\n`);
     }),
   );
 
-  addClientOptions(device.command('show <id>').description('show one device')).action(
-    guarded(async (id: string, o: Opts) => print(await adminRequest(o, 'GET', `/api/devices/${enc(id)}`))),
+  addClientOptions(
+    device
+      .command('show <id>')
+      .description(
+        'show one device, with what it reported: registration, latest energy report, recent faults',
+      ),
+  ).action(
+    guarded(async (id: string, o: Opts) => {
+      const shown = (await adminRequest(o, 'GET', `/api/devices/${enc(id)}`)) as Record<string, unknown>;
+      const energy = (await adminRequest(o, 'GET', `/api/devices/${enc(id)}/energy?limit=1`)) as {
+        latest: unknown;
+      };
+      const faults = (await adminRequest(o, 'GET', `/api/devices/${enc(id)}/faults?limit=5`)) as {
+        faults: unknown[];
+      };
+      print({ ...shown, energy: energy.latest, recent_faults: faults.faults });
+    }),
+  );
+
+  addClientOptions(
+    device
+      .command('faults <id>')
+      .description("a device's fault-recovery reports, newest first")
+      .option('--limit <n>', 'most reports to show (20)')
+      .option('--json', 'print JSON'),
+  ).action(
+    guarded(async (id: string, o: Opts) => {
+      const limit = typeof o.limit === 'string' ? `?limit=${enc(o.limit)}` : '';
+      const res = (await adminRequest(o, 'GET', `/api/devices/${enc(id)}/faults${limit}`)) as {
+        faults: FaultRow[];
+      };
+      if (o.json) return print(res);
+      process.stdout.write(
+        `${['received_at', 'fault_type', 'recovery_action', 'success', 'retries', 'details'].join('\t')}\n`,
+      );
+      for (const f of res.faults) {
+        const row = [
+          f.received_at,
+          f.fault_type,
+          f.recovery_action,
+          String(f.success),
+          String(f.retry_count),
+        ];
+        process.stdout.write(`${[...row, f.details ?? ''].join('\t')}\n`);
+      }
+    }),
+  );
+
+  addClientOptions(
+    device
+      .command('registrations')
+      .description('pending registrations: ids that registered (POST /devices) with no device yet')
+      .option('--json', 'print JSON'),
+  ).action(
+    guarded(async (o: Opts) => {
+      const res = (await adminRequest(o, 'GET', '/api/registrations')) as {
+        registrations: RegistrationRow[];
+      };
+      if (o.json) return print(res);
+      process.stdout.write(
+        `${['device_id', 'received_at', 'source', 'device_name', 'firmware', 'location'].join('\t')}\n`,
+      );
+      for (const r of res.registrations) {
+        const row = [r.device_id, r.received_at, r.source, r.device_name, r.firmware_version, r.location];
+        process.stdout.write(`${row.map((v) => v ?? '-').join('\t')}\n`);
+      }
+    }),
   );
 
   addClientOptions(

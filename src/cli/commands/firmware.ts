@@ -1,4 +1,4 @@
-/** `ecowatt firmware add|list`: the firmware catalogue of a running server. */
+/** `ecowatt firmware add|list`: the firmware catalogue of a running server, per firmware generation. */
 import { openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
@@ -15,6 +15,7 @@ type Opts = ClientOptions & Record<string, string | boolean | undefined>;
 
 interface FirmwareRow {
   version: string;
+  generation?: string;
   original_size: number;
   total_chunks: number;
   sha256: string;
@@ -69,11 +70,16 @@ export function registerFirmwareCommand(program: Command): void {
       .command('add <file>')
       .description('encrypt, sign and catalogue a firmware image (ESP32 .bin)')
       .requiredOption('--version <x.y.z>', 'semantic version of the image')
+      .option(
+        '--generation <gen>',
+        'firmware generation of the devices that will download it, whose keys prepare it: e84f720 | 1.3 (default e84f720)',
+      )
       .option('--notes <text>', 'release notes')
       .option('--force', 'accept an image whose first byte is not the ESP32 magic 0xE9'),
   ).action(
     guarded(async (file: string, o: Opts) => {
       const q = new URLSearchParams({ version: String(o.version) });
+      if (typeof o.generation === 'string') q.set('generation', o.generation);
       if (typeof o.notes === 'string') q.set('notes', o.notes);
       if (o.force === true) q.set('force', 'true');
       print(await upload(o, file, q));
@@ -86,16 +92,23 @@ export function registerFirmwareCommand(program: Command): void {
     guarded(async (o: Opts) => {
       const res = (await adminRequest(o, 'GET', '/api/firmware')) as {
         keys: { configured: boolean; key_id: string | null };
+        key_sets?: Record<string, { configured: boolean; key_id: string | null }>;
         firmware: FirmwareRow[];
       };
       if (o.json) return print(res);
+      const sets = res.key_sets ?? { e84f720: res.keys };
+      for (const [g, k] of Object.entries(sets)) {
+        const opt = g === 'e84f720' ? '' : ` --generation ${g}`;
+        process.stdout.write(
+          `keys ${g}: ${k.configured ? `key set ${k.key_id}` : `none (ecowatt keys generate${opt})`}\n`,
+        );
+      }
       process.stdout.write(
-        `keys: ${res.keys.configured ? `key set ${res.keys.key_id}` : 'none (ecowatt keys generate)'}\n`,
+        `${['version', 'generation', 'size', 'chunks', 'sha256', 'servable', 'added'].join('\t')}\n`,
       );
-      process.stdout.write(`${['version', 'size', 'chunks', 'sha256', 'servable', 'added'].join('\t')}\n`);
       for (const f of res.firmware) {
         process.stdout.write(
-          `${[f.version, f.original_size, f.total_chunks, f.sha256.slice(0, 16), f.servable ? 'yes' : 'no (other keys)', f.created_at].join('\t')}\n`,
+          `${[f.version, f.generation ?? 'e84f720', f.original_size, f.total_chunks, f.sha256.slice(0, 16), f.servable ? 'yes' : 'no (other keys)', f.created_at].join('\t')}\n`,
         );
       }
     }),

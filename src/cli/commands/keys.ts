@@ -1,11 +1,18 @@
-/** `ecowatt keys generate|import`: the firmware key directory, written locally (owner-only files). */
+/**
+ * `ecowatt keys generate|import [--generation e84f720|1.3]`: the firmware key directory, written
+ * locally (owner-only files), one key set per firmware generation (e84f720 by default, at the top
+ * of the directory as before; 1.3 in its `1.3/` subdirectory, without a chunk key).
+ */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { GENERATIONS, type Generation } from '../../devices/device.js';
 import {
+  DEFAULT_GENERATION,
   generateKeys,
   importKeys,
   KeyError,
   type KeyResult,
+  parseGenerationName,
   resolveKeyDir,
 } from '../../firmware/firmware-keys.js';
 import { CliError, guarded } from '../admin-client.js';
@@ -16,6 +23,13 @@ function keyDirOf(o: Opts): string {
   const dataDir = typeof o.dataDir === 'string' ? o.dataDir : (process.env.ECOWATT_DATA_DIR ?? './data');
   const keyDir = typeof o.keyDir === 'string' ? o.keyDir : process.env.ECOWATT_KEY_DIR;
   return resolveKeyDir(dataDir, keyDir || undefined);
+}
+
+function generationOf(o: Opts): Generation {
+  if (typeof o.generation !== 'string') return DEFAULT_GENERATION;
+  const g = parseGenerationName(o.generation);
+  if (!g) throw new CliError(`--generation takes ${GENERATIONS.join(' or ')}`);
+  return g;
 }
 
 function report(r: KeyResult): void {
@@ -45,7 +59,11 @@ export function registerKeysCommand(program: Command): void {
   const where = (cmd: Command) =>
     cmd
       .option('--key-dir <dir>', 'key directory (ECOWATT_KEY_DIR, default <data dir>/keys)')
-      .option('-d, --data-dir <dir>', 'data directory (ECOWATT_DATA_DIR, default ./data)');
+      .option('-d, --data-dir <dir>', 'data directory (ECOWATT_DATA_DIR, default ./data)')
+      .option(
+        '--generation <gen>',
+        `firmware generation of the set: ${GENERATIONS.join(' | ')} (default ${DEFAULT_GENERATION})`,
+      );
 
   where(
     keys
@@ -57,7 +75,8 @@ export function registerKeysCommand(program: Command): void {
       ),
   ).action(
     guarded(async (o: Opts) => {
-      report(keyErrors(() => generateKeys(keyDirOf(o), { force: o.force === true })));
+      const generation = generationOf(o);
+      report(keyErrors(() => generateKeys({ root: keyDirOf(o), generation }, { force: o.force === true })));
     }),
   );
 
@@ -66,7 +85,10 @@ export function registerKeysCommand(program: Command): void {
       .command('import')
       .description('use the keys field devices already have, so they keep accepting updates')
       .requiredOption('--firmware-aes-key <hex>', 'AES-256 firmware key, 64 hex digits')
-      .requiredOption('--chunk-hmac-key <text>', 'chunk HMAC key as the firmware has it (its ASCII text)')
+      .option(
+        '--chunk-hmac-key <text>',
+        'chunk HMAC key as the firmware has it (its ASCII text); e84f720 only (1.3 checks none)',
+      )
       .option('--signing-key <pem file>', 'RSA private key whose public half the firmware embeds'),
   ).action(
     guarded(async (o: Opts) => {
@@ -78,13 +100,17 @@ export function registerKeysCommand(program: Command): void {
           throw new CliError(`cannot read ${o.signingKey}: ${(err as Error).message}`);
         }
       }
+      const generation = generationOf(o);
       report(
         keyErrors(() =>
-          importKeys(keyDirOf(o), {
-            aesKeyHex: String(o.firmwareAesKey),
-            chunkKeyText: String(o.chunkHmacKey),
-            ...(pem ? { signingKeyPem: pem } : {}),
-          }),
+          importKeys(
+            { root: keyDirOf(o), generation },
+            {
+              aesKeyHex: String(o.firmwareAesKey),
+              chunkKeyText: typeof o.chunkHmacKey === 'string' ? o.chunkHmacKey : undefined,
+              ...(pem ? { signingKeyPem: pem } : {}),
+            },
+          ),
         ),
       );
     }),

@@ -1,7 +1,12 @@
-/** `ecowatt open`: verifies and decrypts v1 envelopes, one JSON envelope per input line. */
+/**
+ * `ecowatt open`: verifies and decrypts v1 envelopes, one JSON envelope per input line. Firmware
+ * 1.3 envelopes are v1 with a fifth key, `"compressed":false` (PROTOCOL-1.3.md §2), and open the
+ * same way; a `compressed` that is not false is refused as malformed.
+ */
 import type { Command } from 'commander';
-import { openV1, parseV1Envelope, type V1Keys } from '../../protocol/envelope-v1.js';
+import { isJsonObject, openV1, parseV1Envelope, type V1Keys } from '../../protocol/envelope-v1.js';
 import { isV2Envelope } from '../../protocol/envelope-v2.js';
+import { parse13Envelope } from '../../protocol/gen13/index.js';
 import {
   addKeyOptions,
   parseKeyOptions,
@@ -36,7 +41,8 @@ export function openLine(line: string, keys: readonly V1Keys[]): OpenLineResult 
   }
   if (isV2Envelope(body))
     return failure('malformed_envelope', 'this is a v2 envelope; open reads v1 envelopes');
-  const parsed = parseV1Envelope(body);
+  const parsed =
+    isJsonObject(body) && Object.hasOwn(body, 'compressed') ? parse13Envelope(body) : parseV1Envelope(body);
   if (!parsed.ok) return failure(parsed.code, parsed.message);
   const opened = openV1(parsed.envelope, keys);
   if (!opened.ok) return failure(opened.code, `authentication failed (${opened.reason})`);
@@ -75,7 +81,9 @@ export function openLines(text: string, keys: readonly V1Keys[]): { lines: strin
 export function registerOpenCommand(program: Command): void {
   const cmd = program
     .command('open')
-    .description('verify and decrypt v1 envelopes (one JSON envelope per line); exit 1 if any fails')
+    .description(
+      'verify and decrypt v1 envelopes, e84f720 or firmware 1.3 (one JSON envelope per line); exit 1 if any fails',
+    )
     .argument('[file]', 'file of envelope lines (default or "-": stdin)');
   addKeyOptions(cmd).action(async (file: string | undefined, raw: RawKeyOptions) => {
     const keys = await withUsageErrors(cmd, () => parseKeyOptions(raw));

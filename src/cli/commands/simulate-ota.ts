@@ -1,6 +1,9 @@
 /**
  * `ecowatt simulate-ota`: simulated devices performing firmware updates against a server, with
- * the keys a firmware build would compile in (read from the key directory) and optional faults.
+ * the keys a firmware build would compile in (read from the key directory: the 1.3 set for
+ * `--later`, generation 1.3) and optional faults. Each device first makes a sealed upload with the
+ * fleet key, as a real device's regular uploads would: bare control requests are accepted only
+ * from the address of the device's latest authenticated upload.
  */
 import type { Command } from 'commander';
 import { resolveKeyDir } from '../../firmware/firmware-keys.js';
@@ -46,15 +49,18 @@ export function registerSimulateOtaCommand(program: Command): void {
     .option('--prefix <text>', 'device id prefix', 'sim-ota')
     .option('--key-dir <dir>', 'firmware key directory (ECOWATT_KEY_DIR, default <data dir>/keys)')
     .option('-d, --data-dir <dir>', 'data directory (ECOWATT_DATA_DIR, default ./data)')
-    .option('--later', "speak the later firmware's endpoints (/ota/check/<id> …)")
+    .option('--later', 'generation 1.3: its endpoints (/ota/check/<id> …) and its key set (<key dir>/1.3)')
     .option(
       '--sign',
       'seal requests in v1 envelopes with the fleet key (default: bare, as the field firmware)',
     )
-    .option('--fleet-key <hex>', 'HMAC fleet key for --sign (default: the firmware’s well-known key)')
+    .option(
+      '--fleet-key <hex>',
+      'HMAC fleet key for uploads and --sign (default: the firmware’s well-known key)',
+    )
     .option(
       '--nonce <n>',
-      'last nonce the devices used, for --sign (default: from the clock, so reruns go on)',
+      'last nonce the devices used (uploads, --sign; default: from the clock, so reruns go on)',
     )
     .option('--fault <fault>', 'corrupt-chunk[:N] | bad-signature | interrupt[:N]')
     .option('--faulty <n>', 'how many devices have the fault (default all)')
@@ -78,7 +84,7 @@ export function registerSimulateOtaCommand(program: Command): void {
         );
         let keys: DeviceFirmwareKeys;
         try {
-          keys = deviceKeysFromDir(keyDir);
+          keys = deviceKeysFromDir(keyDir, o.later ? '1.3' : 'e84f720');
         } catch (err) {
           throw new CliError((err as Error).message);
         }
@@ -87,12 +93,9 @@ export function registerSimulateOtaCommand(program: Command): void {
         const fleetKey = typeof o.fleetKey === 'string' ? o.fleetKey : undefined;
         if (fleetKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(fleetKey))
           throw new CliError('--fleet-key takes 32 bytes in hex');
-        const sign = o.sign
-          ? {
-              keys: { ...FIELD_KEYS, ...(fleetKey ? { hmacKey: Buffer.from(fleetKey, 'hex') } : {}) },
-              nonce: o.nonce !== undefined ? int('nonce', o.nonce, 0) : clockNonce(),
-            }
-          : undefined;
+        const fleet = { ...FIELD_KEYS, ...(fleetKey ? { hmacKey: Buffer.from(fleetKey, 'hex') } : {}) };
+        const nonce = o.nonce !== undefined ? int('nonce', o.nonce, 0) : clockNonce();
+        const sign = o.sign ? { keys: fleet, nonce } : undefined;
         const prefix = String(o.prefix);
         if (o.register) {
           for (let i = 1; i <= devices; i++) {
@@ -115,6 +118,8 @@ export function registerSimulateOtaCommand(program: Command): void {
           idPrefix: prefix,
           fromVersion: String(o.from),
           keys,
+          upload: { keys: fleet },
+          nonce,
           configure: (i) => ({
             client: o.later ? 'later' : 'field',
             ...(sign ? { sign } : {}),

@@ -1,12 +1,16 @@
 /**
  * `ecowatt simulate`: a fleet of field devices speaking the real protocol to a server: uploads,
- * and on their own timers `/changes`, command polls and firmware checks.
+ * and on their own timers `/changes`, command polls and firmware checks. `--generation` picks the
+ * firmware generation: e84f720 (`POST /process`), 1.3 (PROTOCOL-1.3.md) or a mix of both.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { resolveKeyDir } from '../../firmware/firmware-keys.js';
+import type { Generation } from '../../devices/device.js';
+import { generationKeyDir, resolveKeyDir } from '../../firmware/firmware-keys.js';
 import { FIELD_KEYS } from '../../protocol/envelope-v1.js';
 import type { DeviceFirmwareKeys } from '../../protocol/firmware/device-update.js';
+import { freshNvs13, type Nvs13 } from '../../sim/gen13-config.js';
+import { FAULT_TYPES_13, type FaultType13 } from '../../sim/gen13-device.js';
 import {
   FIRMWARE_FAULTS,
   MISBEHAVIOURS,
@@ -72,17 +76,77 @@ function misbehaviour(v: string | undefined): MisbehaviourRates {
  * line must hold them; the default one may be missing (a server without firmware keys offers no
  * update anyway), and then devices do not check for firmware.
  */
-function firmwareKeys(o: Record<string, string | boolean | undefined>): DeviceFirmwareKeys | undefined {
+function firmwareKeys(
+  o: Record<string, string | boolean | undefined>,
+  generation: Generation = 'e84f720',
+): DeviceFirmwareKeys | undefined {
   const named = typeof o.keyDir === 'string' || typeof o.dataDir === 'string';
   const dataDir = typeof o.dataDir === 'string' ? o.dataDir : (process.env.ECOWATT_DATA_DIR ?? './data');
   const dir = resolveKeyDir(dataDir, typeof o.keyDir === 'string' ? o.keyDir : process.env.ECOWATT_KEY_DIR);
   try {
-    return deviceKeysFromDir(dir);
+    return deviceKeysFromDir(dir, generation);
   } catch (err) {
     if (named) throw new CliError((err as Error).message);
-    process.stderr.write(`firmware updates off: no firmware keys in ${dir} (--key-dir)\n`);
+    const which = generation === 'e84f720' ? '' : ` of ${generation} devices`;
+    process.stderr.write(
+      `firmware updates${which} off: no firmware keys in ${generationKeyDir(dir, generation)} (--key-dir)\n`,
+    );
     return undefined;
   }
+}
+
+const GENERATION_CHOICES = ['e84f720', '1.3', 'mixed'] as const;
+
+/** `--gen13-config`: the settings 1.3 devices boot with (their NVS), device seconds. */
+const GEN13_SETTINGS = {
+  sampling_interval: 'pollUs',
+  upload_interval: 'uploadUs',
+  config_poll_interval: 'configUs',
+  command_poll_interval: 'commandUs',
+  firmware_check_interval: 'otaUs',
+  energy_poll_interval: 'energyUs',
+} as const satisfies Record<string, keyof Nvs13>;
+
+function gen13Settings(v: string | undefined): Nvs13 | undefined {
+  if (v === undefined) return undefined;
+  const nvs = freshNvs13();
+  for (const part of v.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const m = /^([a-z_]+)\s*=\s*(\d+)$/.exec(item);
+    const slot = m ? GEN13_SETTINGS[m[1] as keyof typeof GEN13_SETTINGS] : undefined;
+    if (!m || !slot) {
+      throw new CliError(
+        `--gen13-config: "${item}" is not key=seconds with a key of ${Object.keys(GEN13_SETTINGS).join(', ')}`,
+      );
+    }
+    // Whole seconds, as the server sends them; at least what the firmware's NVS reads accept.
+    const seconds = Number(m[2]);
+    const min = slot === 'energyUs' ? 60 : 1;
+    if (!Number.isInteger(seconds) || seconds < min) {
+      throw new CliError(`--gen13-config: ${m[1]} takes whole seconds ≥ ${min}`);
+    }
+    nvs[slot] = seconds * 1_000_000;
+  }
+  return nvs;
+}
+
+/** `--faults crc_error=0.02,timeout=0.01` (or `any=0.05`, spread over every type): rates per poll. */
+function faultRates(v: string | undefined): Partial<Record<FaultType13, number>> | undefined {
+  if (v === undefined) return undefined;
+  const rates: Partial<Record<FaultType13, number>> = {};
+  for (const part of v.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const m = /^([a-z_]+)\s*=\s*([0-9.]+)$/.exec(item);
+    const known: readonly string[] = [...FAULT_TYPES_13, 'any'];
+    if (!m || !known.includes(m[1])) throw new CliError(`--faults: "${item}" is not type=rate (${known.join(', ')})`);
+    const rate = Number(m[2]);
+    if (!Number.isFinite(rate) || rate < 0 || rate > 1) throw new CliError(`--faults: ${m[1]}: rate must be from 0 to 1`);
+    if (m[1] === 'any') for (const t of FAULT_TYPES_13) rates[t] = (rates[t] ?? 0) + rate / FAULT_TYPES_13.length;
+    else rates[m[1] as FaultType13] = rate;
+  }
+  return rates;
 }
 
 /**
@@ -123,6 +187,20 @@ export function registerSimulateCommand(program: Command): void {
     .option('--iv <hex>', 'AES IV (default: the firmware’s)')
     .option('--prefix <text>', 'device id prefix', 'sim')
     .option(
+      '--generation <gen>',
+      `firmware generation of the devices: ${GENERATION_CHOICES.join(' | ')} (mixed: see --gen13-share)`,
+      'e84f720',
+    )
+    .option('--gen13-share <fraction>', 'with --generation mixed: the share of 1.3 devices', '0.5')
+    .option(
+      '--gen13-config <list>',
+      `settings 1.3 devices boot with, key=seconds (${Object.keys(GEN13_SETTINGS).join(', ')}), e.g. energy_poll_interval=60`,
+    )
+    .option(
+      '--faults <list>',
+      `1.3 devices meet Modbus faults and report their recovery, type=rate per poll (${FAULT_TYPES_13.join(', ')}, any)`,
+    )
+    .option(
       '--v2-keys <file>',
       'also run protocol v2 devices: JSON lines of `ecowatt device provision --json` output',
     )
@@ -148,7 +226,17 @@ export function registerSimulateCommand(program: Command): void {
     .action(
       guarded(async (o: Record<string, string | boolean | undefined>) => {
         const v2Devices = typeof o.v2Keys === 'string' ? readV2Identities(o.v2Keys) : [];
-        const devices = num('devices', String(o.devices), v2Devices.length > 0 ? 0 : 1, true);
+        const total = num('devices', String(o.devices), v2Devices.length > 0 ? 0 : 1, true);
+        const generation = String(o.generation);
+        if (!(GENERATION_CHOICES as readonly string[]).includes(generation)) {
+          throw new CliError(`--generation takes ${GENERATION_CHOICES.join(', ')}`);
+        }
+        const share = num('gen13-share', String(o.gen13Share), 0, false);
+        if (share > 1) throw new CliError('--gen13-share takes a fraction from 0 to 1');
+        // e84f720 devices take the first ids, 1.3 devices the ones after them.
+        const gen13Devices =
+          generation === '1.3' ? total : generation === 'mixed' ? Math.round(total * share) : 0;
+        const devices = total - gen13Devices;
         const interval = num('interval', String(o.interval), 0.001, false);
         const uploads = o.uploads !== undefined ? num('uploads', String(o.uploads), 1, true) : undefined;
         const duration = uploads === undefined ? num('duration', String(o.duration), 0.1, false) : undefined;
@@ -162,7 +250,10 @@ export function registerSimulateCommand(program: Command): void {
         const changesInterval = num('changes-interval', String(o.changesInterval), 0, false);
         const commandsInterval = num('commands-interval', String(o.commandsInterval), 0, false);
         const otaInterval = num('ota-interval', String(o.otaInterval), 0, false);
-        const updateKeys = otaInterval > 0 ? firmwareKeys(o) : undefined;
+        const updateKeys = otaInterval > 0 && devices + v2Devices.length > 0 ? firmwareKeys(o) : undefined;
+        const updateKeys13 = otaInterval > 0 && gen13Devices > 0 ? firmwareKeys(o, '1.3') : undefined;
+        const nvs13 = gen13Settings(o.gen13Config as string | undefined);
+        const faults13 = faultRates(o.faults as string | undefined);
         const controller = new AbortController();
         process.once('SIGINT', () => controller.abort());
         const summary = await runSimulation({
@@ -184,6 +275,16 @@ export function registerSimulateCommand(program: Command): void {
           commandsIntervalSeconds: commandsInterval,
           firmwareIntervalSeconds: otaInterval,
           ...(updateKeys ? { firmwareKeys: updateKeys } : {}),
+          ...(gen13Devices > 0
+            ? {
+                gen13: {
+                  devices: gen13Devices,
+                  ...(nvs13 ? { nvs: nvs13 } : {}),
+                  ...(faults13 ? { faults: faults13 } : {}),
+                  ...(updateKeys13 ? { firmwareKeys: updateKeys13 } : {}),
+                },
+              }
+            : {}),
           ...(o.json ? {} : { onProgress: progressPrinter() }),
         });
         const { acknowledged: _ack, ...printable } = summary;

@@ -1,6 +1,7 @@
 /** The admin API under /api: bearer-token auth, device registry, readings, events, uploads. */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { registrationView } from '../../devices/device-reports.js';
 import type { DeviceService } from '../../devices/device-service.js';
 import { ApiError } from '../../errors.js';
 import { decodeCursor } from '../../ports/cursor.js';
@@ -79,9 +80,15 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     return { device: deviceView(device), ...(key ? { key } : {}) };
   });
 
-  app.get<{ Params: IdParams }>('/devices/:id', async (request) =>
-    deviceView(await devices.require(request.params.id)),
-  );
+  app.get<{ Params: IdParams }>('/devices/:id', async (request) => {
+    const d = await devices.require(request.params.id);
+    // What the device reported at boot (POST /devices), pending ones included.
+    const [registration] = await storage.listReports(d.id, 'registration', 1);
+    return {
+      ...deviceView(d),
+      registration: registration ? registrationView(registration, d.lastAuthSource) : null,
+    };
+  });
 
   app.patch<{ Params: IdParams }>('/devices/:id/policy', async (request) => {
     const f = asFields(request.body);

@@ -1,7 +1,16 @@
 /** JSON shape of a command in the admin API. */
+import { firmwareCommand } from '../../commands/command-answer.js';
 import type { StoredCommand } from '../../ports/command-store.js';
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+
+function deviceCommand(c: StoredCommand) {
+  try {
+    return firmwareCommand(c);
+  } catch {
+    return null;
+  }
+}
 
 export function commandView(c: StoredCommand) {
   return {
@@ -9,6 +18,8 @@ export function commandView(c: StoredCommand) {
     device_id: c.deviceId,
     type: c.type,
     params: c.params,
+    // What a polling device is handed (`commands[0].command`, PROTOCOL-1.3.md §7).
+    device_command: deviceCommand(c),
     export_limit_percent: c.percent,
     status: c.status,
     attempts: c.attempts,

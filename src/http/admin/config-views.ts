@@ -1,5 +1,4 @@
 /** JSON shapes of the configuration admin API. */
-import { buildChangesResponse } from '../../config/changes-response.js';
 import type { DeviceConfigStatus } from '../../config/config-service.js';
 import type { KeyStatus, Running } from '../../config/config-state.js';
 import type { ConfigVersion, ScopeConfig } from '../../ports/config-store.js';
@@ -35,6 +34,7 @@ function keyView(k: KeyStatus) {
 export function deviceConfigView(s: DeviceConfigStatus) {
   return {
     device_id: s.deviceId,
+    generation: s.generation,
     firmware: s.firmware,
     version: s.version,
     state: s.state,
@@ -43,7 +43,8 @@ export function deviceConfigView(s: DeviceConfigStatus) {
     overrides: s.overrides,
     running: Object.fromEntries(Object.entries(s.running).map(([k, r]) => [k, runningView(r)])),
     keys: Object.fromEntries(s.keys.map((k) => [k.key, keyView(k)])),
-    next_answer: buildChangesResponse(s.offer),
+    // Exactly what the device's configuration channel answers now (`/changes`, or `GET /config/<id>`).
+    next_answer: s.nextAnswer,
   };
 }
 

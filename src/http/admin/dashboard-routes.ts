@@ -80,6 +80,7 @@ export interface FleetRow {
   interval_ms: number;
   last_seen: string | null;
   last_source: string | null;
+  generation: Device['generation'];
   power: ReturnType<typeof latestView> | null;
   energy_today_wh: number;
   uploads: number;
@@ -219,6 +220,7 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
         interval_ms: interval,
         last_seen: iso(d.lastSeen),
         last_source: d.lastSource,
+        generation: d.generation,
         power: pac ? latestView(pac) : null,
         energy_today_wh: d.lastSeen === null ? 0 : Number((await tracker.energyToday(d.id, now)).toFixed(1)),
         uploads: d.counters.uploads,

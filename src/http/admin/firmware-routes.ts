@@ -1,16 +1,19 @@
 /**
  * The firmware admin API under /api (bearer token): the catalogue (`POST /api/firmware` takes the
- * image as a streamed `application/octet-stream` body), rollouts and their groups; and
- * `GET /ota/status`, the reference server's session list, now behind the admin token.
+ * image as a streamed `application/octet-stream` body, for one firmware generation), rollouts
+ * and their groups; and `GET /ota/status`: the reference server's session list for the
+ * administrator, and the 1.3 firmware's boot probe (a bare 200) for everyone else.
  */
 import type { FastifyInstance } from 'fastify';
+import { GENERATIONS, type Generation } from '../../devices/device.js';
 import { ApiError } from '../../errors.js';
 import type { FirmwareCatalogue } from '../../firmware/firmware-catalogue.js';
+import { DEFAULT_GENERATION, parseGenerationName } from '../../firmware/firmware-keys.js';
 import { OPEN_SESSION_STATES, type RolloutTarget } from '../../firmware/model.js';
 import type { OtaService } from '../../firmware/ota-service.js';
 import type { RolloutService } from '../../firmware/rollout-service.js';
 import type { RolloutAction } from '../../ports/firmware-store.js';
-import { requireAdminToken } from './admin-auth.js';
+import { adminTokenMatches, requireAdminToken } from './admin-auth.js';
 import { imageView, rolloutView, sessionView } from './firmware-views.js';
 import { asFields, type Fields, invalid, optBool, optString, parseLimit } from './params.js';
 
@@ -67,6 +70,11 @@ function parseTarget(v: unknown): RolloutTarget {
   }
 }
 
+function parseGenerationParam(v: string | undefined): Generation | undefined {
+  if (v === undefined || v === '') return undefined;
+  return parseGenerationName(v) ?? invalid('generation', `expected one of ${GENERATIONS.join(', ')}`);
+}
+
 function parseId(v: string): number {
   if (!/^\d{1,12}$/.test(v)) throw new ApiError('not_found', `No rollout ${v}.`);
   return Number(v);
@@ -85,9 +93,11 @@ export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAd
     }
     const q = request.query;
     const version = q.version || invalid('version', 'required (X.Y.Z)');
+    const generation = parseGenerationParam(q.generation) ?? DEFAULT_GENERATION;
     const length = Number(request.headers['content-length']);
     const image = await catalogue.add({
       version,
+      generation,
       notes: q.notes ? q.notes.slice(0, 1000) : null,
       force: q.force === 'true' || q.force === '1',
       source: request.body as AsyncIterable<Uint8Array>,
@@ -100,23 +110,40 @@ export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAd
 
   app.get('/firmware', async () => {
     const keys = catalogue.keys;
+    const keySet = (g: Generation) => {
+      const k = catalogue.keysFor(g);
+      return k ? { configured: true, key_id: k.keyId } : { configured: false, key_id: null };
+    };
     return {
+      // `keys`: the e84f720 set, as before generations; `key_sets`: one per generation.
       keys: keys ? { configured: true, key_id: keys.keyId } : { configured: false, key_id: null },
+      key_sets: Object.fromEntries(GENERATIONS.map((g) => [g, keySet(g)])),
       max_bytes: catalogue.maxBytes,
       firmware: (await catalogue.list()).map((i) => imageView(i, catalogue.servable(i))),
     };
   });
 
-  app.get<{ Params: { version: string } }>('/firmware/:version', async (request) => {
-    const image = await catalogue.require(request.params.version);
-    return { firmware: imageView(image, catalogue.servable(image)) };
-  });
+  /** The version's image (of `?generation=`, default the first: e84f720) and every generation's. */
+  app.get<{ Params: { version: string }; Querystring: Record<string, string> }>(
+    '/firmware/:version',
+    async (request) => {
+      const image = await catalogue.require(
+        request.params.version,
+        parseGenerationParam(request.query.generation),
+      );
+      const images = await catalogue.imagesOf(request.params.version);
+      return {
+        firmware: imageView(image, catalogue.servable(image)),
+        images: images.map((i) => imageView(i, catalogue.servable(i))),
+      };
+    },
+  );
 
   app.post('/rollouts', async (request, reply) => {
     const f = asFields(request.body);
     const min = optNumber(f, 'min_outcomes');
     const threshold = optNumber(f, 'failure_threshold');
-    const { rollout, counts } = await rollouts.create(
+    const { rollout, counts, generations } = await rollouts.create(
       {
         version: optString(f, 'version') ?? invalid('version', 'required'),
         target: parseTarget(f.target ?? invalid('target', 'required')),
@@ -128,16 +155,19 @@ export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAd
       actor,
     );
     reply.code(201);
-    return { rollout: rolloutView(rollout, counts) };
+    return { rollout: rolloutView(rollout, counts, generations) };
   });
 
   app.get('/rollouts', async () => ({
-    rollouts: (await rollouts.list()).map((r) => rolloutView(r.rollout, r.counts)),
+    rollouts: (await rollouts.list()).map((r) => rolloutView(r.rollout, r.counts, r.generations)),
   }));
 
   app.get<{ Params: IdParams }>('/rollouts/:id', async (request) => {
     const r = await rollouts.get(parseId(request.params.id));
-    return { rollout: rolloutView(r.rollout, r.counts), sessions: r.sessions.map(sessionView) };
+    return {
+      rollout: rolloutView(r.rollout, r.counts, r.generations),
+      sessions: r.sessions.map(sessionView),
+    };
   });
 
   for (const action of ['pause', 'resume', 'abort'] as const satisfies readonly RolloutAction[]) {
@@ -149,7 +179,7 @@ export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAd
         actor,
         optString(f, 'reason') ?? null,
       );
-      return { rollout: rolloutView(r.rollout, r.counts) };
+      return { rollout: rolloutView(r.rollout, r.counts, r.generations) };
     });
   }
 
@@ -164,19 +194,28 @@ export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAd
   });
 }
 
-/** `GET /ota/status`: what the reference served to anyone, now for the administrator only. */
+/**
+ * `GET /ota/status`. With the admin token: what the reference served to anyone (each device's
+ * latest session, the versions that can be served, rollouts). Without it: the 1.3 firmware's boot
+ * probe (PROTOCOL-1.3.md §9): its diagnostics need a 200, so anyone else gets 200 and an empty
+ * object, nothing about sessions or versions.
+ */
 export async function otaStatusRoute(app: FastifyInstance, deps: FirmwareAdminDeps): Promise<void> {
-  requireAdminToken(app, deps.adminToken);
-  app.get<{ Querystring: Record<string, string> }>('/ota/status', async (request) => {
+  const expected = Buffer.from(deps.adminToken);
+  app.get<{ Querystring: Record<string, string> }>('/ota/status', async (request, reply) => {
+    reply.header('cache-control', 'no-store');
+    if (!adminTokenMatches(request.headers.authorization, expected)) return {};
     const sessions = await deps.ota.sessions(parseLimit('limit', request.query.limit, 1000, 100_000));
     const latest = new Map<string, (typeof sessions)[number]>();
     for (const s of sessions) if (!latest.has(s.deviceId)) latest.set(s.deviceId, s);
     const images = await deps.catalogue.list();
+    const servable = images.filter((i) => deps.catalogue.servable(i));
     return {
       active_sessions: [...latest.values()].filter((s) => OPEN_SESSION_STATES.includes(s.state)).length,
       sessions: Object.fromEntries([...latest].map(([id, s]) => [id, sessionView(s)])),
-      available_versions: images.filter((i) => deps.catalogue.servable(i)).map((i) => i.version),
-      rollouts: (await deps.rollouts.list()).map((r) => rolloutView(r.rollout, r.counts)),
+      available_versions: [...new Set(servable.map((i) => i.version))],
+      available_images: servable.map((i) => ({ version: i.version, generation: i.generation })),
+      rollouts: (await deps.rollouts.list()).map((r) => rolloutView(r.rollout, r.counts, r.generations)),
     };
   });
 }

@@ -1,12 +1,14 @@
 /** JSON shapes of the firmware admin API. No key material: only key-set fingerprints. */
-import type {
-  FirmwareImage,
-  OtaSession,
-  Rollout,
-  RolloutCounts,
-  RolloutTarget,
+import {
+  clientGeneration,
+  type FirmwareImage,
+  type Generation,
+  type OtaSession,
+  type Rollout,
+  type RolloutCounts,
+  type RolloutTarget,
 } from '../../firmware/model.js';
-import { currentPercent } from '../../firmware/rollout-rules.js';
+import { currentPercent, unauthenticatedHold } from '../../firmware/rollout-rules.js';
 import { progressPercentage } from '../../protocol/firmware/field-responses.js';
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
@@ -14,6 +16,7 @@ const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString()
 export function imageView(image: FirmwareImage, servable: boolean) {
   return {
     version: image.version,
+    generation: image.generation,
     original_size: image.originalSize,
     encrypted_size: image.encryptedSize,
     chunk_size: image.chunkSize,
@@ -43,11 +46,17 @@ export function targetView(t: RolloutTarget) {
   }
 }
 
-export function rolloutView(r: Rollout, c: RolloutCounts) {
-  const outcomes = c.recentFailed + c.recentSucceeded;
+const rate = (failed: number, succeeded: number) =>
+  failed + succeeded === 0 ? null : Number((failed / (failed + succeeded)).toFixed(4));
+
+/** `generations`: those with a servable image of the version (`undefined`: not known here). */
+export function rolloutView(r: Rollout, c: RolloutCounts, generations?: readonly Generation[]) {
+  const failed = c.recentFailed + c.recentUnauthenticatedFailed;
+  const succeeded = c.recentSucceeded + c.recentUnauthenticatedSucceeded;
   return {
     id: r.id,
     version: r.version,
+    ...(generations ? { generations: [...generations] } : {}),
     state: r.state,
     state_reason: r.stateReason,
     target: targetView(r.target),
@@ -65,8 +74,24 @@ export function rolloutView(r: Rollout, c: RolloutCounts) {
       cancelled: c.cancelled,
       in_flight: c.inFlight,
     },
-    /** Since the threshold last started afresh (creation, or resuming a halt). */
-    failure_rate: outcomes === 0 ? null : Number((c.recentFailed / outcomes).toFixed(4)),
+    /** Every outcome since the threshold last started afresh (creation, or resuming a halt). */
+    failure_rate: rate(failed, succeeded),
+    /**
+     * What the failure threshold judges: authenticated outcomes only. Outcomes reported by bare
+     * requests are shown in `unauthenticated` and never halt the rollout; when they alone pass the
+     * threshold, a percentage rollout stops growing (`warning`).
+     */
+    threshold: {
+      failed: c.recentFailed,
+      succeeded: c.recentSucceeded,
+      failure_rate: rate(c.recentFailed, c.recentSucceeded),
+    },
+    unauthenticated: {
+      failed: c.recentUnauthenticatedFailed,
+      succeeded: c.recentUnauthenticatedSucceeded,
+      failure_rate: rate(c.recentUnauthenticatedFailed, c.recentUnauthenticatedSucceeded),
+    },
+    warning: r.state === 'active' ? unauthenticatedHold(r, c) : null,
     outcomes_since: iso(r.outcomesSince),
     created_at: iso(r.createdAt),
     updated_at: iso(r.updatedAt),
@@ -83,6 +108,7 @@ export function sessionView(s: OtaSession) {
     state: s.state,
     rollout_step: s.rolloutStep,
     client: s.client,
+    generation: clientGeneration(s.client),
     total_chunks: s.totalChunks,
     next_chunk: s.nextChunk,
     chunks_served: s.chunksServed,
@@ -90,6 +116,8 @@ export function sessionView(s: OtaSession) {
     progress_percent: progressPercentage(Math.min(s.nextChunk, s.totalChunks), s.totalChunks),
     phase: s.phase,
     outcome: s.outcome,
+    /** `false`: reported by a bare request (shown, never counted toward a halt); `null`: no outcome. */
+    outcome_authenticated: s.outcomeAuthenticated,
     started_at: iso(s.startedAt),
     last_chunk_at: iso(s.lastChunkAt),
     updated_at: iso(s.updatedAt),

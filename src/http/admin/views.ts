@@ -18,6 +18,9 @@ export function deviceView(d: Device) {
     last_seen: iso(d.lastSeen),
     last_nonce: d.lastNonce,
     last_source: d.lastSource,
+    generation: d.generation,
+    last_authenticated_source: d.lastAuthSource,
+    last_authenticated_at: iso(d.lastAuthAt),
     replay_high: d.replay.high,
     counters: {
       uploads: d.counters.uploads,
@@ -26,6 +29,7 @@ export function deviceView(d: Device) {
       duplicate_packets: d.counters.duplicatePackets,
       nonce_gaps: d.counters.nonceGaps,
       rejects: d.counters.rejects,
+      unsecured_control: d.counters.unsecuredControl,
     },
     keys: d.keys.map((k) => ({
       kid: k.kid,

@@ -1,13 +1,15 @@
 /**
- * Command delivery for devices (later-firmware paths): `GET|POST /commands/<id>/poll` hands out
- * the oldest pending command under a lease, `POST /commands/<id>/result` records its outcome.
- * Authenticated like `/changes`: an envelope around the body, or bare where the device's policy
- * allows unsecured control requests (a GET has no body, so it is always bare).
+ * Command delivery to devices, generation 1.3's channel (PROTOCOL-1.3.md §7): `GET|POST
+ * /commands/<id>/poll` hands out the oldest pending command under a lease, one at a time, in the
+ * shape the firmware runs (command-answer.ts); `POST /commands/<id>/result` records its outcome.
+ * Authenticated like `/changes`: an envelope around the body, or bare where the device's policy or
+ * `ECOWATT_UNSECURED_CONTROL` allows unsigned control requests from it (a GET has no body, so it
+ * is always bare, and the firmware signs nothing).
  */
 import type { FastifyInstance } from 'fastify';
+import { buildCommandPollAnswer } from '../../commands/command-answer.js';
 import type { CommandService } from '../../commands/command-service.js';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
-import type { StoredCommand } from '../../ports/command-store.js';
 import { isEnvelopeAttempt, isJsonObject } from '../../protocol/envelope-v1.js';
 import { isV2Envelope } from '../../protocol/envelope-v2.js';
 import { closeAfterReply, controlRequest } from './device-reply.js';
@@ -19,20 +21,8 @@ export interface CommandDeviceRouteDeps {
 
 type IdParams = { id: string };
 
-/** The later firmware reads `command_type` + `parameters`, or `command.action`; ids as text. */
-function deliveredView(c: StoredCommand) {
-  return {
-    command_id: c.id,
-    command_type: c.type,
-    parameters: c.params,
-    command: { action: 'write_register', target_register: 'export_power', value: c.percent },
-    attempt: c.attempts,
-    lease_expires_at: c.leaseUntil === null ? null : new Date(c.leaseUntil).toISOString(),
-  };
-}
-
-/** A bare body names its device by the path when it does not say (the later firmware does not). */
-function withDevice(body: unknown, id: string): unknown {
+/** A bare body names its device by the path when it does not say (the 1.3 firmware does not). */
+export function withDevice(body: unknown, id: string): unknown {
   if (body === undefined) return { device_id: id };
   if (!isJsonObject(body) || isEnvelopeAttempt(body) || isV2Envelope(body) || body.device_id !== undefined) {
     return body;
@@ -46,15 +36,14 @@ export async function commandDeviceRoutes(app: FastifyInstance, deps: CommandDev
 
   const poll = async (id: string, body: unknown, request: Parameters<typeof controlRequest>[0]) => {
     const caller = await guard.authenticate(
-      controlRequest(request, Date.now(), { body: withDevice(body, id), pathDeviceId: id }),
+      controlRequest(request, Date.now(), {
+        body: withDevice(body, id),
+        pathDeviceId: id,
+        generation: '1.3',
+      }),
     );
-    const handed = await commands.poll(caller.device.id);
-    return {
-      success: true,
-      device_id: caller.device.id,
-      commands: handed.map(deliveredView),
-      count: handed.length,
-    };
+    // Nothing but what the firmware reads: its document holds 512 bytes (command-answer.ts).
+    return buildCommandPollAnswer(await commands.poll(caller.device.id));
   };
 
   app.get<{ Params: IdParams }>('/commands/:id/poll', async (request) =>
@@ -67,7 +56,11 @@ export async function commandDeviceRoutes(app: FastifyInstance, deps: CommandDev
   app.post<{ Params: IdParams }>('/commands/:id/result', async (request) => {
     const id = request.params.id;
     const caller = await guard.authenticate(
-      controlRequest(request, Date.now(), { body: withDevice(request.body, id), pathDeviceId: id }),
+      controlRequest(request, Date.now(), {
+        body: withDevice(request.body, id),
+        pathDeviceId: id,
+        generation: '1.3',
+      }),
     );
     const { command, duplicate } = await commands.report(caller.device.id, caller.document);
     return {

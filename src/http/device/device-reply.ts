@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ControlRequest } from '../../devices/control-request-guard.js';
+import type { Generation } from '../../devices/device.js';
 import { ApiError } from '../../errors.js';
 
 export function closeAfterReply(app: FastifyInstance): void {
@@ -19,7 +20,7 @@ export function closeAfterReply(app: FastifyInstance): void {
 export function controlRequest(
   request: FastifyRequest,
   receivedAt: number,
-  extra: { body?: unknown; pathDeviceId?: string } = {},
+  extra: { body?: unknown; pathDeviceId?: string; generation?: Generation } = {},
 ): ControlRequest {
   const header = request.headers['x-device-id'];
   const body = extra.body ?? request.body;
@@ -32,5 +33,6 @@ export function controlRequest(
     requestId: request.id,
     receivedAt,
     ...(extra.pathDeviceId !== undefined ? { pathDeviceId: extra.pathDeviceId } : {}),
+    ...(extra.generation !== undefined ? { generation: extra.generation } : {}),
   };
 }

@@ -1,10 +1,12 @@
 /**
- * Firmware updates for devices (PROTOCOL.md §6.2, §10.9). The field generation's
- * `POST /ota/check|chunk|verify|complete` with the reference server's exact shapes, and the later
- * firmware's `GET /ota/check/<id>`, `POST /ota/initiate/<id>`, `GET /ota/chunk/<id>`,
- * `POST /ota/<id>/progress|complete`, all on the same persisted sessions. Every request is
- * authenticated like `/changes`: an envelope, or bare where the device's policy allows unsecured
- * control requests (the field firmware sends these bare; a GET has no body to seal).
+ * Firmware updates for devices (PROTOCOL.md §6.2, §10.9; PROTOCOL-1.3.md §8). The e84f720
+ * generation's `POST /ota/check|chunk|verify|complete` with the reference server's exact shapes,
+ * and generation 1.3's `GET /ota/check/<id>`, `POST /ota/initiate/<id>`, `GET /ota/chunk/<id>`,
+ * `POST /ota/<id>/progress|complete`, all on the same persisted sessions and rollouts; each
+ * generation is served its own image. Every request is authenticated like `/changes`: an
+ * envelope, or bare where the guard allows unsecured control requests (the firmware sends these
+ * bare; a GET has no body to seal). Outcomes reported bare are marked so and never count toward
+ * halting a rollout.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ControlCaller, ControlRequestGuard } from '../../devices/control-request-guard.js';
@@ -64,17 +66,20 @@ function reason(doc: Record<string, unknown>): string {
 
 export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps): Promise<void> {
   const { guard, ota } = deps;
-  const caller = (
-    request: FastifyRequest,
-    extra?: { body?: unknown; pathDeviceId?: string },
-  ): Promise<ControlCaller> => guard.authenticate(controlRequest(request, Date.now(), extra));
+  const caller = (request: FastifyRequest): Promise<ControlCaller> =>
+    guard.authenticate(controlRequest(request, Date.now()));
+  /** Whether the report came in an envelope: outcomes reported bare never count toward a halt. */
+  const reporter = (c: ControlCaller) => ({ authenticated: c.protocol !== 'unsecured' });
 
   // ---- field generation (e84f720) ---------------------------------------------------------
 
   app.post('/ota/check', async (request) => {
     const c = await caller(request);
     const current = text(c.document, 'current_version', true);
-    const result = await ota.check(c.device.id, current, 'field', { openSession: true });
+    const result = await ota.check(c.device.id, current, 'field', {
+      openSession: true,
+      authenticated: reporter(c).authenticated,
+    });
     if (result.kind === 'offer') return fieldCheckOffer(offeredManifest(result.image));
     return { update_available: false, message: result.reason };
   });
@@ -83,8 +88,8 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
     const c = await caller(request);
     const version = text(c.document, 'version', true);
     const n = chunkNumber(c.document.chunk_number, 'chunk_number');
-    const served = await ota.chunk(c.device.id, version, n);
-    return fieldChunkResponse(n, served.data, served.mac, served.image.totalChunks);
+    const served = await ota.chunk(c.device.id, version, n, 'field');
+    return fieldChunkResponse(n, served.data, served.mac ?? '', served.image.totalChunks);
   });
 
   app.post('/ota/verify', async (request) => {
@@ -95,7 +100,7 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
     const outcome: SessionOutcome = verified
       ? { kind: 'verified' }
       : { kind: 'failed', detail: `device verification failed: ${reason(c.document)}` };
-    await ota.report(c.device.id, text(c.document, 'version', false), outcome);
+    await ota.report(c.device.id, text(c.document, 'version', false), outcome, reporter(c));
     return { status: 'acknowledged', verified };
   });
 
@@ -106,7 +111,7 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
     const outcome: SessionOutcome = FAILED_BOOT.has(boot.toLowerCase())
       ? { kind: 'failed', detail: `boot ${boot}: ${reason(c.document)}` }
       : { kind: 'succeeded', detail: `completed (boot ${boot})` };
-    const session = await ota.report(c.device.id, version, outcome);
+    const session = await ota.report(c.device.id, version, outcome, reporter(c));
     return {
       status: 'success',
       message: session
@@ -115,13 +120,21 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
     };
   });
 
-  // ---- later firmware (HEAD) --------------------------------------------------------------
+  // ---- generation 1.3 (PROTOCOL-1.3.md §8) ------------------------------------------------
+  // Every 1.3 request is bare (the firmware signs none; a GET has no body to seal): the guard
+  // accepts it only as its settings allow for generation 1.3 and from the device's address.
+
+  const caller13 = (request: FastifyRequest, id: string, body: unknown): Promise<ControlCaller> =>
+    guard.authenticate(controlRequest(request, Date.now(), { body, pathDeviceId: id, generation: '1.3' }));
 
   app.get<{ Params: IdParams; Querystring: Record<string, string> }>('/ota/check/:id', async (request) => {
     const id = request.params.id;
-    const c = await caller(request, { body: { device_id: id }, pathDeviceId: id });
+    const c = await caller13(request, id, { device_id: id });
     const current = text(request.query, 'version', true);
-    const result = await ota.check(c.device.id, current, 'later', { openSession: false });
+    const result = await ota.check(c.device.id, current, 'later', {
+      openSession: false,
+      authenticated: reporter(c).authenticated,
+    });
     if (result.kind !== 'offer') {
       return {
         success: true,
@@ -130,6 +143,7 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
         update_info: { available: false, current_version: current, message: result.reason },
       };
     }
+    // The firmware parses this into a 2048-byte JSON document: no free text (release notes) here.
     const m = offeredManifest(result.image);
     return {
       success: true,
@@ -140,68 +154,69 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
         latest_version: m.version,
         current_version: current,
         original_size: m.original_size,
-        encrypted_size: m.encrypted_size,
         firmware_size: m.original_size,
+        encrypted_size: m.encrypted_size,
         sha256_hash: m.sha256_hash,
         signature: m.signature,
         iv: m.iv,
         chunk_size: m.chunk_size,
         total_chunks: m.total_chunks,
-        release_notes: result.image.notes ?? '',
       },
     };
   });
 
   app.post<{ Params: IdParams }>('/ota/initiate/:id', async (request, reply) => {
     const id = request.params.id;
-    const c = await caller(request, { body: namingDevice(request.body, id), pathDeviceId: id });
+    const c = await caller13(request, id, namingDevice(request.body, id));
     const version = text(c.document, 'firmware_version', true);
-    const session = await ota.initiate(c.device.id, version, text(c.document, 'current_version', false));
+    const session = await ota.initiate(
+      c.device.id,
+      version,
+      text(c.document, 'current_version', false),
+      reporter(c),
+    );
     reply.code(201);
     return { success: true, device_id: c.device.id, session_id: `ota-${session.id}` };
   });
 
   app.get<{ Params: IdParams; Querystring: Record<string, string> }>('/ota/chunk/:id', async (request) => {
     const id = request.params.id;
-    const c = await caller(request, { body: { device_id: id }, pathDeviceId: id });
+    const c = await caller13(request, id, { device_id: id });
     const version = text(request.query, 'version', true);
     const n = chunkNumber(request.query.chunk, 'chunk');
-    const served = await ota.chunk(c.device.id, version, n);
+    const served = await ota.chunk(c.device.id, version, n, 'later');
+    // No chunk HMAC: the 1.3 firmware checks none; the image's signature is what it verifies.
     return {
       success: true,
       device_id: c.device.id,
       chunk_index: n,
       chunk_data: served.data.toString('base64'),
       chunk_size: served.data.length,
-      hmac: served.mac,
       total_chunks: served.image.totalChunks,
     };
   });
 
   app.post<{ Params: IdParams }>('/ota/:id/progress', async (request) => {
     const id = request.params.id;
-    const c = await caller(request, { body: namingDevice(request.body, id), pathDeviceId: id });
+    const c = await caller13(request, id, namingDevice(request.body, id));
     const phase = text(c.document, 'phase', true);
     const outcome: SessionOutcome =
       phase === 'verification_failed' || phase === 'rollback'
         ? { kind: 'failed', detail: `${phase}: ${reason(c.document)}` }
         : phase === 'verification_success'
           ? { kind: 'verified' }
-          : { kind: 'phase', phase };
-    await ota.report(c.device.id, text(c.document, 'version', false), outcome);
+          : { kind: 'phase', phase: phase.slice(0, 64) };
+    await ota.report(c.device.id, text(c.document, 'version', false), outcome, reporter(c));
     return { success: true, device_id: c.device.id, message: 'Progress updated' };
   });
 
+  // Sent after every boot with the version the device now runs (PROTOCOL-1.3.md §8.5, §9).
   app.post<{ Params: IdParams }>('/ota/:id/complete', async (request) => {
     const id = request.params.id;
-    const c = await caller(request, { body: namingDevice(request.body, id), pathDeviceId: id });
+    const c = await caller13(request, id, namingDevice(request.body, id));
     const version = text(c.document, 'version', true);
     const status = text(c.document, 'status', true);
-    const outcome: SessionOutcome =
-      status === 'success'
-        ? { kind: 'succeeded', detail: 'device reported success' }
-        : { kind: 'failed', detail: `${status}: ${reason(c.document)}` };
-    await ota.report(c.device.id, version, outcome);
+    await ota.bootReport(c.device.id, version, status, reason(c.document), reporter(c));
     return {
       success: true,
       device_id: c.device.id,

@@ -9,6 +9,7 @@ import { LiveHub } from '../../dashboard/live-hub.js';
 import { LiveTickets } from '../../dashboard/live-ticket.js';
 import type { DeviceService } from '../../devices/device-service.js';
 import type { IngestService } from '../../ingest/ingest-service.js';
+import type { SecurityEvents } from '../../observability/security-events.js';
 import type { Storage } from '../../ports/storage.js';
 import { dashboardRoutes, latestView } from '../admin/dashboard-routes.js';
 import { registerStaticRoutes } from './static-routes.js';
@@ -17,6 +18,7 @@ export interface DashboardOptions {
   storage: Storage;
   devices: DeviceService;
   ingest: IngestService;
+  events: SecurityEvents;
   adminToken: string;
   /** Built dashboard files (default: this package's `dist/web`). */
   webDir?: string;
@@ -48,7 +50,7 @@ export async function registerDashboard(app: FastifyInstance, opts: DashboardOpt
         recent.length > 0 ? expectedInterval(recent, { firstSeen: null, lastSeen: null, uploads: 0 }) : null,
     });
   });
-  opts.ingest.onSecurityEvent((e) => {
+  opts.events.onEvent((e) => {
     hub.publish('security', {
       time: new Date(e.time).toISOString(),
       device_id: e.deviceId,

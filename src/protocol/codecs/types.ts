@@ -17,6 +17,8 @@ export type CodecMethod =
   | 'raw'
   | 'raw_headerless'
   | 'lossless_e1'
+  | 'dictionary_float' // firmware 1.3: 0xD0 float32 dictionary + index bits
+  | 'aggregation' // firmware 1.3: 0xAA min/max[/avg] summary, no per-sample values
   | 'empty';
 
 export type DecodeErrorCode =

@@ -1,9 +1,10 @@
 /**
- * The device side of a firmware update (PROTOCOL.md §6.3) with the order of checks an update must
- * have: every chunk's HMAC is verified (constant time) BEFORE it is decrypted, decryption
- * continues the CBC chain across chunk boundaries, and the image is only declared fit to commit
- * after its SHA-256 matches the manifest AND the RSA signature verifies — the e84f720 firmware
- * made the image bootable first (§8.10). Used by the simulator and by tests.
+ * The device side of a firmware update (PROTOCOL.md §6.3, PROTOCOL-1.3.md §8) with the order of
+ * checks an update must have: every chunk's HMAC is verified (constant time) BEFORE it is
+ * decrypted (e84f720 only: the 1.3 firmware checks no chunk HMAC, its keys have no chunk key),
+ * decryption continues the CBC chain across chunk boundaries, and the image is only declared fit
+ * to commit after its SHA-256 matches the manifest AND the RSA signature verifies — the e84f720
+ * firmware made the image bootable first (§8.10). Used by the simulator and by tests.
  *
  * The state between chunks is small and plain (next chunk, chaining IV, bytes written) so a device
  * can persist it and resume after losing power, where the field firmware restarted from chunk 0.
@@ -17,8 +18,11 @@ import { AES_BLOCK, ESP32_IMAGE_MAGIC, encryptedSize, totalChunks } from './mani
 export interface DeviceFirmwareKeys {
   /** AES-256 firmware key. */
   aesKey: Uint8Array;
-  /** Chunk HMAC key: the bytes of its ASCII text. */
-  chunkKey: Uint8Array;
+  /**
+   * Chunk HMAC key: the bytes of its ASCII text (e84f720). `null`: the generation checks no chunk
+   * HMAC (1.3); the image's SHA-256 and signature still are.
+   */
+  chunkKey: Uint8Array | null;
   /** The signing key's public half, as compiled into the firmware. */
   publicKey: KeyObject;
 }
@@ -49,7 +53,8 @@ export interface ServedChunk {
   chunk_number: number;
   data: string;
   size: number;
-  hmac: string;
+  /** Absent from 1.3 answers. */
+  hmac?: string;
 }
 
 /** What a device keeps between chunks (its NVS record of the download). */
@@ -145,8 +150,9 @@ export class FirmwareReceiver {
     const data = typeof served.data === 'string' ? decodeBase64Strict(served.data) : undefined;
     if (!data || data.length > this.manifest.chunk_size) return fail('chunk', 'bad_encoding', k);
     if (data.length !== served.size) return fail('chunk', 'size_mismatch', k);
-    // Authenticate before any byte reaches the decryptor.
-    if (!verifyChunkMac(this.keys.chunkKey, data, k, served.hmac)) return fail('chunk', 'hmac_mismatch', k);
+    // Authenticate before any byte reaches the decryptor (where the generation has a chunk MAC).
+    const key = this.keys.chunkKey;
+    if (key && !verifyChunkMac(key, data, k, served.hmac)) return fail('chunk', 'hmac_mismatch', k);
     if (data.length === 0 || data.length % AES_BLOCK !== 0) return fail('chunk', 'not_block_aligned', k);
 
     const decipher = createDecipheriv('aes-256-cbc', this.keys.aesKey, this.iv).setAutoPadding(false);

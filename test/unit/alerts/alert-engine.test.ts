@@ -81,6 +81,7 @@ describe('AlertEngine', () => {
         initialHigh: 10000,
         keyKid: null,
         protocol: 'unsecured',
+        generation: 'e84f720',
         encrypted: false,
         receivedAt: now,
         source: 'x',

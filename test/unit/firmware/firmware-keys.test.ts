@@ -55,7 +55,7 @@ describe('firmware key directory', () => {
       signingKeyPem: pem,
     });
     const keys = loadFirmwareKeys(dir)!;
-    expect(keys.chunkKey.toString('latin1')).toBe(FIELD_CHUNK_KEY_TEXT);
+    expect(keys.chunkKey?.toString('latin1')).toBe(FIELD_CHUNK_KEY_TEXT);
     expect(keys.chunkKey).toHaveLength(64);
     expect(keys.aesKey.toString('hex')).toBe(FIELD_FIRMWARE_AES_KEY_HEX);
     expect(keys.signingKey.export({ type: 'pkcs8', format: 'pem' }).toString()).toBe(

@@ -109,7 +109,8 @@ describe('firmware catalogue', () => {
     for (let k = 0; k < stored.totalChunks; k++) {
       const data = await catalogue.readChunk(stored, k);
       expect(
-        r.value.acceptChunk(fieldChunkResponse(k, data, chunkMac(keys.chunkKey, data, k), 5).chunk).ok,
+        r.value.acceptChunk(fieldChunkResponse(k, data, chunkMac(keys.chunkKey as Buffer, data, k), 5).chunk)
+          .ok,
       ).toBe(true);
     }
     const verdict = r.value.verifyBeforeCommit();

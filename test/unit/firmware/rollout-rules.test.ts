@@ -43,6 +43,7 @@ const session = (over: Partial<OtaSession> = {}): OtaSession => ({
   restarts: 0,
   phase: null,
   outcome: null,
+  outcomeAuthenticated: null,
   startedAt: 0,
   lastChunkAt: 0,
   updatedAt: 0,
@@ -61,6 +62,8 @@ const counts = (over: Partial<RolloutCounts> = {}): RolloutCounts => ({
   inFlight: 0,
   recentSucceeded: 0,
   recentFailed: 0,
+  recentUnauthenticatedSucceeded: 0,
+  recentUnauthenticatedFailed: 0,
   ...over,
 });
 

@@ -30,6 +30,7 @@ function committed(
     deviceId: 'd',
     uploadId,
     nonce: 10001,
+    generation: 'e84f720',
     receivedAt: 5,
     deviceTimestamp: null,
     registered: false,

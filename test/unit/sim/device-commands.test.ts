@@ -1,5 +1,6 @@
 /** Commands as the simulated device runs them, for everything the server can queue and more. */
 import { describe, expect, it } from 'vitest';
+import { firmwareCommand } from '../../../src/commands/command-answer.js';
 import { parseCommand } from '../../../src/commands/command-schema.js';
 import { planCommand, readCommandPoll, runCommand } from '../../../src/sim/device-commands.js';
 import { EXPORT_LIMIT_REGISTER, Inverter } from '../../../src/sim/inverter.js';
@@ -8,22 +9,20 @@ const PAC = 9;
 const NOON = Date.UTC(2026, 5, 21, 12);
 
 describe('readCommandPoll', () => {
-  it('reads the poll answer’s commands and skips what cannot be answered', () => {
+  it('takes what the 1.3 firmware takes: commands[0] of a counted answer, with its command object', () => {
+    const answer = (commands: unknown[], count = commands.length) => ({ commands, count });
+    const first = { command_id: '7', command: { action: 'set_power', value: 2500 } };
     expect(
-      readCommandPoll({
-        success: true,
-        commands: [
-          { command_id: '7', command_type: 'set_power', parameters: { power_value: 2500 } },
-          { command_id: 8, command_type: 'set_power_percentage', parameters: null },
-          { command_type: 'set_power' },
-          'junk',
-        ],
-        count: 4,
-      }),
-    ).toEqual([
-      { id: '7', type: 'set_power', parameters: { power_value: 2500 } },
-      { id: '8', type: 'set_power_percentage', parameters: {} },
-    ]);
+      readCommandPoll(
+        answer([first, { command_id: '8', command: { action: 'set_power_percentage', value: 5 } }]),
+      ),
+    ).toEqual([{ id: '7', type: 'set_power', parameters: { value: 2500 } }]);
+    // No count, no command object, a numeric id (read as ""): nothing runs.
+    expect(readCommandPoll({ commands: [first] })).toEqual([]);
+    expect(readCommandPoll(answer([{ command_id: '9', action: 'set_power', value: 1 }]))).toEqual([]);
+    expect(readCommandPoll(answer([{ command_id: 9, command: { action: 'set_power', value: 1 } }]))).toEqual(
+      [],
+    );
     expect(readCommandPoll({ commands: [], count: 0 })).toEqual([]);
     expect(readCommandPoll(undefined)).toEqual([]);
   });
@@ -41,7 +40,12 @@ describe('planCommand', () => {
     for (const body of bodies) {
       const parsed = parseCommand(body);
       if (!('spec' in parsed)) throw new Error(JSON.stringify(parsed.errors));
-      const plan = planCommand({ id: '1', type: parsed.spec.type, parameters: parsed.spec.params });
+      const { action, ...parameters } = firmwareCommand({
+        id: '1',
+        type: parsed.spec.type,
+        params: parsed.spec.params,
+      });
+      const plan = planCommand({ id: '1', type: action, parameters });
       expect(plan, JSON.stringify(body)).toEqual({ ok: true, percent: parsed.spec.percent });
     }
   });
@@ -51,9 +55,14 @@ describe('planCommand', () => {
       ['reboot', {}, /unsupported command type "reboot"/],
       ['', {}, /unsupported command type ""/],
       ['write_register', { register_address: 9, value: 50 }, /register 9 is not writable/],
+      [
+        'write_register',
+        { target_register: 'export_power', value: 50 },
+        /register undefined is not writable/,
+      ],
       ['write_register', { register_address: 8, value: 101 }, /whole percent/],
-      ['set_power_percentage', { percentage: 12.5 }, /whole percent/],
-      ['set_power', { power_value: 20_000 }, /power_value must be 0 to 10000 W/],
+      ['set_power_percentage', { value: 12.5 }, /whole percent/],
+      ['set_power', { value: 20_000 }, /value must be 0 to 10000 W/],
     ];
     for (const [type, parameters, why] of cases) {
       const plan = planCommand({ id: '1', type, parameters });
@@ -69,10 +78,7 @@ describe('runCommand', () => {
     expect(inverter.read(NOON)[EXPORT_LIMIT_REGISTER]).toBe(100);
     const free = inverter.read(NOON)[PAC];
     expect(free).toBeGreaterThan(4000);
-    const report = runCommand(
-      { id: '3', type: 'set_power_percentage', parameters: { percentage: 40 } },
-      inverter,
-    );
+    const report = runCommand({ id: '3', type: 'set_power_percentage', parameters: { value: 40 } }, inverter);
     expect(report).toEqual({
       command_id: '3',
       status: 'succeeded',

@@ -165,8 +165,8 @@ describe('commands on a fleet device', () => {
   it('runs what it is handed and reports each outcome', async () => {
     const device = fieldDevice();
     const queue = [
-      { command_id: '11', command_type: 'set_power', parameters: { power_value: 2500 } },
-      { command_id: '12', command_type: 'reboot', parameters: {} },
+      { command_id: '11', command: { action: 'set_power', value: 2500 } },
+      { command_id: '12', command: { action: 'reboot' } },
     ];
     const server = fakeServer((s) =>
       s.path.endsWith('/poll')

@@ -203,7 +203,11 @@ export function configPanel(id: string): { el: HTMLElement; refresh: () => Promi
   const placeholderOf = (key: ConfigKey): string => {
     const fleet = status?.fleet[key];
     if (fleet !== undefined) return `fleet: ${show(fleet)}`;
-    const defaults: Partial<Record<ConfigKey, number | readonly string[]>> = FIRMWARE_DEFAULTS;
+    // FIRMWARE_DEFAULTS are e84f720's; a 1.3 device reports what it runs instead (`running`).
+    const running = status?.firmware === '1.3' ? status.running[key]?.value : undefined;
+    if (running !== undefined) return `running: ${show(running)}`;
+    const defaults: Partial<Record<ConfigKey, number | readonly string[]>> =
+      status?.firmware === '1.3' ? {} : FIRMWARE_DEFAULTS;
     const fw = defaults[key];
     return fw !== undefined ? `firmware: ${show(typeof fw === 'number' ? fw : [...fw])}` : 'not set';
   };

@@ -18,6 +18,7 @@ import type {
   UploadSummary,
 } from '../types';
 import { commandsPanel, configPanel } from './device-control';
+import { reportsPanel } from './device-reports';
 import { eventsTable } from './security';
 
 interface Group {
@@ -110,6 +111,7 @@ function mount(main: HTMLElement, id: string): () => void {
   const eventsBox = h('div', { 'data-testid': 'device-events' });
   const config = configPanel(id);
   const commands = commandsPanel(id);
+  const reports = reportsPanel(id);
   let events: SecurityEventView[] = [];
 
   fill(
@@ -139,6 +141,7 @@ function mount(main: HTMLElement, id: string): () => void {
       'latest-title',
       dataTable(['Register', 'Value', 'Quality', 'Measured'], [latestBody]),
     ),
+    reports.el,
     section(
       'Recent uploads',
       'uploads-title',
@@ -171,7 +174,15 @@ function mount(main: HTMLElement, id: string): () => void {
     const facts: [string, Child][] = [
       ['Last seen', h('span', { title: dateTime(d.last_seen) }, relative(d.last_seen))],
       ['First seen', dateTime(d.first_seen)],
+      ['Firmware generation', d.generation ?? 'not seen yet'],
       ['Last source', d.last_source ?? '–'],
+      ['Last authenticated source', d.last_authenticated_source ?? '–'],
+      [
+        'Unsigned control requests',
+        Object.entries(d.counters.unsecured_control ?? {})
+          .map(([g, n]) => `${n} (${g})`)
+          .join(', ') || '0',
+      ],
       ['Last nonce', d.last_nonce ?? '–'],
       ['Replay high', d.replay_high ?? '–'],
       [
@@ -431,6 +442,7 @@ function mount(main: HTMLElement, id: string): () => void {
     try {
       device = await api<DeviceView>(`/api/devices/${enc(id)}`);
       renderHeader();
+      reports.setRegistration(device.registration);
       renderEvents();
     } catch (err) {
       fill(header, h('h1', null, id), h('p', { class: 'error', role: 'alert' }, (err as Error).message));
@@ -460,6 +472,7 @@ function mount(main: HTMLElement, id: string): () => void {
     void loadUploads();
     void loadDevice();
     void config.refresh();
+    reports.refreshSoon();
   });
   const offUpload = live.on('upload', (u: UploadEvent) => {
     if (u.device_id !== id) return;
@@ -482,6 +495,7 @@ function mount(main: HTMLElement, id: string): () => void {
   void loadEvents();
   void config.refresh();
   void commands.refresh();
+  void reports.refresh();
   return () => {
     offUpload();
     offSecurity();

@@ -1,4 +1,7 @@
-/** Firmware: the signed catalogue, uploading an image, rollouts with per-device progress. */
+/**
+ * Firmware: the signed catalogue (one image per version and firmware generation), uploading an
+ * image, rollouts with per-device progress.
+ */
 import { ApiFailure, api, enc, session } from '../api';
 import { badge, dataTable, fill, h } from '../dom';
 import { dateTime, relative } from '../format';
@@ -6,6 +9,7 @@ import type { Route } from '../route';
 
 interface ImageView {
   version: string;
+  generation?: string;
   original_size: number;
   encrypted_size: number;
   total_chunks: number;
@@ -16,8 +20,14 @@ interface ImageView {
   created_at: string;
 }
 
+interface KeySet {
+  configured: boolean;
+  key_id: string | null;
+}
+
 interface Catalogue {
-  keys: { configured: boolean; key_id: string | null };
+  keys: KeySet;
+  key_sets?: Record<string, KeySet>;
   max_bytes: number;
   firmware: ImageView[];
 }
@@ -30,6 +40,7 @@ interface RolloutView {
   target: { kind: string; group?: string; devices?: string[]; steps?: number[]; step_wait_seconds?: number };
   step: { index: number; percent: number | null; started_at: string | null };
   pinned: boolean;
+  generations?: string[];
   counts: {
     sessions: number;
     downloading: number;
@@ -41,6 +52,8 @@ interface RolloutView {
     in_flight: number;
   };
   failure_rate: number | null;
+  unauthenticated?: { failed: number; succeeded: number };
+  warning?: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -48,6 +61,8 @@ interface RolloutView {
 interface SessionView {
   id: string | number;
   device_id: string;
+  generation?: string;
+  outcome_authenticated?: boolean | null;
   state: string;
   from_version: string | null;
   progress_percent: number;
@@ -71,9 +86,16 @@ function targetText(t: RolloutView['target']): string {
   }
 }
 
-async function uploadImage(version: string, notes: string, force: boolean, file: File): Promise<void> {
+async function uploadImage(
+  version: string,
+  generation: string,
+  notes: string,
+  force: boolean,
+  file: File,
+): Promise<void> {
   const query = new URLSearchParams({
     version,
+    generation,
     ...(notes ? { notes } : {}),
     ...(force ? { force: 'true' } : {}),
   });
@@ -108,6 +130,12 @@ function mount(main: HTMLElement): () => void {
     placeholder: '1.2.0',
     pattern: '\\d+\\.\\d+\\.\\d+',
   });
+  const upGeneration = h(
+    'select',
+    { id: 'fw-generation', name: 'generation', title: 'the firmware generation that will download it' },
+    h('option', { value: 'e84f720' }, 'e84f720'),
+    h('option', { value: '1.3' }, '1.3'),
+  );
   const upNotes = h('input', { id: 'fw-notes', name: 'notes', autocomplete: 'off' });
   const upFile = h('input', { id: 'fw-file', name: 'file', type: 'file', required: true });
   const upForce = h('input', { id: 'fw-force', name: 'force', type: 'checkbox' });
@@ -116,6 +144,8 @@ function mount(main: HTMLElement): () => void {
     { class: 'toolbar', 'aria-label': 'Upload a firmware image' },
     h('label', { for: 'fw-version' }, 'Version'),
     upVersion,
+    h('label', { for: 'fw-generation' }, 'Generation'),
+    upGeneration,
     h('label', { for: 'fw-notes' }, 'Notes'),
     upNotes,
     h('label', { for: 'fw-file' }, 'Image'),
@@ -206,14 +236,16 @@ function mount(main: HTMLElement): () => void {
 
   const renderImages = () => {
     if (!catalogue) return;
-    keysNote.textContent = catalogue.keys.configured
-      ? `Signing keys ${catalogue.keys.key_id}; images up to ${(catalogue.max_bytes / 1048576).toFixed(1)} MiB.`
-      : 'No firmware keys on the server: run `ecowatt keys generate` (or `keys import`) and restart it before uploading.';
+    const sets = catalogue.key_sets ?? { e84f720: catalogue.keys };
+    const configured = Object.entries(sets).filter(([, k]) => k.configured);
+    keysNote.textContent = configured.length
+      ? `Signing keys ${configured.map(([g, k]) => `${g}: ${k.key_id}`).join(', ')}; images up to ${(catalogue.max_bytes / 1048576).toFixed(1)} MiB.`
+      : 'No firmware keys on the server: run `ecowatt keys generate [--generation 1.3]` (or `keys import`) and restart it before uploading.';
     fill(
       imagesBox,
       catalogue.firmware.length
         ? dataTable(
-            ['Version', 'Size', 'Chunks', 'SHA-256', 'Servable', 'Notes', 'Added'],
+            ['Version', 'Generation', 'Size', 'Chunks', 'SHA-256', 'Servable', 'Notes', 'Added'],
             [
               h(
                 'tbody',
@@ -221,8 +253,9 @@ function mount(main: HTMLElement): () => void {
                 catalogue.firmware.map((i) =>
                   h(
                     'tr',
-                    { 'data-version': i.version },
+                    { 'data-version': i.version, 'data-generation': i.generation ?? 'e84f720' },
                     h('th', { scope: 'row' }, i.version),
+                    h('td', null, i.generation ?? 'e84f720'),
                     h('td', { class: 'num' }, `${i.original_size} B`),
                     h('td', { class: 'num' }, i.total_chunks),
                     h('td', { title: i.sha256 }, `${i.sha256.slice(0, 12)}…`),
@@ -241,9 +274,14 @@ function mount(main: HTMLElement): () => void {
         : h('p', { class: 'muted' }, 'No images yet.'),
     );
     const current = roVersion.value;
+    // One rollout of a version offers each device its own generation's image.
+    const versions = new Map<string, string[]>();
+    for (const i of catalogue.firmware.filter((x) => x.servable)) {
+      versions.set(i.version, [...(versions.get(i.version) ?? []), i.generation ?? 'e84f720']);
+    }
     fill(
       roVersion,
-      catalogue.firmware.filter((i) => i.servable).map((i) => h('option', { value: i.version }, i.version)),
+      [...versions].map(([v, gens]) => h('option', { value: v }, `${v} (${gens.join(', ')})`)),
     );
     if (current) roVersion.value = current;
   };
@@ -310,7 +348,13 @@ function mount(main: HTMLElement): () => void {
                     'tr',
                     { 'data-rollout': r.id, 'data-state': r.state },
                     h('th', { scope: 'row' }, `#${r.id}`),
-                    h('td', null, r.version, r.pinned ? ' (pinned)' : ''),
+                    h(
+                      'td',
+                      null,
+                      r.version,
+                      r.pinned ? ' (pinned)' : '',
+                      r.generations ? ` · ${r.generations.join(', ')}` : '',
+                    ),
                     h(
                       'td',
                       null,
@@ -322,6 +366,7 @@ function mount(main: HTMLElement): () => void {
                       null,
                       badge(r.state, STATE_KIND[r.state] ?? 'info'),
                       r.state_reason ? ` ${r.state_reason}` : '',
+                      r.warning ? h('span', { class: 'muted', title: r.warning }, ' ⚠ held') : '',
                     ),
                     h(
                       'td',
@@ -333,6 +378,16 @@ function mount(main: HTMLElement): () => void {
                         'aria-label': `rollout ${r.id}: ${c.succeeded} of ${c.sessions} devices updated`,
                       }),
                       ` ${c.succeeded} updated, ${c.failed} failed, ${c.in_flight} in progress of ${c.sessions}`,
+                      r.unauthenticated && r.unauthenticated.failed + r.unauthenticated.succeeded > 0
+                        ? h(
+                            'span',
+                            {
+                              class: 'muted',
+                              title: 'reported by unsigned requests: shown, never counted toward a halt',
+                            },
+                            ` (unauthenticated: ${r.unauthenticated.succeeded} ok, ${r.unauthenticated.failed} failed)`,
+                          )
+                        : '',
                     ),
                     h(
                       'td',
@@ -362,7 +417,7 @@ function mount(main: HTMLElement): () => void {
       h('h3', { id: 'rollout-sessions' }, `Devices of rollout #${id}`),
       r.sessions.length
         ? dataTable(
-            ['Device', 'From', 'State', 'Progress', 'Outcome', 'Updated'],
+            ['Device', 'Generation', 'From', 'State', 'Progress', 'Outcome', 'Updated'],
             [
               h(
                 'tbody',
@@ -372,6 +427,7 @@ function mount(main: HTMLElement): () => void {
                     'tr',
                     null,
                     h('th', { scope: 'row' }, h('a', { href: `#/devices/${enc(s.device_id)}` }, s.device_id)),
+                    h('td', null, s.generation ?? '–'),
                     h('td', null, s.from_version ?? '–'),
                     h('td', null, s.state, s.phase ? ` (${s.phase})` : ''),
                     h(
@@ -385,7 +441,19 @@ function mount(main: HTMLElement): () => void {
                       }),
                       ` ${s.progress_percent} %`,
                     ),
-                    h('td', null, s.outcome ?? '–'),
+                    h(
+                      'td',
+                      null,
+                      s.outcome ?? '–',
+                      s.outcome_authenticated === false
+                        ? h(
+                            'span',
+                            { title: 'reported by an unsigned request' },
+                            ' ',
+                            badge('unauthenticated', 'warn'),
+                          )
+                        : '',
+                    ),
                     h('td', null, relative(s.updated_at)),
                   ),
                 ),
@@ -421,7 +489,13 @@ function mount(main: HTMLElement): () => void {
       return;
     }
     try {
-      await uploadImage(upVersion.value.trim(), upNotes.value.trim(), upForce.checked, file);
+      await uploadImage(
+        upVersion.value.trim(),
+        upGeneration.value,
+        upNotes.value.trim(),
+        upForce.checked,
+        file,
+      );
       status.textContent = '';
       upload.reset();
     } catch (err) {

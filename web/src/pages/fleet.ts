@@ -185,7 +185,13 @@ function mount(main: HTMLElement): () => void {
         return h(
           'tr',
           { 'data-device': r.id, 'data-link': link },
-          h('th', { scope: 'row' }, h('a', { href: `#/devices/${enc(r.id)}` }, r.id)),
+          h(
+            'th',
+            { scope: 'row' },
+            h('a', { href: `#/devices/${enc(r.id)}` }, r.id),
+            r.generation ? ' ' : null,
+            r.generation ? badge(r.generation, 'info', 'firmware generation') : null,
+          ),
           h('td', null, badge(link, link)),
           h('td', { title: dateTime(r.last_seen) }, relative(r.last_seen, now)),
           h(

@@ -1,0 +1,43 @@
+/**
+ * Device reports under /api (PROTOCOL-1.3.md §9): a device's energy reports and recent faults,
+ * and the pending registrations (ids that registered before any device of theirs existed).
+ */
+import type { FastifyInstance } from 'fastify';
+import { energyView, faultView, REPORT_RETENTION, registrationView } from '../../devices/device-reports.js';
+import type { DeviceService } from '../../devices/device-service.js';
+import type { Storage } from '../../ports/storage.js';
+import { requireAdminToken } from './admin-auth.js';
+import { parseLimit } from './params.js';
+
+export interface ReportAdminDeps {
+  storage: Pick<Storage, 'listReports' | 'listUnknownDeviceReports'>;
+  devices: DeviceService;
+  adminToken: string;
+}
+
+type IdParams = { id: string };
+type Query = Record<string, string | undefined>;
+
+export async function reportAdminRoutes(app: FastifyInstance, deps: ReportAdminDeps): Promise<void> {
+  requireAdminToken(app, deps.adminToken);
+  const { storage, devices } = deps;
+
+  app.get<{ Params: IdParams; Querystring: Query }>('/devices/:id/energy', async (request) => {
+    const d = await devices.require(request.params.id);
+    const limit = parseLimit('limit', request.query.limit, 12, REPORT_RETENTION.energy.perDevice);
+    const reports = (await storage.listReports(d.id, 'energy', limit)).map(energyView);
+    return { device_id: d.id, latest: reports[0] ?? null, reports };
+  });
+
+  app.get<{ Params: IdParams; Querystring: Query }>('/devices/:id/faults', async (request) => {
+    const d = await devices.require(request.params.id);
+    const limit = parseLimit('limit', request.query.limit, 20, REPORT_RETENTION.fault.perDevice);
+    return { device_id: d.id, faults: (await storage.listReports(d.id, 'fault', limit)).map(faultView) };
+  });
+
+  app.get<{ Querystring: Query }>('/registrations', async (request) => {
+    const limit = parseLimit('limit', request.query.limit, 100, REPORT_RETENTION.registration.unknownDevices);
+    const pending = await storage.listUnknownDeviceReports('registration', limit);
+    return { registrations: pending.map((r) => registrationView(r)) };
+  });
+}

@@ -1,0 +1,137 @@
+/**
+ * Generation 1.3 device reports (PROTOCOL-1.3.md §9): `POST /devices` (registration at boot),
+ * `POST /power/energy/<id>` (every 300 s) and `POST /fault/recovery`. The firmware sends them as
+ * bare JSON, so each goes through the control-request guard like its other control requests: a
+ * sealed request, or a bare one where unsecured control is allowed for it and only from the
+ * address of its latest authenticated upload.
+ *
+ * A registration never creates a device or changes a policy or key: a device is registered by its
+ * first authenticated upload (or by an administrator). A known device's registration (through the
+ * guard) replaces its name, firmware version, location and description: 200. For an id no device
+ * has, a bare registration is kept as a *pending* registration (bounded, one per id, unverified)
+ * that the operator sees and that shows on the device once it exists: 201. Where bare control
+ * requests of generation 1.3 are not allowed (`ECOWATT_UNSECURED_CONTROL`), it is refused like
+ * any other bare control request, so a stranger learns nothing about which ids exist.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type ControlRequestGuard, coversGeneration } from '../../devices/control-request-guard.js';
+import {
+  parseEnergyReport,
+  parseFaultReport,
+  parseRegistration,
+  REPORT_RETENTION,
+  reportDeviceId,
+} from '../../devices/device-reports.js';
+import { ApiError } from '../../errors.js';
+import { storageCall } from '../../ingest/storage-call.js';
+import type { DeviceReportKind, Storage } from '../../ports/storage.js';
+import { isEnvelopeAttempt, isJsonObject } from '../../protocol/envelope-v1.js';
+import { isV2Envelope } from '../../protocol/envelope-v2.js';
+import type { UnsecuredControl } from '../../settings.js';
+import { controlRequest } from './device-reply.js';
+
+export interface ReportRouteDeps {
+  guard: ControlRequestGuard;
+  storage: Pick<Storage, 'getDevice' | 'recordReport'>;
+  /** `ECOWATT_UNSECURED_CONTROL` as in force: whether a pending registration may be kept. */
+  unsecuredControl: UnsecuredControl;
+}
+
+type IdParams = { id: string };
+
+const isBare = (body: unknown): body is Record<string, unknown> =>
+  isJsonObject(body) && !isEnvelopeAttempt(body) && !isV2Envelope(body);
+
+/** A bare body names its device by the path when it does not say (the firmware always says). */
+function withDevice(body: unknown, id: string): unknown {
+  return isBare(body) && body.device_id === undefined ? { device_id: id, ...body } : body;
+}
+
+export async function reportRoutes(app: FastifyInstance, deps: ReportRouteDeps): Promise<void> {
+  const { guard, storage } = deps;
+
+  const store = (
+    request: FastifyRequest,
+    kind: DeviceReportKind,
+    deviceId: string,
+    receivedAt: number,
+    verified: boolean,
+    body: object,
+  ) =>
+    storageCall(
+      request.log,
+      `${kind} report`,
+      () =>
+        storage.recordReport(
+          {
+            deviceId,
+            kind,
+            receivedAt,
+            source: request.ip,
+            verified,
+            body: body as Record<string, unknown>,
+          },
+          REPORT_RETENTION[kind],
+        ),
+      { device: deviceId },
+    );
+
+  app.post('/devices', async (request, reply) => {
+    const now = Date.now();
+    const body = request.body;
+    if (isBare(body)) {
+      const id = reportDeviceId(body);
+      const registration = parseRegistration(body);
+      const known = await storageCall(request.log, 'device read', () => storage.getDevice(id));
+      if (!known) {
+        if (!coversGeneration(deps.unsecuredControl, '1.3')) {
+          // The same refusal as the guard's for a bare request of any id it will not serve.
+          throw new ApiError(
+            'unsecured_not_allowed',
+            'This device must seal its control requests in an envelope, or its policy must allow unsecured configuration.',
+          );
+        }
+        await store(request, 'registration', id, now, false, registration);
+        request.log.info(
+          { event: 'registration_pending', device: id, source: request.ip },
+          'registration kept as pending: no such device yet',
+        );
+        reply.code(201);
+        return {
+          status: 'pending',
+          device_id: id,
+          message: 'Registration noted; the device is registered by its first authenticated upload.',
+        };
+      }
+    }
+    const caller = await guard.authenticate(controlRequest(request, now, { generation: '1.3' }));
+    const registration = parseRegistration(caller.document);
+    await store(request, 'registration', caller.device.id, now, true, registration);
+    return { status: 'registered', device_id: caller.device.id };
+  });
+
+  app.post<{ Params: IdParams }>('/power/energy/:id', async (request, reply) => {
+    const now = Date.now();
+    const id = request.params.id;
+    const caller = await guard.authenticate(
+      controlRequest(request, now, {
+        body: withDevice(request.body, id),
+        pathDeviceId: id,
+        generation: '1.3',
+      }),
+    );
+    const report = parseEnergyReport(caller.document);
+    const stored = await store(request, 'energy', caller.device.id, now, true, report);
+    reply.code(201);
+    return { status: 'success', device_id: caller.device.id, report_id: stored.id };
+  });
+
+  app.post('/fault/recovery', async (request, reply) => {
+    const now = Date.now();
+    const caller = await guard.authenticate(controlRequest(request, now, { generation: '1.3' }));
+    const report = parseFaultReport(caller.document);
+    const stored = await store(request, 'fault', caller.device.id, now, true, report);
+    reply.code(201);
+    return { status: 'success', device_id: caller.device.id, report_id: stored.id };
+  });
+}
