@@ -51,8 +51,9 @@ export function packetEndTime(
   // The packet time congruent to ts32 mod 2^32 nearest below the upload time (a second of slack).
   let end = Math.floor(uploadMs / U32) * U32 + ts32;
   if (end > uploadMs + 1000) end -= U32;
+  // The upload's clock is whole seconds: a packet stamped within that second is up to 1 s "newer".
   const age = uploadMs - end;
-  return age >= 0 && age <= MAX_PACKET_AGE_MS ? anchor - age : anchor;
+  return age >= -1000 && age <= MAX_PACKET_AGE_MS ? anchor - age : anchor;
 }
 
 function quarantine(deviceId: string, p: Upload13Packet, bytes: Uint8Array, reason: string): PacketRecord {

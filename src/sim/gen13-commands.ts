@@ -15,7 +15,12 @@ const SLAVE = 17;
 /** `set_power` takes watts of a fixed 10 kW inverter. */
 const CAPACITY_W = 10_000;
 /** Actions the device runs locally and always reports as done. */
-const LOCAL_ACTIONS = ['get_power_stats', 'reset_power_stats', 'get_peripheral_stats', 'reset_peripheral_stats'];
+const LOCAL_ACTIONS = [
+  'get_power_stats',
+  'reset_power_stats',
+  'get_peripheral_stats',
+  'reset_peripheral_stats',
+];
 
 export interface Command13 {
   /** `command_id` as the device read it ("" when it is not a string). */

@@ -188,7 +188,7 @@ function pendingChange(code: number, body: string): Record<string, unknown> | nu
   }
   const root = asObject(doc);
   // `responsedoc["is_pending"] | false`: only the boolean true.
-  if (!root || root.is_pending !== true) return null;
+  if (root?.is_pending !== true) return null;
   const wrapper = asObject(root.pending_config);
   if (!wrapper) return null;
   return Object.hasOwn(wrapper, 'config_update') ? asObject(wrapper.config_update) : wrapper;

@@ -19,7 +19,7 @@ import {
   type Nvs13,
   reactToConfig13,
 } from './gen13-config.js';
-import { compressBatch13, type Packet13, type PostResult13, Uploader13 } from './gen13-uploader.js';
+import { compressBatch13, type PostResult13, Uploader13 } from './gen13-uploader.js';
 import { Inverter, type InverterProfile } from './inverter.js';
 
 /** The firmware version a 1.3 device runs (src/main.cpp:40). */
@@ -93,6 +93,22 @@ interface Sample {
   at: number;
 }
 
+/** The settings that differ between two running configurations. */
+function changedKeys(before: Config13, after: Config13): Config13Key[] {
+  const keys: Config13Key[] = [];
+  const differs = (a: number, b: number, key: Config13Key) => {
+    if (a !== b) keys.push(key);
+  };
+  differs(before.pollUs, after.pollUs, 'sampling_interval');
+  differs(before.uploadUs, after.uploadUs, 'upload_interval');
+  differs(before.configUs, after.configUs, 'config_poll_interval');
+  differs(before.commandUs, after.commandUs, 'command_poll_interval');
+  differs(before.otaUs, after.otaUs, 'firmware_check_interval');
+  differs(before.energyUs, after.energyUs, 'energy_poll_interval');
+  if (before.registers.join() !== after.registers.join()) keys.push('registers');
+  return keys;
+}
+
 export class Gen13Device {
   readonly id: string;
   readonly inverter: Inverter;
@@ -115,6 +131,7 @@ export class Gen13Device {
   private nextPollAt: number;
   private elapsed = 0;
   private bootAt = 0;
+  private unixStart: number;
   private readonly random: () => number;
   /** Samples lost: discarded while a change was pending, skipped after a fault, or overwritten. */
   discardedSamples = 0;
@@ -122,6 +139,7 @@ export class Gen13Device {
 
   constructor(private readonly opts: Gen13DeviceOptions) {
     this.id = opts.id;
+    this.unixStart = opts.unixStart;
     this.inverter = new Inverter(opts.profile);
     this.nvs = opts.nvs ?? freshNvs13();
     this.nonce = { value: bootNonce13(opts.nonce ?? null) };
@@ -146,7 +164,12 @@ export class Gen13Device {
 
   /** The unix clock (ms): NTP-set at the start, running at the device's speed. */
   get unixMs(): number {
-    return this.opts.unixStart + this.elapsed;
+    return this.unixStart + this.elapsed;
+  }
+
+  /** Sets the unix clock (NTP at power-on). */
+  setClock(unixMs: number): void {
+    this.unixStart = unixMs - this.elapsed;
   }
 
   get millis(): number {
@@ -274,18 +297,9 @@ export class Gen13Device {
     this.active = { ...this.config, registers: [...this.config.registers] };
     this.changePending = false;
     this.pipelinePending = false;
-    const applied: Config13Key[] = [];
-    const differs = (a: number, b: number, key: Config13Key) => a !== b && applied.push(key);
-    differs(before.pollUs, this.active.pollUs, 'sampling_interval');
-    differs(before.uploadUs, this.active.uploadUs, 'upload_interval');
-    differs(before.configUs, this.active.configUs, 'config_poll_interval');
-    differs(before.commandUs, this.active.commandUs, 'command_poll_interval');
-    differs(before.otaUs, this.active.otaUs, 'firmware_check_interval');
-    differs(before.energyUs, this.active.energyUs, 'energy_poll_interval');
-    if (before.registers.join() !== this.active.registers.join()) applied.push('registers');
     // The poll task re-arms with its (new) period.
     this.nextPollAt = this.elapsed + this.timers.poll;
-    return applied;
+    return changedKeys(before, this.active);
   }
 
   /** An answer to `GET /config/<id>`: stored in NVS and the current config at once, run after the next upload. */
@@ -324,13 +338,17 @@ export class Gen13Device {
     const enabled = this.nvs.powerEnabled;
     const techniques = this.nvs.techniques > 0x0f ? 0x08 : this.nvs.techniques;
     // Power management off: every millisecond at full power. On: mostly normal and low power.
-    const share = enabled ? { high: 0.1, normal: 0.55, low: 0.3, sleep: 0.05 } : { high: 1, normal: 0, low: 0, sleep: 0 };
+    const share = enabled
+      ? { high: 0.1, normal: 0.55, low: 0.3, sleep: 0.05 }
+      : { high: 1, normal: 0, low: 0, sleep: 0 };
     const high = Math.round(uptime * share.high);
     const normal = Math.round(uptime * share.normal);
     const low = Math.round(uptime * share.low);
     const sleep = Math.max(0, uptime - high - normal - low);
     const fullMa = 160;
-    const avg = enabled ? fullMa * (share.high + 0.8 * share.normal + 0.45 * share.low + 0.1 * share.sleep) : fullMa;
+    const avg = enabled
+      ? fullMa * (share.high + 0.8 * share.normal + 0.45 * share.low + 0.1 * share.sleep)
+      : fullMa;
     const hours = uptime / 3_600_000;
     const saved = (fullMa - avg) * hours;
     const peripheral = enabled && techniques & 0x08 ? saved * 0.4 : 0;
@@ -346,14 +364,16 @@ export class Gen13Device {
   /**
    * A reboot (an installed image, or a power cycle): RAM is lost (samples, the upload ring, the
    * compressor's temporal state, settings not yet running are read back from NVS), NVS is kept
-   * (the nonce, raised to the boot floor, the settings and the version). Returns the packets lost.
+   * (the nonce, raised to the boot floor, the settings and the version). Returns the settings that
+   * run from now on because of it (stored changes that had not taken effect yet).
    */
-  reboot(version?: string): number {
+  reboot(version?: string): Config13Key[] {
+    const before = this.active;
     if (version !== undefined) this.running = version;
     this.reboots++;
     this.discardedSamples += this.samples.length;
     this.samples = [];
-    const lost = this.uploader.clear();
+    this.uploader.clear();
     this.temporal = new Temporal13State();
     this.nonce.value = bootNonce13(this.nonce.value);
     this.config = bootConfig13(this.nvs);
@@ -362,11 +382,6 @@ export class Gen13Device {
     this.pipelinePending = false;
     this.bootAt = this.elapsed;
     this.nextPollAt = this.elapsed + this.timers.poll;
-    return lost;
-  }
-
-  /** What the last batch of packets carried, for checks (the packets of one upload). */
-  static values(packets: readonly Packet13[]): number[][] {
-    return packets.map((p) => p.samples.flat());
+    return changedKeys(before, this.active);
   }
 }

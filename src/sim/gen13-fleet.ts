@@ -369,7 +369,7 @@ class DeviceRun13 {
       // Booting the image is a reboot: RAM lost, NVS kept; the boot probe and the completion
       // report follow in the update procedure, the rest of the boot sequence below.
       commit: (version) => {
-        this.device.reboot(version);
+        this.opts.control.config.applied += this.device.reboot(version).length;
         this.opts.gen13.reboots++;
         rebooted = true;
       },
@@ -386,7 +386,8 @@ class DeviceRun13 {
     const fault = this.spec.fault;
     if (result.kind === 'updated') {
       f.updated++;
-      if (fault) this.opts.unexpected(`${this.id}: installed ${result.to} although its download had a ${fault}`);
+      if (fault)
+        this.opts.unexpected(`${this.id}: installed ${result.to} although its download had a ${fault}`);
     } else if (result.kind === 'failed') {
       f.refused++;
       if (!fault || !REFUSALS[fault].includes(result.failure.reason)) {
@@ -428,6 +429,7 @@ class DeviceRun13 {
     // Spread the boots over one upload interval so devices do not all fire at once.
     await sleep(((index % 97) / 97) * this.device.timers.upload * opts.timeScale, opts.signal);
     this.wallStart = Date.now();
+    this.device.setClock(this.wallStart);
     if (opts.stopped()) return;
     await this.boot();
     this.arm();
@@ -445,8 +447,7 @@ class DeviceRun13 {
         if (due === 'upload') {
           const applied = await this.uploadTick();
           this.rearm(applied);
-        }
-        else if (due === 'config') await this.pollConfig();
+        } else if (due === 'config') await this.pollConfig();
         else if (due === 'commands') await this.pollCommands();
         else if (due === 'firmware') await this.checkFirmware();
         else await this.energy();
@@ -478,8 +479,8 @@ export class Gen13Fleet {
     return this.runs.map((r) => r.device);
   }
 
-  run(): Promise<void[]> {
-    return Promise.all(this.runs.map((r, i) => r.run(i)));
+  async run(): Promise<void> {
+    await Promise.all(this.runs.map((r, i) => r.run(i)));
   }
 
   /** Packets lost on the devices (ring overflow, reboots). */
@@ -492,4 +493,3 @@ export class Gen13Fleet {
     this.opts.gen13.discardedSamples = this.devices.reduce((n, d) => n + d.discardedSamples, 0);
   }
 }
-

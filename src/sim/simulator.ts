@@ -13,9 +13,6 @@ import { type AnswerTally, countAnswer, outcomeOf, TRANSPORT_ERROR } from './ans
 import { type ControlJudge, ControlLink, type NonceLedger } from './control-link.js';
 import { type ControlSummary, DeviceControl, emptyControlSummary } from './device-control.js';
 import { FieldDevice, type PreparedUpload, type V2Identity } from './field-device.js';
-import type { Nvs13 } from './gen13-config.js';
-import type { FaultType13 } from './gen13-device.js';
-import { emptyGen13Summary, type Gen13DeviceSpec, Gen13Fleet, type Gen13Summary } from './gen13-fleet.js';
 import {
   type DeviceProfile,
   FIELD_FIRMWARE_VERSION,
@@ -23,6 +20,9 @@ import {
   V2_FIRMWARE_VERSION,
   variedProfile,
 } from './fleet-profile.js';
+import type { Nvs13 } from './gen13-config.js';
+import type { FaultType13 } from './gen13-device.js';
+import { emptyGen13Summary, type Gen13DeviceSpec, Gen13Fleet, type Gen13Summary } from './gen13-fleet.js';
 import { seededRandom } from './inverter.js';
 import {
   DEVICE_MODES,

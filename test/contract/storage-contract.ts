@@ -361,6 +361,32 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
       await s.close();
     });
 
+    it('counts unsigned control requests per device and generation, and records where it last uploaded', async () => {
+      const s = await create();
+      const open = { ...POLICY, allowUnsecured: true };
+      await s.commitUpload({
+        ...upload('ctl', 10001),
+        registerWith: open,
+        source: '10.1.2.3',
+        generation: '1.3',
+      });
+      s.countControl('ctl', '1.3');
+      s.countControl('ctl', '1.3');
+      s.countControl('ctl', 'e84f720');
+      await s.ping();
+      await new Promise((r) => setTimeout(r, 20));
+      const d = await s.getDevice('ctl');
+      expect(d?.counters.unsecuredControl).toEqual({ '1.3': 2, e84f720: 1 });
+      expect(d?.generation).toBe('1.3');
+      expect(d?.lastAuthSource).toBe('10.1.2.3');
+      // A bare upload moves the last source, not the authenticated one.
+      expect((await s.commitUpload({ ...upload('ctl', null), source: '10.9.9.9' })).ok).toBe(true);
+      const after = await s.getDevice('ctl');
+      expect(after?.lastSource).toBe('10.9.9.9');
+      expect(after?.lastAuthSource).toBe('10.1.2.3');
+      await s.close();
+    });
+
     it('keeps device reports per device and kind, newest first, pruning the oldest', async () => {
       const s = await create();
       await s.commitUpload(upload('rep', 10001));

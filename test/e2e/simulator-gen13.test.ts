@@ -9,11 +9,11 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePacket13, Temporal13Context } from '../../src/protocol/gen13/index.js';
 import type { DeviceFirmwareKeys } from '../../src/protocol/firmware/device-update.js';
 import { freshNvs13 } from '../../src/sim/gen13-config.js';
 import { deviceKeysFromDir } from '../../src/sim/ota-device-keys.js';
-import { type AcknowledgedUpload, runSimulation } from '../../src/sim/simulator.js';
+import { runSimulation } from '../../src/sim/simulator.js';
+import { expectedReadings, type Reading } from '../helpers/gen13-readings.js';
 import { ROOT, type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
 
 const run = promisify(execFile);
@@ -46,50 +46,6 @@ async function admin(method: string, route: string, body?: unknown, status = 200
   const res = await server.admin(method, route, body);
   expect(res.status, `${method} ${route}: ${JSON.stringify(res.json)}`).toBe(status);
   return res.json;
-}
-
-interface Reading {
-  time: string;
-  reg_id: number;
-  raw: number | null;
-  quality: string;
-  upload: string;
-  packet: number;
-  sample: number;
-}
-
-/**
- * Every reading a device's acknowledged uploads must have left, from what the simulator read and
- * sent: the packets decoded as the server must decode them (in order, one temporal history per
- * device); a value the bytes hold exactly must be the one read.
- */
-function expectedReadings(acks: readonly AcknowledgedUpload[]): Map<string, Omit<Reading, 'upload' | 'packet' | 'sample'>> {
-  const out = new Map<string, Omit<Reading, 'upload' | 'packet' | 'sample'>>();
-  const context = Temporal13Context.unknown();
-  for (const a of acks) {
-    const g = a.gen13;
-    if (!g) throw new Error('not a 1.3 upload');
-    g.packetsHex.forEach((hex, p) => {
-      const layout = g.registerLayouts[p];
-      const times = g.sampleTimesMs[p];
-      const read = a.values[p];
-      const registers = times.flatMap(() => layout);
-      const decoded = decodePacket13(Buffer.from(hex, 'hex'), { registers, context });
-      if (!decoded.ok) throw new Error(`${a.deviceId} ${a.uploadId}: ${decoded.message}`);
-      registers.forEach((reg, i) => {
-        const sample = Math.floor(i / layout.length);
-        const quality = decoded.quality[i];
-        if (quality === 'exact') expect(decoded.values[i]).toBe(read[i]);
-        out.set(`${a.uploadId}/${p}/${sample}/${reg}`, {
-          time: new Date(times[sample]).toISOString(),
-          reg_id: reg,
-          raw: decoded.values[i],
-          quality,
-        });
-      });
-    });
-  }
-  return out;
 }
 
 describe('generation 1.3 devices in the fleet simulator', () => {
@@ -142,7 +98,27 @@ describe('generation 1.3 devices in the fleet simulator', () => {
       expect(stored.length, id).toBe(expected.size);
       for (const r of stored) {
         const key = `${r.upload}/${r.packet}/${r.sample}/${r.reg_id}`;
-        expect({ time: r.time, reg_id: r.reg_id, raw: r.raw, quality: r.quality }, key).toEqual(expected.get(key));
+        const want = expected.get(key);
+        expect({ reg_id: r.reg_id, raw: r.raw, quality: r.quality }, key).toEqual({
+          ...want,
+          time: undefined,
+        });
+        // When it was read, to the millisecond: the packet's 32-bit unix-ms stamp set against the
+        // upload's unix seconds (even when the last sample falls in the upload's own second).
+        expect(Date.parse(r.time), key).toBe(Date.parse(want?.time ?? ''));
+      }
+      // Within a packet, samples are sampling_interval (5 s) apart, as the device read them.
+      const byPacket = new Map<string, Set<number>>();
+      for (const r of stored) {
+        const key = `${r.upload}/${r.packet}`;
+        byPacket.set(key, (byPacket.get(key) ?? new Set()).add(Date.parse(r.time)));
+      }
+      for (const [key, set] of byPacket) {
+        const times = [...set].sort((a, b) => a - b);
+        expect(
+          times.slice(1).map((t, i) => t - times[i]),
+          key,
+        ).toEqual([5000, 5000]);
       }
     }
   });
@@ -173,7 +149,11 @@ describe('generation 1.3 devices in the fleet simulator', () => {
     const rollout = await admin(
       'POST',
       '/api/rollouts',
-      { version: '1.3.5', target: { kind: 'devices', devices: ['g13c-0001', 'g13c-0002'] }, failure_threshold: 0.9 },
+      {
+        version: '1.3.5',
+        target: { kind: 'devices', devices: ['g13c-0001', 'g13c-0002'] },
+        failure_threshold: 0.9,
+      },
       201,
     );
 
@@ -222,15 +202,18 @@ describe('generation 1.3 devices in the fleet simulator', () => {
     }
     // The export limits the commands set show up in what the devices read.
     const pow = async (id: string) =>
-      ((await admin('GET', `/api/devices/${id}/readings?register=Pow&limit=10000`)).readings as Reading[]).map(
-        (r) => r.raw,
-      );
+      (
+        (await admin('GET', `/api/devices/${id}/readings?register=Pow&limit=10000`)).readings as Reading[]
+      ).map((r) => r.raw);
     expect((await pow('g13c-0002')).at(-1)).toBe(40);
     expect((await pow('g13c-0003')).at(-1)).toBe(70);
 
     const { sessions } = await admin('GET', `/api/rollouts/${rollout.rollout.id}`);
     const state = Object.fromEntries(
-      (sessions as { device_id: string; state: string; outcome: string | null }[]).map((s) => [s.device_id, s]),
+      (sessions as { device_id: string; state: string; outcome: string | null }[]).map((s) => [
+        s.device_id,
+        s,
+      ]),
     );
     expect(state['g13c-0001'].state).toBe('succeeded');
     expect(state['g13c-0002'].state).toBe('failed');
@@ -240,5 +223,66 @@ describe('generation 1.3 devices in the fleet simulator', () => {
     expect(JSON.stringify(energy)).toContain('0x08');
     const faults = await admin('GET', '/api/devices/g13c-0001/faults');
     expect(JSON.stringify(faults)).toMatch(/timeout|crc_error/);
+  });
+});
+
+describe('ecowatt simulate --generation', () => {
+  async function simulate(...args: string[]) {
+    try {
+      const r = await run(process.execPath, [path.join(ROOT, 'bin/ecowatt.js'), 'simulate', ...args]);
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+
+  it('runs a mixed fleet: e84f720 devices first, 1.3 devices after them, counted together', async () => {
+    const r = await simulate(
+      '--url',
+      server.url,
+      '--generation',
+      'mixed',
+      '--gen13-share',
+      '0.5',
+      '-n',
+      '4',
+      '--prefix',
+      'g13mix',
+      '--interval',
+      '1',
+      '--duration',
+      '6',
+      '--ota-interval',
+      '0',
+      '--json',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.devices).toBe(4);
+    expect(s.unexpected).toBe(0);
+    expect(s.firmware).toEqual({ '1.0.0': 2, '1.3.4': 2 });
+    expect(s.gen13.devices).toBe(2);
+    expect(s.control.requests.boot).toEqual({ sent: 2, outcomes: { '200': 2 }, unexpected: 0 });
+    // e84f720 devices ask /changes; 1.3 devices GET /config/<id>.
+    expect(s.control.requests.changes.sent).toBeGreaterThan(0);
+    expect(s.control.requests.config.sent).toBeGreaterThan(0);
+    for (const id of ['g13mix-0001', 'g13mix-0002', 'g13mix-0003', 'g13mix-0004']) {
+      const device = await admin('GET', `/api/devices/${id}`);
+      expect(device.generation ?? 'e84f720', id).toBe(id >= 'g13mix-0003' ? '1.3' : 'e84f720');
+    }
+  });
+
+  it('refuses settings a 1.3 device would not keep', async () => {
+    const r = await simulate(
+      '--url',
+      server.url,
+      '--generation',
+      '1.3',
+      '--gen13-config',
+      'energy_poll_interval=10',
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('energy_poll_interval takes whole seconds ≥ 60');
   });
 });

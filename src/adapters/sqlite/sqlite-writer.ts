@@ -90,8 +90,9 @@ export class SqliteWriter implements WriterPort {
       retireKey: p(
         "UPDATE device_keys SET status = 'retired', retired_at = ? WHERE device_id = ? AND kid = ? AND status = 'active'",
       ),
-      countControl: p(`UPDATE devices SET control_counts = json_set(control_counts, '$.' || @kind,
-        coalesce(json_extract(control_counts, '$.' || @kind), 0) + 1) WHERE id = @id`),
+      // The kind is quoted in the path: a generation such as `1.3` holds a dot.
+      countControl: p(`UPDATE devices SET control_counts = json_set(control_counts, '$."' || @kind || '"',
+        coalesce(json_extract(control_counts, '$."' || @kind || '"'), 0) + 1) WHERE id = @id`),
       countReject: p(`UPDATE devices SET rejects = json_set(rejects, '$.' || @code,
         coalesce(json_extract(rejects, '$.' || @code), 0) + 1) WHERE id = @id`),
       insertEvent:

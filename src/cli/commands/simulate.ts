@@ -140,10 +140,13 @@ function faultRates(v: string | undefined): Partial<Record<FaultType13, number>>
     if (item === '') continue;
     const m = /^([a-z_]+)\s*=\s*([0-9.]+)$/.exec(item);
     const known: readonly string[] = [...FAULT_TYPES_13, 'any'];
-    if (!m || !known.includes(m[1])) throw new CliError(`--faults: "${item}" is not type=rate (${known.join(', ')})`);
+    if (!m || !known.includes(m[1]))
+      throw new CliError(`--faults: "${item}" is not type=rate (${known.join(', ')})`);
     const rate = Number(m[2]);
-    if (!Number.isFinite(rate) || rate < 0 || rate > 1) throw new CliError(`--faults: ${m[1]}: rate must be from 0 to 1`);
-    if (m[1] === 'any') for (const t of FAULT_TYPES_13) rates[t] = (rates[t] ?? 0) + rate / FAULT_TYPES_13.length;
+    if (!Number.isFinite(rate) || rate < 0 || rate > 1)
+      throw new CliError(`--faults: ${m[1]}: rate must be from 0 to 1`);
+    if (m[1] === 'any')
+      for (const t of FAULT_TYPES_13) rates[t] = (rates[t] ?? 0) + rate / FAULT_TYPES_13.length;
     else rates[m[1] as FaultType13] = rate;
   }
   return rates;

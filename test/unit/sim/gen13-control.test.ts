@@ -67,7 +67,11 @@ function nvsHex(n: Nvs13): Record<string, Record<string, string>> {
   if (n.otaUs !== null) freq.ota_freq = le(n.otaUs, 8);
   return {
     freq,
-    power: { enabled: n.powerEnabled ? '01' : '00', energy_poll: le(n.energyUs, 8), techniques: le(n.techniques, 1) },
+    power: {
+      enabled: n.powerEnabled ? '01' : '00',
+      energy_poll: le(n.energyUs, 8),
+      techniques: le(n.techniques, 1),
+    },
     readregs: { reg_count: le(n.regCount, 4), regs: le(n.regMask, 4) },
   };
 }
@@ -156,7 +160,8 @@ describe('command answers (GET /commands/<id>/poll)', () => {
     expect(describeEffect13(effect)).toEqual(v.modbus_side_effects);
     // The vectors' Modbus side is a stub that accepts every write.
     const ok = effect.kind !== 'unknown';
-    const at = Date.parse((v.result_posted?.command_result as { executed_at: string }).executed_at);
+    const posted = v.result_posted as { command_result: { executed_at: string } };
+    const at = Date.parse(posted.command_result.executed_at);
     const result = commandResult13(command.id, ok, at + 999);
     expect(result).toEqual(v.result_posted);
     const post = v.requests.find((q) => q.url.endsWith('/result'));

@@ -101,11 +101,15 @@ describe('uploads as the 1.3 firmware makes them', () => {
     expect(uploader.pending).toBe(RING_13);
     expect(uploader.lostPackets).toBe(3);
     const failed = await uploader.upload(5);
-    expect(failed.kind === 'sent' && failed.packets.map((p) => p.samples[0][0])).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(failed.kind === 'sent' && failed.packets.map((p) => p.samples[0][0])).toEqual([
+      3, 4, 5, 6, 7, 8, 9, 10,
+    ]);
     // Back in the ring in front of the newer ones; nothing lost.
     expect(uploader.pending).toBe(RING_13);
     const next = await uploader.upload(5);
-    expect(next.kind === 'sent' && next.packets.map((p) => p.samples[0][0])).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(next.kind === 'sent' && next.packets.map((p) => p.samples[0][0])).toEqual([
+      3, 4, 5, 6, 7, 8, 9, 10,
+    ]);
     expect(next).toMatchObject({ ok: true });
     expect(uploader.pending).toBe(12);
     const doc = JSON.parse(Buffer.from(JSON.parse(sent[2].body).payload, 'base64').toString());
