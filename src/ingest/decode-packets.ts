@@ -31,7 +31,13 @@ interface Grid {
 
 const E1_MARKER = 0xe1;
 
-function quarantine(entry: PacketEntry, deviceId: string, bytes: Uint8Array, reason: string): PacketRecord {
+/** A packet kept with its bytes and the reason it could not be decoded (both generations). */
+export function quarantinedPacket(
+  deviceId: string,
+  entry: { index: number; deviceTimestamp: number | null; label: string | null },
+  bytes: Uint8Array,
+  reason: string,
+): PacketRecord {
   return {
     index: entry.index,
     deviceTimestamp: entry.deviceTimestamp,
@@ -117,15 +123,15 @@ function decodeEntry(
   ctx: DecodeContext,
 ): PacketRecord {
   if (entry.problem !== null || entry.compressedBinary === null) {
-    return quarantine(entry, deviceId, new Uint8Array(0), `malformed_entry: ${entry.problem}`);
+    return quarantinedPacket(deviceId, entry, new Uint8Array(0), `malformed_entry: ${entry.problem}`);
   }
   const cut = decodeCompressedBinary(entry.compressedBinary, entry.compressedSize ?? undefined);
   if (!cut.ok) {
     const bytes = new Uint8Array(Buffer.from(entry.compressedBinary, 'utf8'));
-    return quarantine(entry, deviceId, bytes, `bad_base64: ${cut.message}`);
+    return quarantinedPacket(deviceId, entry, bytes, `bad_base64: ${cut.message}`);
   }
   const grid = decodeGrid(entry, cut.bytes, ctx);
-  if ('error' in grid) return quarantine(entry, deviceId, cut.bytes, grid.error);
+  if ('error' in grid) return quarantinedPacket(deviceId, entry, cut.bytes, grid.error);
 
   // The device stamps millis() since boot; anchor the packet to our clock (§10.5).
   const age =

@@ -14,7 +14,7 @@ import {
   type Upload13,
   type Upload13Packet,
 } from '../protocol/gen13/index.js';
-import { dedupeKey } from './decode-packets.js';
+import { dedupeKey, quarantinedPacket } from './decode-packets.js';
 import type { DecodeClock, GenerationDecoder } from './generation-decoder.js';
 
 /** The firmware's default poll period, for a document that says 0 (§3). */
@@ -56,21 +56,6 @@ export function packetEndTime(
   return age >= -1000 && age <= MAX_PACKET_AGE_MS ? anchor - age : anchor;
 }
 
-function quarantine(deviceId: string, p: Upload13Packet, bytes: Uint8Array, reason: string): PacketRecord {
-  return {
-    index: p.index,
-    deviceTimestamp: p.deviceTimestamp,
-    bytes: encodeBase64(bytes),
-    dedupeKey: dedupeKey(deviceId, p.deviceTimestamp, bytes),
-    method: null,
-    label: p.label,
-    status: 'quarantined',
-    reason,
-    notes: [],
-    block: null,
-  };
-}
-
 function decodeEntry(
   deviceId: string,
   doc: Upload13,
@@ -95,7 +80,7 @@ function decodeEntry(
   };
   const refuse = (reason: string) => {
     follow(null);
-    return quarantine(deviceId, p, bytes, reason);
+    return quarantinedPacket(deviceId, p, bytes, reason);
   };
   // Truncation first: it is the one fault the firmware makes on its own (§3 point 5).
   if (p.compressedBinary !== null && p.compressedSize !== null) {
@@ -112,7 +97,7 @@ function decodeEntry(
     state.recent.push(key);
     if (state.recent.length > RECENT_PACKETS) state.recent.shift();
   }
-  if (!r.ok) return quarantine(deviceId, p, raw, `${r.code}: ${r.message}`);
+  if (!r.ok) return quarantinedPacket(deviceId, p, raw, `${r.code}: ${r.message}`);
   const samples = p.sampleCount ?? 1;
   const step = doc.samplingInterval > 0 ? doc.samplingInterval * 1000 : DEFAULT_SAMPLING_MS;
   const end = packetEndTime(doc, p.deviceTimestamp, clock.receivedAt);
@@ -125,7 +110,8 @@ function decodeEntry(
     label: p.label,
     status: 'decoded',
     reason: null,
-    notes: r.notes,
+    // An `AA` packet carries only a summary: kept beside the (missing) samples, never as values.
+    notes: r.summary ? [...r.notes, `aggregation summary: ${JSON.stringify(r.summary)}`] : r.notes,
     block: {
       time: end - (samples - 1) * step,
       step,

@@ -9,23 +9,14 @@
  * configuration still takes (an interval of 0, an energy period below 60 s).
  */
 
+import { REGISTER_NAMES13 } from '../protocol/gen13/index.js';
+
 /** Microseconds per second. */
 const US = 1_000_000;
 const U32_MAX = 0xffff_ffff;
 
 /** REGISTER_MAP[].name at 1.3 (acquisition.h), by RegID. */
-export const REGISTER_NAMES_13 = [
-  'Vac1',
-  'Iac1',
-  'Fac1',
-  'Vpv1',
-  'Vpv2',
-  'Ipv1',
-  'Ipv2',
-  'Temp',
-  'Pow',
-  'Pac',
-] as const;
+export const REGISTER_NAMES_13 = REGISTER_NAMES13;
 
 /** The firmware's defaults (system_config.h, test_config.h), µs; registers: all ten (§1, §3). */
 export const DEFAULTS_13 = {

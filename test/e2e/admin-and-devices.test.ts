@@ -1,18 +1,11 @@
-/**
- * The device registry, per-device keys and rotation, counter-reset handling, quarantine and the
- * readings API, driven over real HTTP and through the real `ecowatt` CLI.
- */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIELD_KEYS, sealV1 } from '../../src/protocol/envelope-v1.js';
 import { buildUploadJson } from '../../src/protocol/upload-json.js';
+import { ecowatt } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
-import { post, ROOT, type RunningServer, startServer } from '../helpers/server-process.js';
+import { post, type RunningServer, startServer } from '../helpers/server-process.js';
 import { sealed, typicalBatch, uploadJson } from '../helpers/uploads.js';
 
-const run = promisify(execFile);
 let server: RunningServer;
 
 beforeAll(async () => {
@@ -22,17 +15,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [path.join(ROOT, 'bin/ecowatt.js'), ...args], {
-      env: { ...process.env, ECOWATT_URL: server.url, ECOWATT_ADMIN_TOKEN: server.adminToken },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => ecowatt(server, ...args);
 
 const keysOf = (k: { hmac_key: string; aes_key: string; iv: string }) => ({
   hmacKey: Buffer.from(k.hmac_key, 'hex'),

@@ -1,16 +1,8 @@
-/**
- * Control commands over real HTTP against the real server process: queued commands all reach the
- * device in order over successive polls, a lost result is redelivered after its lease, cancelled
- * commands are never delivered, results are idempotent, and device requests are authenticated.
- */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ecowatt } from '../helpers/cli.js';
 import { EmulatedFieldDevice } from '../helpers/emulated-field-device.js';
-import { post, ROOT, type RunningServer, startServer } from '../helpers/server-process.js';
+import { post, type RunningServer, startServer } from '../helpers/server-process.js';
 
-const run = promisify(execFile);
 let server: RunningServer;
 
 beforeAll(async () => {
@@ -22,17 +14,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [path.join(ROOT, 'bin/ecowatt.js'), ...args], {
-      env: { ...process.env, ECOWATT_URL: server.url, ECOWATT_ADMIN_TOKEN: server.adminToken },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => ecowatt(server, ...args);
 
 async function addDevice(id: string, policy: Record<string, unknown> = { allow_unsecured_config: true }) {
   expect((await server.admin('POST', '/api/devices', { id, ...policy })).status).toBe(201);

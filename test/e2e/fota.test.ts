@@ -5,18 +5,17 @@
  * chunk, a bad signature and an interrupted download, the server killed and restarted in the
  * middle, and a second rollout that halts at its failure threshold.
  */
-import { execFile } from 'node:child_process';
+
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIELD_KEYS } from '../../src/protocol/envelope-v1.js';
 import type { DeviceFirmwareKeys } from '../../src/protocol/firmware/device-update.js';
 import { deviceKeysFromDir } from '../../src/sim/ota-device-keys.js';
 import { runOtaFleet } from '../../src/sim/ota-fleet.js';
-import { ROOT, type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
+import { ecowatt } from '../helpers/cli.js';
+import { type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
 
-const run = promisify(execFile);
 let server: RunningServer;
 let dataDir: string;
 let keys: DeviceFirmwareKeys;
@@ -25,17 +24,7 @@ let keys13: DeviceFirmwareKeys;
 /** Bare requests count only from the address of the device's latest authenticated upload. */
 const announce = { keys: FIELD_KEYS };
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [path.join(ROOT, 'bin/ecowatt.js'), ...args], {
-      env: { ...process.env, ECOWATT_URL: server?.url ?? '', ECOWATT_ADMIN_TOKEN: server?.adminToken ?? '' },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => ecowatt(server, ...args);
 
 function image(size: number, seed: number): Buffer {
   const b = Buffer.alloc(size);

@@ -6,24 +6,22 @@
  * binding of unsigned control requests to the address of the device's authenticated uploads. The
  * device side is the firmware emulation checked against head/control.json.
  */
-import { execFile } from 'node:child_process';
-import http from 'node:http';
-import path from 'node:path';
-import { promisify } from 'node:util';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { arduinoJsonBytes, COMMAND_DOCUMENT_BYTES } from '../../src/commands/command-answer.js';
 import { FIELD_KEYS } from '../../src/protocol/envelope-v1.js';
 import { buildUpload13, seal13 } from '../../src/protocol/gen13/index.js';
+import { ecowatt } from '../helpers/cli.js';
+import { type DeviceAnswer, deviceRequest } from '../helpers/device-request.js';
 import {
   currentConfigBody,
   emulateCommandPoll,
   emulateConfigPoll,
   freshNvs,
 } from '../helpers/gen13-firmware.js';
-import { ROOT, type RunningServer, startServer } from '../helpers/server-process.js';
+import { type RunningServer, startServer } from '../helpers/server-process.js';
 import { fixture } from '../helpers/uploads.js';
 
-const run = promisify(execFile);
 let server: RunningServer;
 
 beforeAll(async () => {
@@ -35,65 +33,19 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [path.join(ROOT, 'bin/ecowatt.js'), ...args], {
-      env: { ...process.env, ECOWATT_URL: server.url, ECOWATT_ADMIN_TOKEN: server.adminToken },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-interface Answer {
-  status: number;
-  json: any;
-  raw: string;
-  headers: http.IncomingHttpHeaders;
-}
+const cli = (...args: string[]) => ecowatt(server, ...args);
 
 /**
  * A request as the firmware makes it (`Content-Type: application/json` even on a GET), from a
  * chosen local address: every 127.x address is this machine, so the server sees another source.
  */
-function device(method: string, route: string, body?: unknown, localAddress = '127.0.0.1'): Promise<Answer> {
-  const url = new URL(route, server.url);
-  const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method,
-        localAddress,
-        headers: {
-          'content-type': 'application/json',
-          connection: 'close',
-          ...(text !== undefined ? { 'content-length': Buffer.byteLength(text) } : {}),
-        },
-      },
-      (res) => {
-        let raw = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          raw += d;
-        });
-        res.on('end', () => {
-          let json: unknown;
-          try {
-            json = JSON.parse(raw);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, json, raw, headers: res.headers });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (text !== undefined) req.write(text);
-    req.end();
-  });
+function device(
+  method: string,
+  route: string,
+  body?: unknown,
+  localAddress = '127.0.0.1',
+): Promise<DeviceAnswer> {
+  return deviceRequest(server.url, method, route, body, { from: localAddress });
 }
 
 const PACKET = fixture<{ packets_hex: string[] }[]>('head/uploads.json')[0].packets_hex[0];

@@ -7,21 +7,20 @@
  * reboot and reports completion; an e84f720 device in the same rollout updates with its own
  * keys; outcomes reported by bare requests are marked and never halt a rollout.
  */
-import { execFile } from 'node:child_process';
+
 import { createDecipheriv, createHash, createPublicKey, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIELD_KEYS } from '../../src/protocol/envelope-v1.js';
 import type { DeviceFirmwareKeys } from '../../src/protocol/firmware/device-update.js';
 import { buildUpload13, encodeBitpack13, seal13 } from '../../src/protocol/gen13/index.js';
 import { deviceKeysFromDir } from '../../src/sim/ota-device-keys.js';
 import { runOtaFleet } from '../../src/sim/ota-fleet.js';
-import { ROOT, type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
+import { ecowatt } from '../helpers/cli.js';
+import { type DeviceAnswer, deviceRequest } from '../helpers/device-request.js';
+import { type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
 
-const run = promisify(execFile);
 let server: RunningServer;
 let dataDir: string;
 let keyDir: string;
@@ -39,23 +38,7 @@ function image(size: number, seed: number): Buffer {
   return b;
 }
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [path.join(ROOT, 'bin/ecowatt.js'), ...args], {
-      env: { ...process.env, ECOWATT_URL: server?.url ?? '', ECOWATT_ADMIN_TOKEN: server?.adminToken ?? '' },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-interface Answer {
-  status: number;
-  json: any;
-  raw: string;
-}
+const cli = (...args: string[]) => ecowatt(server, ...args);
 
 /** A request as the 1.3 firmware makes it: JSON content type (even on a GET), no credentials. */
 function device(
@@ -63,42 +46,10 @@ function device(
   route: string,
   body?: unknown,
   opts: { localAddress?: string; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const url = new URL(route, server.url);
-  const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method,
-        localAddress: opts.localAddress ?? '127.0.0.1',
-        headers: {
-          'content-type': 'application/json',
-          connection: 'close',
-          ...(text !== undefined ? { 'content-length': Buffer.byteLength(text) } : {}),
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        let raw = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          raw += d;
-        });
-        res.on('end', () => {
-          let json: unknown;
-          try {
-            json = JSON.parse(raw);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, json, raw });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (text !== undefined) req.write(text);
-    req.end();
+): Promise<DeviceAnswer> {
+  return deviceRequest(server.url, method, route, body, {
+    ...(opts.localAddress ? { from: opts.localAddress } : {}),
+    ...(opts.headers ? { headers: opts.headers } : {}),
   });
 }
 

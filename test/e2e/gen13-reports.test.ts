@@ -1,18 +1,7 @@
-/**
- * Generation 1.3 device reports over real HTTP against the real server process
- * (PROTOCOL-1.3.md §9): registration at boot, energy and fault-recovery reports; what the admin
- * API and the CLI show of them; and the refusals: unknown devices, malformed bodies, bare
- * requests where unsecured control is off, and registrations that would create or change a
- * device.
- */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { post, ROOT, type RunningServer, startServer } from '../helpers/server-process.js';
+import { ecowatt } from '../helpers/cli.js';
+import { post, type RunningServer, startServer } from '../helpers/server-process.js';
 import { sealed } from '../helpers/uploads.js';
-
-const run = promisify(execFile);
 
 async function send(server: RunningServer, route: string, body: unknown) {
   const res = await fetch(`${server.url}${route}`, {
@@ -74,17 +63,7 @@ describe('generation 1.3 reports (unsecured control allowed for 1.3: the develop
     await server?.stop();
   });
 
-  async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const r = await run(process.execPath, [path.join(ROOT, 'bin/ecowatt.js'), ...args], {
-        env: { ...process.env, ECOWATT_URL: server.url, ECOWATT_ADMIN_TOKEN: server.adminToken },
-      });
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const cli = (...args: string[]) => ecowatt(server, ...args);
 
   it('keeps an unknown device registration as pending (201) without creating a device', async () => {
     const res = await send(server, '/devices', registration('reg-new', 'Before upload'));

@@ -4,10 +4,10 @@
  * read; replays, forged MACs, a path that names another device and truncated packets are refused
  * or quarantined with their codes; counter resets are named events an operator re-arms.
  */
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIELD_KEYS } from '../../src/protocol/envelope-v1.js';
 import { buildUpload13, compressSmart13, seal13, Temporal13State } from '../../src/protocol/gen13/index.js';
+import { type DeviceAnswer, deviceRequest } from '../helpers/device-request.js';
 import { eventually } from '../helpers/eventually.js';
 import { type RunningServer, startServer } from '../helpers/server-process.js';
 import { fixture } from '../helpers/uploads.js';
@@ -32,34 +32,8 @@ afterAll(async () => {
 });
 
 /** Posts like the device: `POST /aggregated/<id>`, JSON, optionally from another loopback address. */
-function aggregated(
-  id: string,
-  body: string,
-  from?: string,
-  base = server.url,
-): Promise<{ status: number; json: any }> {
-  const url = new URL(`${base}/aggregated/${encodeURIComponent(id)}`);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-        ...(from ? { localAddress: from } : {}),
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => {
-          text += d.toString();
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+function aggregated(id: string, body: string, from?: string, base = server.url): Promise<DeviceAnswer> {
+  return deviceRequest(base, 'POST', `/aggregated/${encodeURIComponent(id)}`, body, from ? { from } : {});
 }
 
 async function rearm(id: string, to: number) {

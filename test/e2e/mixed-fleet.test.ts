@@ -5,7 +5,6 @@
  * of its own generation), and the abuse a field deployment sees is refused with its codes.
  */
 import { execFile } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -17,6 +16,7 @@ import { BATCH_LAYOUT } from '../../src/protocol/registers.js';
 import { freshNvs13 } from '../../src/sim/gen13-config.js';
 import { deviceKeysFromDir } from '../../src/sim/ota-device-keys.js';
 import { type AcknowledgedUpload, runSimulation, type SimulationSummary } from '../../src/sim/simulator.js';
+import { type DeviceAnswer, deviceRequest } from '../helpers/device-request.js';
 import { eventually } from '../helpers/eventually.js';
 import { expectedReadings, type Reading } from '../helpers/gen13-readings.js';
 import { post, ROOT, type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
@@ -59,31 +59,8 @@ async function addImage(version: string, generation: string, seed: number) {
 }
 
 /** A request from another loopback address than the devices' own. */
-function fromElsewhere(method: string, route: string, body?: string): Promise<{ status: number; json: any }> {
-  const url = new URL(`${server.url}${route}`);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname + url.search,
-        method,
-        localAddress: '127.0.0.2',
-        headers: body
-          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
-          : {},
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => {
-          text += d.toString();
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+function fromElsewhere(method: string, route: string, body?: string): Promise<DeviceAnswer> {
+  return deviceRequest(server.url, method, route, body, { from: '127.0.0.2' });
 }
 
 beforeAll(async () => {

@@ -1,17 +1,9 @@
-/**
- * Remote configuration over real HTTP against the real server process: per-device answers on
- * /changes, re-offered until an (emulated) field device is seen running them, authentication of
- * /changes in the uploads' nonce sequence, validation, fleet defaults, history and withdrawal.
- */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ecowatt } from '../helpers/cli.js';
 import { EmulatedFieldDevice } from '../helpers/emulated-field-device.js';
-import { post, ROOT, type RunningServer, startServer } from '../helpers/server-process.js';
+import { post, type RunningServer, startServer } from '../helpers/server-process.js';
 import { fixture, sealed, typicalBatch, uploadJson } from '../helpers/uploads.js';
 
-const run = promisify(execFile);
 let server: RunningServer;
 
 beforeAll(async () => {
@@ -27,17 +19,7 @@ const NO_CHANGE = fixture<{ id: string; response_body: unknown }[]>('changes.jso
   (v) => v.id === 'no-change',
 )?.response_body;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [path.join(ROOT, 'bin/ecowatt.js'), ...args], {
-      env: { ...process.env, ECOWATT_URL: server.url, ECOWATT_ADMIN_TOKEN: server.adminToken },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (...args: string[]) => ecowatt(server, ...args);
 
 async function addDevice(id: string, policy: Record<string, unknown> = { allow_unsecured_config: true }) {
   const res = await server.admin('POST', '/api/devices', { id, ...policy });

@@ -4,8 +4,8 @@
  * are security events that reach the metrics and alerts like an upload's, and every accepted one
  * is counted per device.
  */
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DeviceAnswer, deviceRequest } from '../helpers/device-request.js';
 import { EmulatedFieldDevice } from '../helpers/emulated-field-device.js';
 import { eventually } from '../helpers/eventually.js';
 import { post, type RunningServer, startServer } from '../helpers/server-process.js';
@@ -20,30 +20,8 @@ afterAll(async () => {
 });
 
 /** A bare `POST /changes` as the e84f720 firmware sends it, from a chosen loopback address. */
-function changes(base: string, body: unknown, from = '127.0.0.1'): Promise<{ status: number; json: any }> {
-  const url = new URL(`${base}/changes`);
-  const text = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        localAddress: from,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
-      },
-      (res) => {
-        let out = '';
-        res.on('data', (d: Buffer) => {
-          out += d.toString();
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(out) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
+function changes(base: string, body: unknown, from = '127.0.0.1'): Promise<DeviceAnswer> {
+  return deviceRequest(base, 'POST', '/changes', body, { from });
 }
 
 async function metric(name: string): Promise<string[]> {
