@@ -107,6 +107,9 @@ export async function createApp(settings: Settings): Promise<App> {
     },
   });
   registerErrorHandling(http);
+  // Every security event (uploads, control requests, alerts, the MQTT outbox) is written and fanned
+  // out here: stored, then alerts, metrics and the dashboard's live feed.
+  const events = new SecurityEvents(storage, http.log);
   // Several instances share their limits through Redis when it is configured.
   const limitRedis = settings.redisUrl ? await RedisRateLimiter.connect(settings.redisUrl) : undefined;
   const limiter = (name: string, spec: RateSpec): Limiter =>
@@ -134,7 +137,7 @@ export async function createApp(settings: Settings): Promise<App> {
         time: Date.now(),
         detail: { depth: info.depth, connected: info.connected },
       });
-      storage.recordSecurityEvent({
+      events.record({
         time: Date.now(),
         deviceId: null,
         code: 'mqtt_outbox_stalled',
@@ -169,8 +172,6 @@ export async function createApp(settings: Settings): Promise<App> {
   }
   if (mqtt) warnings.push(...mqtt.warnings);
 
-  // Every security event, from uploads and control requests alike, is written and fanned out here.
-  const events = new SecurityEvents(storage, http.log);
   const ingest = new IngestService(
     storage,
     {
@@ -199,6 +200,7 @@ export async function createApp(settings: Settings): Promise<App> {
       uploadIntervalMs: 15_000,
     },
     storage,
+    events,
     http.log,
   );
   const alertEngine = alerts;

@@ -5,7 +5,9 @@
  * events topic like any event) and POSTed to a webhook; a repeat of the same alert is suppressed
  * for a cooldown.
  */
+
 import type { FastifyBaseLogger } from 'fastify';
+import type { SecurityEvents } from '../observability/security-events.js';
 import type { SecurityEvent, Storage } from '../ports/storage.js';
 
 export interface AlertSettings {
@@ -50,7 +52,9 @@ export class AlertEngine {
 
   constructor(
     private readonly settings: AlertSettings,
-    private readonly storage: Storage,
+    private readonly storage: Pick<Storage, 'listDevices'>,
+    /** Where a fired alert is written as an event (stored and fanned out like every other). */
+    private readonly events: Pick<SecurityEvents, 'record'>,
     private readonly log: FastifyBaseLogger,
     private readonly now: () => number = Date.now,
   ) {}
@@ -126,7 +130,7 @@ export class AlertEngine {
     if (last !== undefined && alert.time - last < this.settings.cooldownMs) return false;
     this.lastFired.set(key, alert.time);
     this.log.warn({ event: 'alert', rule: alert.rule, device: alert.deviceId }, alert.message);
-    this.storage.recordSecurityEvent({
+    this.events.record({
       time: alert.time,
       deviceId: alert.deviceId,
       code: 'alert',

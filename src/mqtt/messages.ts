@@ -320,11 +320,12 @@ export function stateMessage(cfg: TopicConfig, recordId: number, state: DeviceSt
   };
 }
 
+/** Outbox records stored by earlier versions hold the event with camelCase keys. */
 const SNAKE: Record<string, string> = { deviceId: 'device_id', requestId: 'request_id' };
 
 /**
- * `<prefix>/<device>/events`: a stored security or data-quality event, keys in snake case like
- * the admin API's events. A payload that is not a JSON object is passed on as `raw`.
+ * `<prefix>/<device>/events`: a stored security or data-quality event as the outbox holds it
+ * (`eventJson`, the admin API's shape). A payload that is not a JSON object is passed on as `raw`.
  */
 export function eventMessage(
   cfg: TopicConfig,

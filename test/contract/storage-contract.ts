@@ -297,7 +297,7 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
         ['upload', r2.uploadId],
         ['event', expect.any(String)],
       ]);
-      expect(JSON.parse(pending[3].payload ?? '{}')).toMatchObject({ code: 'nonce_gap', deviceId: 'ob' });
+      expect(JSON.parse(pending[3].payload ?? '{}')).toMatchObject({ code: 'nonce_gap', device_id: 'ob' });
       expect(await s.outboxStats()).toMatchObject({ depth: 4, oldestCreatedAt: 2_000_000 });
       const blocks = await s.uploadBlocks(r1.uploadId);
       expect(blocks?.packets.map((p) => p.index)).toEqual([0, 1]);

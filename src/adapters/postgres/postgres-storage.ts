@@ -11,10 +11,12 @@
  * commit returned (durable with the server's default `synchronous_commit=on`). PostgreSQL
  * already shares WAL flushes between concurrent commits, so there is no group commit here.
  */
+
 import type pg from 'pg';
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
 import { armedAt, type ReplayState, replayModeToString } from '../../ingest/replay-window.js';
 import { checkUploadPolicy } from '../../ingest/upload-policy.js';
+import { eventJson } from '../../observability/event-json.js';
 import { decodeCursor, encodeCursor, type ReadingCursor } from '../../ports/cursor.js';
 import type { OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
 import { inTransactionReplay, type ReplayStore } from '../../ports/replay-store.js';
@@ -652,7 +654,7 @@ export class PostgresStorage implements Storage {
 
   recordSecurityEvent(e: SecurityEvent): void {
     // The outbox payload is the event with its stored id first, as the SQLite store writes it.
-    const rest = JSON.stringify({ ...e, time: new Date(e.time).toISOString() }).slice(1);
+    const rest = JSON.stringify(eventJson(e)).slice(1);
     this.inBackground(
       this.pool.query(
         `WITH ev AS (

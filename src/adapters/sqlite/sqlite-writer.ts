@@ -3,10 +3,12 @@
  * changes with their audit entries, events. Runs on the writer thread (or inline for an
  * in-memory database); writes share transactions through the group committer.
  */
+
 import type { Database, Statement } from 'better-sqlite3';
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
 import { armedAt, checkReplay, type ReplayState, replayModeToString } from '../../ingest/replay-window.js';
 import { checkUploadPolicy } from '../../ingest/upload-policy.js';
+import { eventJson } from '../../observability/event-json.js';
 import type {
   AuditEntry,
   CommitOutcome,
@@ -384,7 +386,7 @@ export class SqliteWriter implements WriterPort {
       e.detail ? JSON.stringify(e.detail) : null,
     ).lastInsertRowid;
     if (this.outbox && e.deviceId !== null) {
-      const payload = JSON.stringify({ id: Number(id), ...e, time: new Date(e.time).toISOString() });
+      const payload = JSON.stringify(eventJson(e, Number(id)));
       this.st.insertOutbox.run(e.deviceId, 'event', String(id), payload, e.time);
     }
   }

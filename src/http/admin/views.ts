@@ -2,6 +2,7 @@
 
 import type { Device } from '../../devices/device.js';
 import { describePolicy } from '../../devices/device-service.js';
+import { eventJson } from '../../observability/event-json.js';
 import type { Reading, StoredSecurityEvent } from '../../ports/storage.js';
 import { registerById, scaleRaw } from '../../protocol/registers.js';
 
@@ -59,15 +60,5 @@ export function readingView(r: Reading) {
 }
 
 export function eventView(e: StoredSecurityEvent) {
-  return {
-    id: e.id,
-    time: new Date(e.time).toISOString(),
-    device_id: e.deviceId,
-    code: e.code,
-    reason: e.reason,
-    source: e.source,
-    nonce: e.nonce,
-    request_id: e.requestId,
-    ...(e.detail ? { detail: e.detail } : {}),
-  };
+  return eventJson(e, e.id);
 }

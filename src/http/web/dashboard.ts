@@ -2,6 +2,7 @@
  * The web dashboard: its static files at `/`, the routes it needs under `/api`, and the live
  * stream fed by the ingest pipeline (committed uploads and security events).
  */
+
 import type { FastifyInstance } from 'fastify';
 import { expectedInterval } from '../../dashboard/cadence.js';
 import { FleetTracker } from '../../dashboard/fleet-tracker.js';
@@ -9,6 +10,7 @@ import { LiveHub } from '../../dashboard/live-hub.js';
 import { LiveTickets } from '../../dashboard/live-ticket.js';
 import type { DeviceService } from '../../devices/device-service.js';
 import type { IngestService } from '../../ingest/ingest-service.js';
+import { eventJson } from '../../observability/event-json.js';
 import type { SecurityEvents } from '../../observability/security-events.js';
 import type { Storage } from '../../ports/storage.js';
 import { dashboardRoutes, latestView } from '../admin/dashboard-routes.js';
@@ -50,18 +52,7 @@ export async function registerDashboard(app: FastifyInstance, opts: DashboardOpt
         recent.length > 0 ? expectedInterval(recent, { firstSeen: null, lastSeen: null, uploads: 0 }) : null,
     });
   });
-  opts.events.onEvent((e) => {
-    hub.publish('security', {
-      time: new Date(e.time).toISOString(),
-      device_id: e.deviceId,
-      code: e.code,
-      reason: e.reason,
-      source: e.source,
-      nonce: e.nonce,
-      request_id: e.requestId,
-      ...(e.detail ? { detail: e.detail } : {}),
-    });
-  });
+  opts.events.onEvent((e) => hub.publish('security', eventJson(e)));
   // Open streams would keep the server from closing.
   app.addHook('preClose', async () => hub.close());
 

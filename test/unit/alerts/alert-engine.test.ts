@@ -4,6 +4,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SqliteStorage } from '../../../src/adapters/sqlite/sqlite-storage.js';
 import { AlertEngine, type AlertSettings } from '../../../src/alerts/alert-engine.js';
+import { SecurityEvents } from '../../../src/observability/security-events.js';
 import type { SecurityEvent } from '../../../src/ports/storage.js';
 
 const settings = (webhookUrl?: string): AlertSettings => ({
@@ -42,7 +43,8 @@ describe('AlertEngine', () => {
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
     const storage = await SqliteStorage.open({ dataDir: ':memory:', synchronous: 'FULL', maxBatch: 16 });
-    const engine = new AlertEngine(settings(url), storage, pino({ level: 'silent' }));
+    const log = pino({ level: 'silent' });
+    const engine = new AlertEngine(settings(url), storage, new SecurityEvents(storage, log), log);
     try {
       engine.observe(ev('replayed_nonce', 1000));
       engine.observe(ev('replayed_nonce', 2000));
@@ -70,7 +72,8 @@ describe('AlertEngine', () => {
   it('alerts on a suspected counter reset and on silent devices', async () => {
     const storage = await SqliteStorage.open({ dataDir: ':memory:', synchronous: 'FULL', maxBatch: 16 });
     let now = 1_000_000;
-    const engine = new AlertEngine(settings(), storage, pino({ level: 'silent' }), () => now);
+    const log = pino({ level: 'silent' });
+    const engine = new AlertEngine(settings(), storage, new SecurityEvents(storage, log), log, () => now);
     try {
       engine.observe(ev('counter_reset_suspected', now));
       await storage.commitUpload({
