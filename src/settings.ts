@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { REPLAY_MODE_EXPECTED, type ReplayMode, readReplayMode } from './model/replay.js';
 
 export type Mode = 'development' | 'production';
-export type ReplayMode = { kind: 'strict' } | { kind: 'window'; size: number };
 /** Which firmware generations may make unsigned control requests without a per-device policy. */
 export type UnsecuredControl = 'off' | 'e84f720' | '1.3' | 'all';
 
@@ -161,16 +161,8 @@ const rateSpec: Parser<RateSpec | null> = (raw, name) => {
   return fail(name, 'expected "rate/burst" (e.g. 200/400) or "off"');
 };
 
-export const parseReplayMode: Parser<ReplayMode> = (raw, name) => {
-  const s = String(raw).trim().toLowerCase();
-  if (s === 'strict') return { kind: 'strict' };
-  const m = /^window[:=]?(\d+)$/.exec(s);
-  if (m) {
-    const size = Number(m[1]);
-    if (size >= 1 && size <= 1024) return { kind: 'window', size };
-  }
-  return fail(name, 'expected "strict" or "window:N" with N from 1 to 1024');
-};
+/** The rule is the model's (`model/replay.ts`); a bad value is a settings error naming its source. */
+const replayMode: Parser<ReplayMode> = (raw, name) => readReplayMode(raw) ?? fail(name, REPLAY_MODE_EXPECTED);
 
 const mqttUrl: Parser<string> = (raw, name) => {
   const s = String(raw).trim();
@@ -257,7 +249,7 @@ const SPECS = [
   ),
   spec('pollIntervalMs', 'ECOWATT_POLL_INTERVAL_MS', int(100, 3_600_000), 2000),
   spec('defaultAllowUnsecured', 'ECOWATT_DEFAULT_ALLOW_UNSECURED', bool, false),
-  spec('defaultReplayMode', 'ECOWATT_REPLAY_MODE', parseReplayMode, { kind: 'strict' }),
+  spec('defaultReplayMode', 'ECOWATT_REPLAY_MODE', replayMode, { kind: 'strict' }),
   spec('counterResetThreshold', 'ECOWATT_COUNTER_RESET_THRESHOLD', int(1, 2 ** 31), 1000),
   spec('nonceGapEventThreshold', 'ECOWATT_NONCE_GAP_EVENT_THRESHOLD', int(1, 2 ** 31), 10),
   spec(

@@ -8,8 +8,9 @@
  * failure and for nothing at all would be 0. So the answer carries one command, the numeric
  * address, and nothing the device does not read.
  */
+import type { CommandType } from '../model/command.js';
 import type { StoredCommand } from '../ports/command-store.js';
-import { type CommandType, WRITABLE_REGISTER } from './command-schema.js';
+import { WRITABLE_REGISTER } from './command-schema.js';
 
 /** The firmware's poll document (a `StaticJsonDocument<512>`). */
 export const COMMAND_DOCUMENT_BYTES = 512;

@@ -3,11 +3,9 @@
  * export power limit (`Pow`, RegID and Modbus address 8, percent, PROTOCOL.md §4.1), so every
  * command is a write of 0–100 % to it; the three types are three ways of saying how much.
  */
-import type { FieldErrors } from '../config/config-schema.js';
+import { COMMAND_TYPES, type CommandType } from '../model/command.js';
+import type { FieldErrors } from '../model/field-errors.js';
 import { findRegister, registerById } from '../protocol/registers.js';
-
-export const COMMAND_TYPES = ['write_register', 'set_power_percentage', 'set_power'] as const;
-export type CommandType = (typeof COMMAND_TYPES)[number];
 
 export const WRITABLE_REGISTER = 8;
 /** The later firmware converts watts with a fixed 10 kW capacity and integer percent. */

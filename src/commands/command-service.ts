@@ -3,8 +3,8 @@
  * again when the lease lapses without a result (up to a bounded number of deliveries), results
  * recorded once per command id. Cancelled commands are never delivered.
  */
-import type { FieldErrors } from '../config/config-schema.js';
 import { ApiError } from '../errors.js';
+import type { FieldErrors } from '../model/field-errors.js';
 import type { CommandStatus, CommandStore, ResultStatus, StoredCommand } from '../ports/command-store.js';
 import type { Storage } from '../ports/storage.js';
 import { settleLease } from './command-lease.js';

@@ -1,47 +1,20 @@
 /**
- * The remote-configuration keys (named as the later firmware names them), their ranges and the
- * rules between them. Pure: the admin API, the MQTT settings path and the storage transaction
- * all validate with these functions, so a value the device cannot take is never stored.
+ * The ranges of the remote-configuration keys (named as the later firmware names them, listed in
+ * `model/config.ts`) and the rules between them. Pure: the admin API, the MQTT settings path and
+ * the storage transaction all validate with these functions, so a value the device cannot take is
+ * never stored.
  */
+import {
+  CONFIG_KEYS,
+  type ConfigKey,
+  type ConfigPatch,
+  type ConfigValue,
+  type DeviceConfig,
+  INTERVAL_KEYS,
+  type IntervalKey,
+} from '../model/config.js';
+import type { FieldErrors } from '../model/field-errors.js';
 import { findRegister, registerById } from '../protocol/registers.js';
-
-export const INTERVAL_KEYS = [
-  'sampling_interval',
-  'upload_interval',
-  'firmware_check_interval',
-  'command_poll_interval',
-  'config_poll_interval',
-  'energy_poll_interval',
-] as const;
-
-export type IntervalKey = (typeof INTERVAL_KEYS)[number];
-
-export const CONFIG_KEYS = [
-  'sampling_interval',
-  'upload_interval',
-  'registers',
-  'firmware_check_interval',
-  'command_poll_interval',
-  'config_poll_interval',
-  'energy_poll_interval',
-  'power_management',
-] as const;
-
-export type ConfigKey = (typeof CONFIG_KEYS)[number];
-
-/** A desired configuration: intervals in whole seconds, registers in REGISTER_MAP spelling. */
-export type DeviceConfig = { [K in IntervalKey]?: number } & {
-  registers?: string[];
-  power_management?: boolean;
-};
-
-export type ConfigValue = number | boolean | string[];
-
-/** A change to one scope (fleet or device): `null` removes the key from that scope. */
-export type ConfigPatch = Partial<Record<ConfigKey, ConfigValue | null>>;
-
-/** Field name → what is wrong with it. */
-export type FieldErrors = Record<string, string>;
 
 /**
  * Whole seconds only: the field device reads `newPollTimer` as an integer, so 0.5 becomes 0, and

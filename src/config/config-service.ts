@@ -5,8 +5,18 @@
  * the device is seen running them; generation 1.3 gets the same model through `GET /config/<id>`,
  * judged by what it reports (config13-state.ts). The MQTT settings topic feeds the same model.
  */
-import type { Device, Generation } from '../devices/device.js';
 import { ApiError } from '../errors.js';
+import {
+  CONFIG_KEYS,
+  type ConfigKey,
+  type ConfigPatch,
+  type ConfigReport,
+  type ConfigValue,
+  type Delivery,
+  type DeviceConfig,
+} from '../model/config.js';
+import type { Device, Generation } from '../model/device.js';
+import type { FieldErrors } from '../model/field-errors.js';
 import type { FieldSettingsSink, ParsedFieldSettings } from '../mqtt/settings-topic.js';
 import type {
   ChangeSource,
@@ -26,21 +36,9 @@ import {
   type ChangesResponse,
   isEmptyOffer,
 } from './changes-response.js';
-import {
-  CONFIG_KEYS,
-  type ConfigKey,
-  type ConfigPatch,
-  type ConfigValue,
-  type DeviceConfig,
-  FIRMWARE_DEFAULTS,
-  type FieldErrors,
-  isSafeCadence,
-  mergeConfig,
-  parseConfigPatch,
-} from './config-schema.js';
+import { FIRMWARE_DEFAULTS, isSafeCadence, mergeConfig, parseConfigPatch } from './config-schema.js';
 import {
   buildOffer,
-  type Delivery,
   deriveKeyStatus,
   type KeyInput,
   type KeyState,
@@ -58,7 +56,7 @@ import {
   parseAcknowledgement13,
   parseRunningConfig13,
 } from './config13-response.js';
-import { buildOffer13, type ConfigReport, deriveKeyStatus13, runningFromReport } from './config13-state.js';
+import { buildOffer13, deriveKeyStatus13, runningFromReport } from './config13-state.js';
 import { FIELD_FIRMWARE } from './field-firmware.js';
 import { observeCadence } from './observed-cadence.js';
 

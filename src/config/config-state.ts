@@ -6,8 +6,9 @@
  * and `unsupported` where the firmware cannot apply it at all (§5.3).
  */
 
+import type { ConfigKey, ConfigValue, Delivery } from '../model/config.js';
 import type { ChangesOffer } from './changes-response.js';
-import { type ConfigKey, type ConfigValue, FIRMWARE_DEFAULTS, sameValue } from './config-schema.js';
+import { FIRMWARE_DEFAULTS, sameValue } from './config-schema.js';
 import { FIELD_SUPPORT, UNSUPPORTED_NOTES } from './field-firmware.js';
 import {
   type CadenceSpan,
@@ -18,16 +19,6 @@ import {
 } from './observed-cadence.js';
 
 export type KeyState = 'pending' | 'delivered' | 'applied' | 'failed' | 'unsupported';
-
-/** The last value a device was answered with for one key. */
-export interface Delivery {
-  value: ConfigValue;
-  version: number;
-  /** First answer carrying this value: the device can only have applied it after this. */
-  firstAt: number;
-  lastAt: number;
-  offers: number;
-}
 
 export interface Running {
   value: ConfigValue;

@@ -8,17 +8,16 @@
  * put into an answer: a value that slipped into storage some other way is never offered.
  */
 import { ApiError } from '../errors.js';
-import { findRegister, registerById } from '../protocol/registers.js';
 import {
   CONFIG_KEYS,
   type ConfigKey,
   type ConfigValue,
-  type FieldErrors,
   INTERVAL_KEYS,
   type IntervalKey,
-  parseConfigPatch,
-  sameValue,
-} from './config-schema.js';
+} from '../model/config.js';
+import type { FieldErrors } from '../model/field-errors.js';
+import { findRegister, registerById } from '../protocol/registers.js';
+import { parseConfigPatch, sameValue } from './config-schema.js';
 
 export const GEN13_FIRMWARE = '1.3';
 

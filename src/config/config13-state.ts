@@ -6,20 +6,12 @@
  * several times without an acknowledgement is one it already runs.
  */
 
-import type { ConfigKey, ConfigValue, FieldErrors } from './config-schema.js';
+import type { ConfigKey, ConfigReport, ConfigValue } from '../model/config.js';
+import type { FieldErrors } from '../model/field-errors.js';
 import { sameValue } from './config-schema.js';
 import type { KeyInput, KeyStatus, Running } from './config-state.js';
 import type { Config13Offer } from './config13-response.js';
 import { checkOffer13, GEN13_DEFAULTS, packetOverflow13, sameRunning13 } from './config13-response.js';
-
-/** What the device last said about one key. */
-export interface ConfigReport {
-  value: ConfigValue;
-  /** `running`: it runs `value`; `failed`: it acknowledged `value` as failed. */
-  outcome: 'running' | 'failed';
-  basis: 'reported at boot' | 'acknowledged';
-  at: number;
-}
 
 /**
  * Answers carrying the same value without an acknowledgement after which the device is taken to

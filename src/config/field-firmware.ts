@@ -3,7 +3,7 @@
  * so the operator is told the truth instead of seeing a change that can never happen reported as
  * pending forever, or as applied.
  */
-import type { ConfigKey } from './config-schema.js';
+import type { ConfigKey } from '../model/config.js';
 
 export const FIELD_FIRMWARE = 'e84f720';
 

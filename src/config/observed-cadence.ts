@@ -7,19 +7,10 @@
  * A failed upload or a packet lost in the ring makes one span a multiple of the real interval,
  * never shorter, so an estimate is the shortest of the last two spans.
  */
+import type { UploadTrace } from '../model/config.js';
 import { SAMPLES_PER_PACKET } from './config-schema.js';
 
 export type ObservedKey = 'sampling_interval' | 'upload_interval';
-
-/** One accepted upload as the cadence needs it. */
-export interface UploadTrace {
-  /** Server receive time, ms since the epoch. */
-  receivedAt: number;
-  /** The upload's `timestamp` (device millis since boot). */
-  deviceTimestamp: number | null;
-  /** Each packet's device millis, in upload order. */
-  packetTimestamps: readonly (number | null)[];
-}
 
 export interface CadenceSpan {
   key: ObservedKey;

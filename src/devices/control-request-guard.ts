@@ -13,10 +13,10 @@ import { ApiError, type ErrorCode } from '../errors.js';
 import type { AuthenticatedRequest, IngestRequest } from '../ingest/ingest-service.js';
 import { storageCall } from '../ingest/storage-call.js';
 import { checkUploadPolicy } from '../ingest/upload-policy.js';
+import type { Device, Generation } from '../model/device.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type { Storage } from '../ports/storage.js';
 import type { Mode, UnsecuredControl } from '../settings.js';
-import type { Device, Generation } from './device.js';
 
 export interface RequestAuthenticator {
   authenticateRequest(req: IngestRequest): Promise<AuthenticatedRequest>;

@@ -4,8 +4,8 @@
  * the bodies (every problem names its field) and the shapes the admin API shows.
  */
 import { ApiError } from '../errors.js';
+import { DEVICE_ID_PATTERN } from '../model/device.js';
 import type { ReportRetention, StoredDeviceReport } from '../ports/storage.js';
-import { DEVICE_ID_PATTERN } from './device.js';
 
 /** Newest reports kept per device: one registration, ~1 day of 5-min energy reports, 200 faults. */
 export const REPORT_RETENTION = {

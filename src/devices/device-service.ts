@@ -5,8 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError } from '../errors.js';
 import { armedAt } from '../ingest/replay-window.js';
-import type { AuditEntry, Storage } from '../ports/storage.js';
-import type { ReplayMode } from '../settings.js';
 import {
   DEVICE_ID_PATTERN,
   type Device,
@@ -14,7 +12,9 @@ import {
   type DevicePolicy,
   FIELD_INITIAL_HIGH,
   type KeyKind,
-} from './device.js';
+} from '../model/device.js';
+import type { ReplayMode } from '../model/replay.js';
+import type { AuditEntry, Storage } from '../ports/storage.js';
 import type { KeyVault } from './key-vault.js';
 
 /** A new key as shown once to the administrator (never again: storage keeps it sealed). */

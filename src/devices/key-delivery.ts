@@ -5,8 +5,8 @@
  * server retires the old key when it sees the new one used (see the storage's rotation rule).
  */
 import { createCipheriv, randomBytes } from 'node:crypto';
+import type { Device } from '../model/device.js';
 import { deriveV2Keys } from '../protocol/envelope-v2.js';
-import type { Device } from './device.js';
 import type { KeyVault } from './key-vault.js';
 
 export interface KeyOffer {

@@ -14,6 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { link, open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiError } from '../errors.js';
+import type { FirmwareImage, Generation } from '../model/firmware.js';
 import type { FirmwareStore } from '../ports/firmware-store.js';
 import type { OfferedManifest } from '../protocol/firmware/field-responses.js';
 import {
@@ -24,7 +25,6 @@ import {
 } from '../protocol/firmware/manifest.js';
 import { compareSemver, MAX_VERSION_LENGTH, parseSemver } from '../protocol/firmware/semver.js';
 import { DEFAULT_GENERATION, type FirmwareKeys } from './firmware-keys.js';
-import type { FirmwareImage, Generation } from './model.js';
 
 export interface CatalogueConfig {
   dataDir: string;

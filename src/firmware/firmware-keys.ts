@@ -18,7 +18,7 @@ import {
 } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { GENERATIONS, type Generation } from '../devices/device.js';
+import { GENERATIONS, type Generation } from '../model/device.js';
 import { chunkKeyFromText, FIELD_CHUNK_KEY_TEXT } from '../protocol/firmware/chunk-mac.js';
 import { renderKeyHeader } from './key-header.js';
 

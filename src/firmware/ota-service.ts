@@ -9,9 +9,6 @@
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { ApiError } from '../errors.js';
-import type { FirmwareStore } from '../ports/firmware-store.js';
-import { chunkMac } from '../protocol/firmware/chunk-mac.js';
-import type { FirmwareCatalogue } from './firmware-catalogue.js';
 import {
   clientGeneration,
   type FirmwareImage,
@@ -20,7 +17,10 @@ import {
   type Rollout,
   type SessionClient,
   type SessionOutcome,
-} from './model.js';
+} from '../model/firmware.js';
+import type { FirmwareStore } from '../ports/firmware-store.js';
+import { chunkMac } from '../protocol/firmware/chunk-mac.js';
+import type { FirmwareCatalogue } from './firmware-catalogue.js';
 import { bootOutcome, decide, decidingRollout, nextStepDue } from './rollout-rules.js';
 
 export type CheckResult =

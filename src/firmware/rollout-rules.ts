@@ -4,8 +4,8 @@
  * transactions; tests call them directly.
  */
 import { createHash } from 'node:crypto';
+import type { OtaSession, Rollout, RolloutCounts, SessionOutcome } from '../model/firmware.js';
 import { compareVersions, parseSemver } from '../protocol/firmware/semver.js';
-import type { OtaSession, Rollout, RolloutCounts, SessionOutcome } from './model.js';
 
 /** Percentage steps when an administrator gives none. */
 export const DEFAULT_STEPS: readonly number[] = [5, 25, 50, 100];

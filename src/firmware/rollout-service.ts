@@ -1,8 +1,6 @@
 /** Rollouts and the device groups they can target, for the admin API and the CLI. */
-import { DEVICE_ID_PATTERN } from '../devices/device.js';
 import { ApiError } from '../errors.js';
-import type { FirmwareStore, RolloutAction } from '../ports/firmware-store.js';
-import type { FirmwareCatalogue } from './firmware-catalogue.js';
+import { DEVICE_ID_PATTERN } from '../model/device.js';
 import type {
   FirmwareImage,
   Generation,
@@ -10,7 +8,9 @@ import type {
   Rollout,
   RolloutCounts,
   RolloutTarget,
-} from './model.js';
+} from '../model/firmware.js';
+import type { FirmwareStore, RolloutAction } from '../ports/firmware-store.js';
+import type { FirmwareCatalogue } from './firmware-catalogue.js';
 import {
   DEFAULT_FAILURE_THRESHOLD,
   DEFAULT_MIN_OUTCOMES,

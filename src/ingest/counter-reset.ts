@@ -3,7 +3,7 @@
  * PROTOCOL.md §10.4). Each cause is a re-provisioning event an operator sees and re-arms with
  * `ecowatt device replay-reset`; none is ever accepted silently. Pure.
  */
-import type { Generation } from '../devices/device.js';
+import type { Generation } from '../model/device.js';
 
 export type CounterResetCause = 'nonce_wrapped' | 'id_collision' | 'nvs_wiped' | 'unknown';
 

@@ -1,5 +1,5 @@
 /** The e84f720 generation's upload document and packet decoding (PROTOCOL.md §1.3, §3, §10.5). */
-import { FIELD_INITIAL_HIGH } from '../devices/device.js';
+import { FIELD_INITIAL_HIGH } from '../model/device.js';
 import { DictionaryMirror } from '../protocol/codecs/dictionary-mirror.js';
 import { decodePackets } from './decode-packets.js';
 import type { GenerationDecoder } from './generation-decoder.js';

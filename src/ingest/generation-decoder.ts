@@ -4,7 +4,7 @@
  * (authentication, replay state, commit, events, MQTT) is shared: a generation is an adapter at
  * the edge (README "Two firmware generations").
  */
-import type { Generation } from '../devices/device.js';
+import type { Generation } from '../model/device.js';
 import type { PacketRecord } from '../ports/storage.js';
 
 /** The parts of an upload document the shared pipeline needs. */

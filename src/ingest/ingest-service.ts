@@ -5,11 +5,13 @@
  * registered code and a security event; a fault (database down) is a 503 and nothing is stored.
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
-import { DEVICE_ID_PATTERN, type Device, type DevicePolicy, type Generation } from '../devices/device.js';
 import type { KeyVault } from '../devices/key-vault.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { Limiter } from '../http/rate-limit.js';
 import { rememberResponseKey } from '../http/v2-response-signing.js';
+import { DEVICE_ID_PATTERN, type Device, type DevicePolicy, type Generation } from '../model/device.js';
+import type { PolicyRejection } from '../model/policy.js';
+import type { ReplayMode } from '../model/replay.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type {
   CommitOutcome,
@@ -21,13 +23,12 @@ import type {
 } from '../ports/storage.js';
 import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../protocol/envelope-v1.js';
 import { deriveV2Keys, isV2Envelope, openV2, parseV2Envelope } from '../protocol/envelope-v2.js';
-import type { Mode, ReplayMode } from '../settings.js';
+import type { Mode } from '../settings.js';
 import { classifyCounterReset, counterResetAdvice } from './counter-reset.js';
 import { e84f720Decoder } from './e84f720-decoder.js';
 import { gen13Decoder } from './gen13-decoder.js';
 import type { GenerationDecoder, UploadHeader } from './generation-decoder.js';
 import { storageCall } from './storage-call.js';
-import type { PolicyRejection } from './upload-policy.js';
 
 export interface IngestConfig {
   mode: Mode;

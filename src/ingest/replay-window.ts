@@ -3,19 +3,7 @@
  * PostgreSQL row, Redis script) applies the same rule. `seen` bit i set ⇔ nonce `high − 1 − i`
  * was accepted (RFC 6479-style sliding window below the highest accepted nonce).
  */
-import type { ReplayMode } from '../settings.js';
-
-export interface ReplayState {
-  /** Highest accepted nonce; `null` = not armed yet (next authentic nonce is accepted). */
-  readonly high: number | null;
-  readonly seen: bigint;
-}
-
-export type ReplayRejection = 'duplicate' | 'too_old' | 'counter_reset_suspected';
-
-export type ReplayDecision =
-  | { readonly accept: true; readonly next: ReplayState; readonly gap: number }
-  | { readonly accept: false; readonly reason: ReplayRejection };
+import type { ReplayDecision, ReplayMode, ReplayState } from '../model/replay.js';
 
 export const UNARMED: ReplayState = Object.freeze({ high: null, seen: 0n });
 
@@ -55,8 +43,4 @@ export function checkReplay(
   if (state.seen & bit) return { accept: false, reason: 'duplicate' };
   // A late arrival inside the window fills one of the gaps counted when `high` jumped.
   return { accept: true, next: { high, seen: state.seen | bit }, gap: -1 };
-}
-
-export function replayModeToString(mode: ReplayMode): string {
-  return mode.kind === 'strict' ? 'strict' : `window:${mode.size}`;
 }

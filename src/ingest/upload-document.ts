@@ -2,7 +2,7 @@
  * The telemetry document inside an envelope (PROTOCOL.md §1.3), checked for what the server
  * needs. A malformed packet entry does not sink the upload: it is kept and quarantined.
  */
-import { DEVICE_ID_PATTERN } from '../devices/device.js';
+import { DEVICE_ID_PATTERN } from '../model/device.js';
 
 export interface PacketEntry {
   index: number;

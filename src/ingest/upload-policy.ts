@@ -3,15 +3,9 @@
  * it locks (like the replay check), so a concurrent `disable` or policy change cannot race an
  * upload, and the request thread needs no device lookup for field devices.
  */
-import type { DevicePolicy, DeviceStatus } from '../devices/device.js';
+import type { DevicePolicy, DeviceStatus } from '../model/device.js';
+import type { PolicyRejection } from '../model/policy.js';
 import type { UploadProtocol } from '../ports/storage.js';
-
-export type PolicyRejection =
-  | 'device_disabled'
-  | 'v2_required'
-  | 'encryption_required'
-  | 'unsecured_not_allowed'
-  | 'fleet_key_not_allowed';
 
 export interface PolicySubject {
   status: DeviceStatus;

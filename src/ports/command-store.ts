@@ -1,5 +1,5 @@
 /** Storage port of control commands: a per-device queue delivered under leases. */
-import type { CommandType } from '../commands/command-schema.js';
+import type { CommandType } from '../model/command.js';
 
 export type CommandStatus = 'pending' | 'in_flight' | 'succeeded' | 'failed' | 'cancelled' | 'expired';
 

@@ -1,8 +1,13 @@
 /** Storage port of remote configuration: scopes, numbered versions, deliveries, upload cadence. */
-import type { ConfigKey, ConfigPatch, DeviceConfig, FieldErrors } from '../config/config-schema.js';
-import type { Delivery } from '../config/config-state.js';
-import type { ConfigReport } from '../config/config13-state.js';
-import type { UploadTrace } from '../config/observed-cadence.js';
+import type {
+  ConfigKey,
+  ConfigPatch,
+  ConfigReport,
+  Delivery,
+  DeviceConfig,
+  UploadTrace,
+} from '../model/config.js';
+import type { FieldErrors } from '../model/field-errors.js';
 
 /** `null` = the fleet default every device inherits. */
 export type ConfigScope = string | null;

@@ -12,7 +12,7 @@ import type {
   RolloutCounts,
   SessionClient,
   SessionOutcome,
-} from '../firmware/model.js';
+} from '../model/firmware.js';
 import type { AuditEntry } from './storage.js';
 
 export interface OpenSessionInput {

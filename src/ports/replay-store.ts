@@ -1,7 +1,7 @@
 /**
  * Where a device's anti-replay state is checked and advanced for the PostgreSQL store. Both
- * implementations apply the rule of `ingest/replay-window.ts`; they differ in what an
- * acknowledged upload is guaranteed:
+ * implementations (`adapters/postgres/in-transaction-replay.ts`, `adapters/redis/`) apply the
+ * rule of `ingest/replay-window.ts`; they differ in what an acknowledged upload is guaranteed:
  *
  * - `database` (default): the state is a column of the device row, decided under that row's lock
  *   and written in the upload's own transaction. A nonce is consumed exactly when its upload is
@@ -26,8 +26,7 @@
  *   Creating or re-arming a device (`reset`) overwrites the Redis state under the row lock, before
  *   the commit; if that commit then fails, the committed copy (the floor) keeps the old state.
  */
-import { checkReplay, type ReplayDecision, type ReplayState } from '../ingest/replay-window.js';
-import type { ReplayMode } from '../settings.js';
+import type { ReplayDecision, ReplayMode, ReplayState } from '../model/replay.js';
 
 export interface ReplayCheck {
   deviceId: string;
@@ -50,14 +49,3 @@ export interface ReplayStore {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
-
-/** The default: the device row is the only state, decided in the upload's transaction. */
-export const inTransactionReplay: ReplayStore = {
-  kind: 'database',
-  async checkAndAdvance(c) {
-    return checkReplay(c.stored, c.nonce, c.mode, c.counterResetThreshold);
-  },
-  async reset() {},
-  async ping() {},
-  async close() {},
-};

@@ -2,9 +2,9 @@
  * Storage ports. Services and ingest stages depend on these, never on an adapter; every adapter
  * passes the same contract tests (test/contract).
  */
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus, Generation } from '../devices/device.js';
-import type { ReplayRejection, ReplayState } from '../ingest/replay-window.js';
-import type { PolicyRejection } from '../ingest/upload-policy.js';
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus, Generation } from '../model/device.js';
+import type { PolicyRejection } from '../model/policy.js';
+import type { ReplayRejection, ReplayState } from '../model/replay.js';
 import type { Quality } from '../protocol/codecs/types.js';
 import type { Outbox } from './outbox.js';
 

@@ -2,8 +2,8 @@
 import { createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Generation } from '../devices/device.js';
 import { DEFAULT_GENERATION, generationKeyDir, KEY_FILES, usesChunkMac } from '../firmware/firmware-keys.js';
+import type { Generation } from '../model/device.js';
 import { chunkKeyFromText } from '../protocol/firmware/chunk-mac.js';
 import type { DeviceFirmwareKeys } from '../protocol/firmware/device-update.js';
 

@@ -5,7 +5,7 @@
  * calls `firmwareStoreContract` with a factory for a fresh, empty store.
  */
 import { describe, expect, it } from 'vitest';
-import type { FirmwareImage, Generation, NewRollout } from '../../src/firmware/model.js';
+import type { FirmwareImage, Generation, NewRollout } from '../../src/model/firmware.js';
 import type { FirmwareStore } from '../../src/ports/firmware-store.js';
 
 export interface OpenedFirmwareStore {

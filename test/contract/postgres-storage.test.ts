@@ -8,9 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../../src/adapters/postgres/postgres-storage.js';
 import { PG_MIGRATIONS } from '../../src/adapters/postgres/schema.js';
 import { RedisReplayStore } from '../../src/adapters/redis/redis-replay-store.js';
-import { armedAt, checkReplay, type ReplayState, UNARMED } from '../../src/ingest/replay-window.js';
+import { armedAt, checkReplay, UNARMED } from '../../src/ingest/replay-window.js';
+import type { ReplayMode, ReplayState } from '../../src/model/replay.js';
 import type { ReplayStore } from '../../src/ports/replay-store.js';
-import type { ReplayMode } from '../../src/settings.js';
 import {
   createSchema,
   REDIS_URL,

@@ -3,8 +3,8 @@
  * `storageContract` with a factory for a fresh, empty store.
  */
 import { describe, expect, it } from 'vitest';
-import type { DeviceKey, DevicePolicy } from '../../src/devices/device.js';
 import { armedAt } from '../../src/ingest/replay-window.js';
+import type { DeviceKey, DevicePolicy } from '../../src/model/device.js';
 import { committedBlocks } from '../../src/mqtt/recent-uploads.js';
 import type { PacketRecord, Storage, UploadCommit } from '../../src/ports/storage.js';
 import type { Quality } from '../../src/protocol/codecs/types.js';

@@ -1,5 +1,5 @@
 /** A minimal valid `UploadCommit` for storage-level tests: one decoded packet of one sample. */
-import type { DevicePolicy } from '../../src/devices/device.js';
+import type { DevicePolicy } from '../../src/model/device.js';
 import type { UploadCommit } from '../../src/ports/storage.js';
 
 const STRICT_POLICY: DevicePolicy = {

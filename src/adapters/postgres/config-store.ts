@@ -5,19 +5,16 @@
  * be allowed to make.
  */
 import type pg from 'pg';
-import {
-  applyPatch,
-  type ConfigKey,
-  type ConfigPatch,
-  type ConfigValue,
-  checkConfig,
-  type FieldErrors,
-  mergeConfig,
-  sameValue,
-} from '../../config/config-schema.js';
-import type { Delivery } from '../../config/config-state.js';
-import type { ConfigReport } from '../../config/config13-state.js';
-import type { UploadTrace } from '../../config/observed-cadence.js';
+import { applyPatch, checkConfig, mergeConfig, sameValue } from '../../config/config-schema.js';
+import type {
+  ConfigKey,
+  ConfigPatch,
+  ConfigReport,
+  ConfigValue,
+  Delivery,
+  UploadTrace,
+} from '../../model/config.js';
+import type { FieldErrors } from '../../model/field-errors.js';
 import type {
   ConfigChangeOutcome,
   ConfigChangeRequest,

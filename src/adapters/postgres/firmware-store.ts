@@ -5,6 +5,7 @@
  * with several instances; a chunk served (frequent) only locks its session row.
  */
 import type pg from 'pg';
+import { haltReason, nextStepDue, outcomeWrite, STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
 import {
   clientGeneration,
   type FirmwareImage,
@@ -14,8 +15,7 @@ import {
   type Rollout,
   type RolloutCounts,
   type SessionOutcome,
-} from '../../firmware/model.js';
-import { haltReason, nextStepDue, outcomeWrite, STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
+} from '../../model/firmware.js';
 import type {
   FirmwareStore,
   OpenSessionInput,

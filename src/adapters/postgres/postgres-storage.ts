@@ -13,13 +13,14 @@
  */
 
 import type pg from 'pg';
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
-import { armedAt, type ReplayState, replayModeToString } from '../../ingest/replay-window.js';
+import { armedAt } from '../../ingest/replay-window.js';
 import { checkUploadPolicy } from '../../ingest/upload-policy.js';
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
+import { parseReplayMode, type ReplayState, replayModeToString } from '../../model/replay.js';
 import { eventJson } from '../../observability/event-json.js';
 import { decodeCursor, encodeCursor, type ReadingCursor } from '../../ports/cursor.js';
 import type { OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
-import { inTransactionReplay, type ReplayStore } from '../../ports/replay-store.js';
+import type { ReplayStore } from '../../ports/replay-store.js';
 import type {
   AuditEntry,
   CommitOutcome,
@@ -41,8 +42,8 @@ import type {
   UploadCommit,
   UploadProtocol,
 } from '../../ports/storage.js';
-import { parseReplayMode } from '../../settings.js';
 import { type BlockRow, blockFromRow, blockReadings } from '../blocks.js';
+import { inTransactionReplay } from './in-transaction-replay.js';
 import { migrate } from './migrate.js';
 import { OutboxLeader, PENDING_OUTBOX, STAMP_OUTBOX } from './outbox-leader.js';
 import { createPool, lockKeys } from './pool.js';

@@ -1,7 +1,7 @@
 /** Row ↔ model conversion for the PostgreSQL adapter (bigint columns arrive as numbers, see pool.ts). */
-import { type Device, type DevicePolicy, parseGeneration } from '../../devices/device.js';
-import type { ReplayState } from '../../ingest/replay-window.js';
-import { parseReplayMode } from '../../settings.js';
+import { type Device, type DevicePolicy, parseGeneration } from '../../model/device.js';
+import type { ReplayState } from '../../model/replay.js';
+import { parseReplayMode } from '../../model/replay.js';
 import { type KeyRow, keyFromRow } from '../sqlite/rows.js';
 
 export type { KeyRow };

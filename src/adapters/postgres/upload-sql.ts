@@ -18,7 +18,7 @@
  *   Redis replay store): [BEGIN, lock the row, read its active keys] then [write, COMMIT],
  *   pipelined: two round trips.
  */
-import type { ReplayState } from '../../ingest/replay-window.js';
+import type { ReplayState } from '../../model/replay.js';
 import type { UploadCommit } from '../../ports/storage.js';
 import { encodeQualities } from '../blocks.js';
 import { encodeSeen } from './rows.js';

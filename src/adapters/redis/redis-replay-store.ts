@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { ReplayDecision, ReplayRejection, ReplayState } from '../../ingest/replay-window.js';
+import type { ReplayDecision, ReplayRejection, ReplayState } from '../../model/replay.js';
 import type { ReplayCheck, ReplayStore } from '../../ports/replay-store.js';
 import { REPLAY_LUA } from './replay-script.js';
 

@@ -1,5 +1,5 @@
 /** Row ↔ model conversion for control commands, shared by the read side and the writer. */
-import type { CommandType } from '../../commands/command-schema.js';
+import type { CommandType } from '../../model/command.js';
 import type { CommandStatus, StoredCommand } from '../../ports/command-store.js';
 
 export interface CommandRow {

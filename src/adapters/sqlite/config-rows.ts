@@ -1,5 +1,5 @@
 /** Row ↔ model conversion for remote configuration, shared by the read side and the writer. */
-import type { ConfigKey, ConfigPatch, DeviceConfig } from '../../config/config-schema.js';
+import type { ConfigKey, ConfigPatch, DeviceConfig } from '../../model/config.js';
 import type { ChangeSource, ConfigScope, ConfigVersion, ScopeConfig } from '../../ports/config-store.js';
 
 /** The fleet's row in `config_scopes`; device ids cannot start with `*`. */

@@ -1,9 +1,6 @@
 /** The SQLite ConfigStore: reads on the request thread, writes through the shared writer. */
 import type { Statement } from 'better-sqlite3';
-import type { ConfigKey, ConfigValue } from '../../config/config-schema.js';
-import type { Delivery } from '../../config/config-state.js';
-import type { ConfigReport } from '../../config/config13-state.js';
-import type { UploadTrace } from '../../config/observed-cadence.js';
+import type { ConfigKey, ConfigReport, ConfigValue, Delivery, UploadTrace } from '../../model/config.js';
 import type {
   ConfigChangeOutcome,
   ConfigChangeRequest,

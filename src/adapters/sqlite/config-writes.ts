@@ -4,15 +4,9 @@
  * concurrent changes cannot together produce a configuration that neither alone would allow.
  */
 import type { Database } from 'better-sqlite3';
-import {
-  applyPatch,
-  type ConfigKey,
-  type ConfigPatch,
-  checkConfig,
-  type FieldErrors,
-  mergeConfig,
-  sameValue,
-} from '../../config/config-schema.js';
+import { applyPatch, checkConfig, mergeConfig, sameValue } from '../../config/config-schema.js';
+import type { ConfigKey, ConfigPatch } from '../../model/config.js';
+import type { FieldErrors } from '../../model/field-errors.js';
 import type {
   ConfigChangeOutcome,
   ConfigChangeRequest,

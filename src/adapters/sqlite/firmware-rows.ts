@@ -1,5 +1,5 @@
 /** Row shapes of the firmware tables and their mapping to the model. */
-import { parseGeneration } from '../../devices/device.js';
+import { parseGeneration } from '../../model/device.js';
 import type {
   FirmwareImage,
   OtaSession,
@@ -8,7 +8,7 @@ import type {
   RolloutTarget,
   SessionClient,
   SessionState,
-} from '../../firmware/model.js';
+} from '../../model/firmware.js';
 
 export interface ImageRow {
   version: string;

@@ -5,6 +5,7 @@
  * threshold is stored.
  */
 import type { Database } from 'better-sqlite3';
+import { haltReason, nextStepDue, outcomeWrite, STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
 import type {
   FirmwareImage,
   NewRollout,
@@ -12,9 +13,8 @@ import type {
   Rollout,
   RolloutCounts,
   SessionOutcome,
-} from '../../firmware/model.js';
-import { clientGeneration } from '../../firmware/model.js';
-import { haltReason, nextStepDue, outcomeWrite, STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
+} from '../../model/firmware.js';
+import { clientGeneration } from '../../model/firmware.js';
 import type {
   OpenSessionInput,
   RolloutAction,

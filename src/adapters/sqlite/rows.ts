@@ -5,8 +5,8 @@ import {
   type DevicePolicy,
   type KeyStatus,
   parseGeneration,
-} from '../../devices/device.js';
-import { parseReplayMode } from '../../settings.js';
+} from '../../model/device.js';
+import { parseReplayMode } from '../../model/replay.js';
 
 export interface DeviceRow {
   id: string;

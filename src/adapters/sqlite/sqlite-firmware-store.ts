@@ -1,5 +1,6 @@
 /** The FirmwareStore on the SQLite file: reads on the request thread, writes through the writer. */
 import type { Statement } from 'better-sqlite3';
+import { STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
 import type {
   FirmwareImage,
   Generation,
@@ -8,8 +9,7 @@ import type {
   Rollout,
   RolloutCounts,
   SessionOutcome,
-} from '../../firmware/model.js';
-import { STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
+} from '../../model/firmware.js';
 import type {
   FirmwareStore,
   OpenSessionInput,

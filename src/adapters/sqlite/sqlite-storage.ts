@@ -5,8 +5,8 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { Database, Statement } from 'better-sqlite3';
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
-import type { ReplayState } from '../../ingest/replay-window.js';
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
+import type { ReplayState } from '../../model/replay.js';
 import { decodeCursor, encodeCursor, type ReadingCursor } from '../../ports/cursor.js';
 import type { Outbox, OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
 import type {

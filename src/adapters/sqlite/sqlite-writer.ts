@@ -5,9 +5,10 @@
  */
 
 import type { Database, Statement } from 'better-sqlite3';
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
-import { armedAt, checkReplay, type ReplayState, replayModeToString } from '../../ingest/replay-window.js';
+import { armedAt, checkReplay } from '../../ingest/replay-window.js';
 import { checkUploadPolicy } from '../../ingest/upload-policy.js';
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
+import { parseReplayMode, type ReplayState, replayModeToString } from '../../model/replay.js';
 import { eventJson } from '../../observability/event-json.js';
 import type {
   AuditEntry,
@@ -17,7 +18,6 @@ import type {
   SecurityEvent,
   UploadCommit,
 } from '../../ports/storage.js';
-import { parseReplayMode } from '../../settings.js';
 import { encodeQualities } from '../blocks.js';
 import { GroupCommitter } from './group-commit.js';
 import { type DeviceRow, deviceFromRow, type KeyRow, policyFromRow } from './rows.js';

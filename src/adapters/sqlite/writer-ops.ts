@@ -1,6 +1,6 @@
 /** The write operations the SQLite writer performs, as messages (they cross a thread boundary). */
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../devices/device.js';
-import type { ReplayState } from '../../ingest/replay-window.js';
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
+import type { ReplayState } from '../../model/replay.js';
 import type {
   AuditEntry,
   CommitOutcome,

@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { GENERATIONS, type Generation } from '../../devices/device.js';
 import {
   DEFAULT_GENERATION,
   generateKeys,
@@ -15,6 +14,7 @@ import {
   parseGenerationName,
   resolveKeyDir,
 } from '../../firmware/firmware-keys.js';
+import { GENERATIONS, type Generation } from '../../model/device.js';
 import { CliError, guarded } from '../admin-client.js';
 
 type Opts = Record<string, string | boolean | undefined>;

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { Generation } from '../../devices/device.js';
 import { generationKeyDir, resolveKeyDir } from '../../firmware/firmware-keys.js';
+import type { Generation } from '../../model/device.js';
 import { FIELD_KEYS } from '../../protocol/envelope-v1.js';
 import type { DeviceFirmwareKeys } from '../../protocol/firmware/device-update.js';
 import { freshNvs13, type Nvs13 } from '../../sim/gen13-config.js';

@@ -8,9 +8,9 @@ import { expectedInterval, type LinkStatus, linkStatus } from '../../dashboard/c
 import { type FleetTracker, type LatestValue, PAC } from '../../dashboard/fleet-tracker.js';
 import type { LiveHub } from '../../dashboard/live-hub.js';
 import type { LiveTickets } from '../../dashboard/live-ticket.js';
-import type { Device } from '../../devices/device.js';
 import type { DeviceService } from '../../devices/device-service.js';
 import { ApiError } from '../../errors.js';
+import type { Device } from '../../model/device.js';
 import type { Reading, Storage, StoredUpload } from '../../ports/storage.js';
 import { REGISTERS, registerById, scaleRaw } from '../../protocol/registers.js';
 import { adminTokenMatches, requireAdminToken } from './admin-auth.js';

@@ -5,13 +5,13 @@
  * administrator, and the 1.3 firmware's boot probe (a bare 200) for everyone else.
  */
 import type { FastifyInstance } from 'fastify';
-import { GENERATIONS, type Generation } from '../../devices/device.js';
 import { ApiError } from '../../errors.js';
 import type { FirmwareCatalogue } from '../../firmware/firmware-catalogue.js';
 import { DEFAULT_GENERATION, parseGenerationName } from '../../firmware/firmware-keys.js';
-import { OPEN_SESSION_STATES, type RolloutTarget } from '../../firmware/model.js';
 import type { OtaService } from '../../firmware/ota-service.js';
 import type { RolloutService } from '../../firmware/rollout-service.js';
+import { GENERATIONS, type Generation } from '../../model/device.js';
+import { OPEN_SESSION_STATES, type RolloutTarget } from '../../model/firmware.js';
 import type { RolloutAction } from '../../ports/firmware-store.js';
 import { adminTokenMatches, requireAdminToken } from './admin-auth.js';
 import { imageView, rolloutView, sessionView } from './firmware-views.js';

@@ -1,4 +1,5 @@
 /** JSON shapes of the firmware admin API. No key material: only key-set fingerprints. */
+import { currentPercent, unauthenticatedHold } from '../../firmware/rollout-rules.js';
 import {
   clientGeneration,
   type FirmwareImage,
@@ -7,8 +8,7 @@ import {
   type Rollout,
   type RolloutCounts,
   type RolloutTarget,
-} from '../../firmware/model.js';
-import { currentPercent, unauthenticatedHold } from '../../firmware/rollout-rules.js';
+} from '../../model/firmware.js';
 import { progressPercentage } from '../../protocol/firmware/field-responses.js';
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());

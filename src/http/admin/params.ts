@@ -1,7 +1,7 @@
 /** Query and body field parsing for the admin API; every failure names its field. */
 import { ApiError } from '../../errors.js';
+import { REPLAY_MODE_EXPECTED, type ReplayMode, readReplayMode } from '../../model/replay.js';
 import { findRegister, registerById } from '../../protocol/registers.js';
-import { parseReplayMode, type ReplayMode, SettingsError } from '../../settings.js';
 
 export type Fields = Record<string, unknown>;
 
@@ -66,12 +66,7 @@ export function optReplay(f: Fields, key: string): ReplayMode | undefined {
   const v = f[key];
   if (v === undefined) return undefined;
   if (typeof v !== 'string') invalid(key, 'expected "strict" or "window:N"');
-  try {
-    return parseReplayMode(v, key);
-  } catch (err) {
-    if (err instanceof SettingsError) invalid(key, 'expected "strict" or "window:N" with N from 1 to 1024');
-    throw err;
-  }
+  return readReplayMode(v) ?? invalid(key, REPLAY_MODE_EXPECTED);
 }
 
 export function optNonce(f: Fields, key: string): number | null | undefined {

@@ -1,7 +1,7 @@
 /** JSON shapes of the admin API. Key material never appears here. */
 
-import type { Device } from '../../devices/device.js';
 import { describePolicy } from '../../devices/device-service.js';
+import type { Device } from '../../model/device.js';
 import { eventJson } from '../../observability/event-json.js';
 import type { Reading, StoredSecurityEvent } from '../../ports/storage.js';
 import { registerById, scaleRaw } from '../../protocol/registers.js';

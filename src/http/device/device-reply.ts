@@ -5,8 +5,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ControlRequest } from '../../devices/control-request-guard.js';
-import type { Generation } from '../../devices/device.js';
 import { ApiError } from '../../errors.js';
+import type { Generation } from '../../model/device.js';
 
 export function closeAfterReply(app: FastifyInstance): void {
   app.addHook('onSend', async (_request, reply, payload) => {

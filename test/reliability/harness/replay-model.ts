@@ -1,5 +1,5 @@
 /** The reference the concurrency case holds every replay decision against. */
-import type { ReplayMode } from '../../../src/settings.js';
+import type { ReplayMode } from '../../../src/model/replay.js';
 
 export type Verdict = { accept: true } | { accept: false; reset: boolean };
 

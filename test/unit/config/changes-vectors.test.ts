@@ -10,13 +10,13 @@ import {
 } from '../../../src/config/changes-response.js';
 import {
   applyPatch,
-  CONFIG_KEYS,
   checkConfig,
-  type FieldErrors,
   isSafeCadence,
   parseConfigPatch,
 } from '../../../src/config/config-schema.js';
 import { buildOffer, deriveKeyStatus, type KeyStatus } from '../../../src/config/config-state.js';
+import { CONFIG_KEYS } from '../../../src/model/config.js';
+import type { FieldErrors } from '../../../src/model/field-errors.js';
 import { emulateCheckChanges } from '../../helpers/field-changes.js';
 import { fixture } from '../../helpers/uploads.js';
 

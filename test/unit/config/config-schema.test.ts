@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyPatch,
-  CONFIG_KEYS,
   checkConfig,
-  INTERVAL_KEYS,
   INTERVAL_RANGES,
   mergeConfig,
   parseConfigPatch,
 } from '../../../src/config/config-schema.js';
+import { CONFIG_KEYS, INTERVAL_KEYS } from '../../../src/model/config.js';
 
 describe('configuration keys', () => {
   it.each(INTERVAL_KEYS.map((k) => [k]))('%s takes whole seconds in its range only', (key) => {

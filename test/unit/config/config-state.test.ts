@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isSafeCadence } from '../../../src/config/config-schema.js';
-import {
-  buildOffer,
-  type Delivery,
-  deriveKeyStatus,
-  overallState,
-} from '../../../src/config/config-state.js';
-import {
-  estimateInterval,
-  observeCadence,
-  toSeconds,
-  type UploadTrace,
-} from '../../../src/config/observed-cadence.js';
+import { buildOffer, deriveKeyStatus, overallState } from '../../../src/config/config-state.js';
+import { estimateInterval, observeCadence, toSeconds } from '../../../src/config/observed-cadence.js';
+import type { Delivery, UploadTrace } from '../../../src/model/config.js';
 
 const T0 = 1_800_000_000_000;
 

@@ -7,16 +7,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteConfigStore } from '../../../src/adapters/sqlite/config-store.js';
 import { SqliteStorage } from '../../../src/adapters/sqlite/sqlite-storage.js';
-import {
-  applyPatch,
-  CONFIG_KEYS,
-  type ConfigValue,
-  checkConfig,
-  type FieldErrors,
-  parseConfigPatch,
-} from '../../../src/config/config-schema.js';
+import { applyPatch, checkConfig, parseConfigPatch } from '../../../src/config/config-schema.js';
 import { ConfigService } from '../../../src/config/config-service.js';
-import type { Delivery, KeyStatus } from '../../../src/config/config-state.js';
+import type { KeyStatus } from '../../../src/config/config-state.js';
 import {
   buildConfig13Answer,
   CONFIG13_IDLE,
@@ -27,12 +20,14 @@ import {
 } from '../../../src/config/config13-response.js';
 import {
   buildOffer13,
-  type ConfigReport,
   deriveKeyStatus13,
   UNACKNOWLEDGED_AFTER_OFFERS,
 } from '../../../src/config/config13-state.js';
 import { ApiError } from '../../../src/errors.js';
 import { armedAt } from '../../../src/ingest/replay-window.js';
+import type { Delivery } from '../../../src/model/config.js';
+import { CONFIG_KEYS, type ConfigReport, type ConfigValue } from '../../../src/model/config.js';
+import type { FieldErrors } from '../../../src/model/field-errors.js';
 import { currentConfigBody, emulateConfigPoll, freshNvs } from '../../helpers/gen13-firmware.js';
 import { fixture } from '../../helpers/uploads.js';
 

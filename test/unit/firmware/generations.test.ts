@@ -24,7 +24,6 @@ import {
   loadFirmwareKeys,
   loadKeySets,
 } from '../../../src/firmware/firmware-keys.js';
-import type { OtaSession, Rollout, RolloutCounts } from '../../../src/firmware/model.js';
 import { OtaService } from '../../../src/firmware/ota-service.js';
 import {
   bootOutcome,
@@ -34,6 +33,7 @@ import {
   unauthenticatedHold,
 } from '../../../src/firmware/rollout-rules.js';
 import { RolloutService } from '../../../src/firmware/rollout-service.js';
+import type { OtaSession, Rollout, RolloutCounts } from '../../../src/model/firmware.js';
 import { FirmwareReceiver } from '../../../src/protocol/firmware/device-update.js';
 import { deviceKeysFromDir } from '../../../src/sim/ota-device-keys.js';
 

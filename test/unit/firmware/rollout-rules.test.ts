@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { OtaSession, Rollout, RolloutCounts } from '../../../src/firmware/model.js';
 import {
   cohortBucket,
   decide,
@@ -9,6 +8,7 @@ import {
   targets,
   validSteps,
 } from '../../../src/firmware/rollout-rules.js';
+import type { OtaSession, Rollout, RolloutCounts } from '../../../src/model/firmware.js';
 
 const rollout = (over: Partial<Rollout> = {}): Rollout => ({
   id: 1,

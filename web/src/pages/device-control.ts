@@ -4,21 +4,24 @@
  * server's own rules first, so most mistakes are caught before anything is sent; the server's
  * answer is shown field by field when it still refuses.
  */
-import { COMMAND_TYPES, type CommandType, parseCommand } from '../../../src/commands/command-schema';
+import { parseCommand } from '../../../src/commands/command-schema';
 import {
   applyPatch,
-  CONFIG_KEYS,
-  type ConfigKey,
-  type ConfigPatch,
   checkConfig,
-  type DeviceConfig,
   FIRMWARE_DEFAULTS,
-  INTERVAL_KEYS,
   INTERVAL_RANGES,
-  type IntervalKey,
   mergeConfig,
   parseConfigPatch,
 } from '../../../src/config/config-schema';
+import { COMMAND_TYPES, type CommandType } from '../../../src/model/command';
+import {
+  CONFIG_KEYS,
+  type ConfigKey,
+  type ConfigPatch,
+  type DeviceConfig,
+  INTERVAL_KEYS,
+  type IntervalKey,
+} from '../../../src/model/config';
 import { ApiFailure, api, enc } from '../api';
 import { badge, dataTable, fill, h } from '../dom';
 import { dateTime, relative } from '../format';

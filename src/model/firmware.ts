@@ -1,5 +1,9 @@
-/** The firmware capability's model: catalogue images, rollouts, device update sessions. */
-import type { Generation } from '../devices/device.js';
+/**
+ * The firmware capability's model: catalogue images, rollouts, device update sessions. Why here:
+ * the firmware store port, the firmware services, the admin and device routes and the adapters
+ * all name these; at the bottom of the source tree so the port never imports the feature.
+ */
+import type { Generation } from './device.js';
 
 /**
  * The firmware generation an image is prepared for: the generation of the devices that DOWNLOAD
@@ -7,7 +11,7 @@ import type { Generation } from '../devices/device.js';
  * catalogued once per generation; a rollout of a version offers each device its own
  * generation's image.
  */
-export type { Generation } from '../devices/device.js';
+export type { Generation } from './device.js';
 
 /** A catalogued image: its manifest fields (§6.1) and where its ciphertext lives. */
 export interface FirmwareImage {

@@ -1,6 +1,9 @@
-/** The device registry's model. */
-import type { ReplayState } from '../ingest/replay-window.js';
-import type { ReplayMode } from '../settings.js';
+/**
+ * The device registry's model. Why here: devices, policies and keys are named by the storage
+ * port, the services, the ingest stages, the firmware model and every adapter; at the bottom of
+ * the source tree (importing only other model files) so the port never imports a feature.
+ */
+import type { ReplayMode, ReplayState } from './replay.js';
 
 export type DeviceStatus = 'active' | 'disabled';
 
