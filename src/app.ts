@@ -18,8 +18,10 @@ import { AlertEngine } from './alerts/alert-engine.js';
 import { CommandService } from './commands/command-service.js';
 import { ConfigService } from './config/config-service.js';
 import { ControlRequestGuard } from './devices/control-request-guard.js';
+import { DeviceAuthenticator } from './devices/device-authenticator.js';
 import { DeviceService } from './devices/device-service.js';
 import { KeyDelivery } from './devices/key-delivery.js';
+import { Refusals } from './devices/refusals.js';
 import { createFirmware } from './firmware/firmware-module.js';
 import { resolveFleetKeys } from './fleet-keys.js';
 import { adminRoutes } from './http/admin/admin-routes.js';
@@ -172,20 +174,27 @@ export async function createApp(settings: Settings): Promise<App> {
   }
   if (mqtt) warnings.push(...mqtt.warnings);
 
+  // Who sent a device request, for uploads and control requests alike; refusals leave one way.
+  const refusals = new Refusals(events, settings.mode);
+  const authenticator = new DeviceAuthenticator(
+    storage,
+    { fleetKeys: fleet.keys, vault },
+    refusals,
+    http.log,
+  );
   const ingest = new IngestService(
     storage,
     {
-      mode: settings.mode,
-      fleetKeys: fleet.keys,
       pollIntervalMs: settings.pollIntervalMs,
       defaultAllowUnsecured: settings.defaultAllowUnsecured,
       defaultReplayMode: settings.defaultReplayMode,
       counterResetThreshold: settings.counterResetThreshold,
       nonceGapEventThreshold: settings.nonceGapEventThreshold,
-      vault,
       cacheDecoderState: settings.databaseUrl === undefined,
       ...(settings.rateLimitDevice ? { deviceLimiter: limiter('per-device', settings.rateLimitDevice) } : {}),
     },
+    authenticator,
+    refusals,
     events,
     http.log,
   );
@@ -224,11 +233,11 @@ export async function createApp(settings: Settings): Promise<App> {
   registerHealthRoutes(http, storage, { version: VERSION, mode: settings.mode, startedAt: Date.now() }, mqtt);
   await http.register(adminRoutes, { prefix: '/api', storage, devices, adminToken });
   const guard = new ControlRequestGuard(
-    ingest,
+    authenticator,
     storage,
+    refusals,
     events,
     {
-      mode: settings.mode,
       counterResetThreshold: settings.counterResetThreshold,
       unsecuredControl: effectiveUnsecuredControl(settings),
       sourceWindowMs: settings.controlSourceWindowSeconds * 1000,

@@ -10,27 +10,23 @@
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { ApiError, type ErrorCode } from '../errors.js';
-import type { AuthenticatedRequest, IngestRequest } from '../ingest/ingest-service.js';
 import { storageCall } from '../ingest/storage-call.js';
 import { checkUploadPolicy } from '../ingest/upload-policy.js';
 import type { Device, Generation } from '../model/device.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type { Storage } from '../ports/storage.js';
-import type { Mode, UnsecuredControl } from '../settings.js';
+import type { UnsecuredControl } from '../settings.js';
+import type { AuthenticatedRequest, DeviceAuthenticator, DeviceRequest } from './device-authenticator.js';
+import type { Refusals } from './refusals.js';
 
-export interface RequestAuthenticator {
-  authenticateRequest(req: IngestRequest): Promise<AuthenticatedRequest>;
-}
+export type RequestAuthenticator = Pick<DeviceAuthenticator, 'authenticateRequest'>;
 
-export interface ControlRequest extends IngestRequest {
+export interface ControlRequest extends DeviceRequest {
   /** The device a path names (`/commands/<id>/…`): the authenticated device must be it. */
   pathDeviceId?: string;
-  /** The generation whose route carries the request (default: the device's own). */
-  generation?: Generation;
 }
 
 export interface ControlGuardOptions {
-  mode: Mode;
   counterResetThreshold: number;
   /** Generations allowed unsigned control requests without a per-device policy. */
   unsecuredControl: UnsecuredControl;
@@ -60,6 +56,7 @@ export class ControlRequestGuard {
   constructor(
     private readonly auth: RequestAuthenticator,
     private readonly storage: GuardStorage,
+    private readonly refusals: Refusals,
     private readonly events: SecurityEvents,
     private readonly opts: ControlGuardOptions,
     private readonly log: Logger,
@@ -184,6 +181,7 @@ export class ControlRequestGuard {
     );
   }
 
+  /** Control refusals are marked as such in their event's detail. */
   private reject(
     req: ControlRequest,
     code: ErrorCode,
@@ -191,20 +189,6 @@ export class ControlRequestGuard {
     ctx: { deviceId: string; nonce: number | null },
     detail?: Record<string, unknown>,
   ): never {
-    this.events.refused({
-      time: req.receivedAt,
-      deviceId: ctx.deviceId,
-      code,
-      reason,
-      source: req.source,
-      nonce: ctx.nonce,
-      requestId: req.requestId,
-      detail: { request: 'control', ...detail },
-    });
-    const message =
-      this.opts.mode === 'development' && code === 'replayed_nonce'
-        ? `Replay attack detected (${reason})`
-        : undefined;
-    throw new ApiError(code, message);
+    return this.refusals.refuse(req, code, reason, { ...ctx, detail: { request: 'control', ...detail } });
   }
 }

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ControlRequest } from '../../devices/control-request-guard.js';
 import { ApiError } from '../../errors.js';
 import type { Generation } from '../../model/device.js';
+import { rememberResponseKey } from '../v2-response-signing.js';
 
 export function closeAfterReply(app: FastifyInstance): void {
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -27,7 +28,7 @@ export function controlRequest(
   if (body === undefined) throw new ApiError('malformed_json', 'The request body is empty.');
   return {
     body,
-    replyToken: request,
+    onResponseKey: (key) => rememberResponseKey(request, key),
     claimedDeviceId: typeof header === 'string' && header.length > 0 ? header : undefined,
     source: request.ip,
     requestId: request.id,

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../errors.js';
 import type { IngestService } from '../../ingest/ingest-service.js';
+import { rememberResponseKey } from '../v2-response-signing.js';
 
 export function registerProcessRoute(app: FastifyInstance, ingest: IngestService): void {
   app.post('/process', async (request) => {
@@ -10,7 +11,7 @@ export function registerProcessRoute(app: FastifyInstance, ingest: IngestService
     const header = request.headers['x-device-id'];
     return ingest.process({
       body: request.body,
-      replyToken: request,
+      onResponseKey: (key) => rememberResponseKey(request, key),
       claimedDeviceId: typeof header === 'string' && header.length > 0 ? header : undefined,
       source: request.ip,
       requestId: request.id,
