@@ -16,10 +16,10 @@ import {
   bootConfig13,
   currentConfigBody13,
   freshNvs13,
-  type Nvs13,
   reactToConfig13,
 } from '../../../src/sim/gen13-config.js';
 import { Inverter } from '../../../src/sim/inverter.js';
+import { nvsHex } from '../../helpers/gen13-firmware.js';
 import { fixture } from '../../helpers/uploads.js';
 
 interface Request {
@@ -50,31 +50,6 @@ const commandVectors = vectors.filter((v) => v.endpoint === 'GET /commands/<id>/
 const NOW_S = 1_765_000_000;
 /** The NVS the vectors start from: defaults, with the older 6-register selection of nvs.cpp. */
 const START = freshNvs13([0, 1, 5, 6, 7, 9]);
-
-const le = (v: number, bytes: number) => {
-  const b = Buffer.alloc(bytes);
-  if (bytes === 8) b.writeBigUInt64LE(BigInt(v));
-  else if (bytes === 4) b.writeUInt32LE(v);
-  else b.writeUInt8(v);
-  return b.toString('hex');
-};
-
-/** The model's NVS in the vectors' form: namespace → key → little-endian hex; unwritten keys absent. */
-function nvsHex(n: Nvs13): Record<string, Record<string, string>> {
-  const freq: Record<string, string> = { poll_freq: le(n.pollUs, 8), upload_freq: le(n.uploadUs, 8) };
-  if (n.configUs !== null) freq.config_freq = le(n.configUs, 8);
-  if (n.commandUs !== null) freq.command_freq = le(n.commandUs, 8);
-  if (n.otaUs !== null) freq.ota_freq = le(n.otaUs, 8);
-  return {
-    freq,
-    power: {
-      enabled: n.powerEnabled ? '01' : '00',
-      energy_poll: le(n.energyUs, 8),
-      techniques: le(n.techniques, 1),
-    },
-    readregs: { reg_count: le(n.regCount, 4), regs: le(n.regMask, 4) },
-  };
-}
 
 describe('configuration answers (GET /config/<id>)', () => {
   it.each(configVectors.map((v) => [v.id, v] as const))('%s', (_, v) => {
