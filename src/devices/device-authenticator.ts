@@ -56,6 +56,15 @@ export interface AuthenticatorConfig {
   vault?: KeyVault;
 }
 
+/** The authenticated plaintext as JSON (what it means is the caller's business). */
+function parsePlaintext(plaintext: Buffer): unknown {
+  try {
+    return JSON.parse(plaintext.toString('utf8'));
+  } catch {
+    throw new ApiError('malformed_payload', 'The authenticated payload is not valid JSON.');
+  }
+}
+
 const activeKeys = (d: Device | undefined) => (d ? d.keys.filter((k) => k.status === 'active') : []);
 
 export class DeviceAuthenticator {
@@ -102,12 +111,7 @@ export class DeviceAuthenticator {
         nonce: env.nonce,
       });
     }
-    let inner: unknown;
-    try {
-      inner = JSON.parse(opened.plaintext.toString('utf8'));
-    } catch {
-      throw new ApiError('malformed_payload', 'The authenticated payload is not valid JSON.');
-    }
+    const inner = parsePlaintext(opened.plaintext);
     return {
       inner,
       nonce: opened.nonce,
@@ -142,12 +146,7 @@ export class DeviceAuthenticator {
         nonce: opened.nonce,
       });
     }
-    let inner: unknown;
-    try {
-      inner = JSON.parse(opened.plaintext.toString('utf8'));
-    } catch {
-      throw new ApiError('malformed_payload', 'The authenticated payload is not valid JSON.');
-    }
+    const inner = parsePlaintext(opened.plaintext);
     return {
       inner,
       nonce: opened.nonce,
