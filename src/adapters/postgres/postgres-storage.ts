@@ -18,7 +18,6 @@ import { checkUploadPolicy } from '../../ingest/upload-policy.js';
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
 import { parseReplayMode, type ReplayState, replayModeToString } from '../../model/replay.js';
 import { eventJson } from '../../observability/event-json.js';
-import { decodeCursor, encodeCursor, type ReadingCursor } from '../../ports/cursor.js';
 import type { OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
 import type { ReplayStore } from '../../ports/replay-store.js';
 import type {
@@ -40,19 +39,19 @@ import type {
   StoredSecurityEvent,
   StoredUpload,
   UploadCommit,
-  UploadProtocol,
 } from '../../ports/storage.js';
-import { type BlockRow, blockFromRow, blockReadings } from '../blocks.js';
+import { type BlockRow, blockFromRow } from '../blocks.js';
+import { UploadReads } from '../sql/upload-reads.js';
 import { inTransactionReplay } from './in-transaction-replay.js';
 import { migrate } from './migrate.js';
 import { OutboxLeader, PENDING_OUTBOX, STAMP_OUTBOX } from './outbox-leader.js';
 import { createPool, lockKeys } from './pool.js';
+import { PostgresReader } from './postgres-reader.js';
 import {
   deviceFromRow,
   encodeSeen,
   type KeyRow,
   type LockedDeviceRow,
-  type PacketRow,
   type PgDeviceRow,
   policyFromRow,
   replayFromRow,
@@ -88,8 +87,6 @@ export interface PostgresOptions {
   outboxIdleReleaseMs?: number;
 }
 
-/** Longest span of one packet's samples (5 samples at the slowest poll interval setting). */
-const MAX_BLOCK_SPAN_MS = 4 * 3_600_000;
 const DAY_MS = 86_400_000;
 const RETENTION_BATCH = 1000;
 
@@ -173,6 +170,9 @@ export class PostgresStorage implements Storage {
   private retentionRun: Promise<unknown> = Promise.resolve();
   private closed = false;
 
+  /** Reads written once for every database (src/adapters/sql). */
+  private readonly reads: UploadReads;
+
   private constructor(
     readonly pool: pg.Pool,
     opts: PostgresOptions,
@@ -181,6 +181,7 @@ export class PostgresStorage implements Storage {
     this.replay = opts.replay ?? inTransactionReplay;
     this.pipeline = opts.pipeline ?? true;
     this.leader = new OutboxLeader(opts.url, opts.outboxIdleReleaseMs);
+    this.reads = new UploadReads(new PostgresReader(pool));
   }
 
   static async open(opts: PostgresOptions): Promise<PostgresStorage> {
@@ -731,111 +732,20 @@ export class PostgresStorage implements Storage {
     }));
   }
 
-  async queryReadings(deviceId: string, q: ReadingQuery): Promise<ReadingPage> {
-    const wanted = q.registers ? new Set(q.registers) : undefined;
-    const from = q.from ?? Number.MIN_SAFE_INTEGER;
-    const to = q.to ?? Number.MAX_SAFE_INTEGER;
-    let at: ReadingCursor = (q.cursor ? decodeCursor(q.cursor) : undefined) ?? {
-      time: Number.MIN_SAFE_INTEGER,
-      id: 0,
-      pos: 0,
-    };
-    const chunk = Math.min(500, Math.max(8, Math.ceil(q.limit / 5)));
-    const readings: Reading[] = [];
-    for (;;) {
-      const { rows } = await this.pool.query<BlockRow>(
-        {
-          name: 'ecowatt_block_page',
-          text: `SELECT * FROM blocks WHERE device_id = $1 AND time >= $2 AND time <= $3
-            AND (time > $4 OR (time = $4 AND id >= $5)) ORDER BY time, id LIMIT $6`,
-        },
-        [deviceId, Math.max(Number.MIN_SAFE_INTEGER, from - MAX_BLOCK_SPAN_MS), to, at.time, at.id, chunk],
-      );
-      for (const row of rows) {
-        const startPos = row.id === at.id && row.time === at.time ? at.pos : 0;
-        for (const [pos, r] of blockReadings(row, startPos)) {
-          if (r.time < from || r.time > to || (wanted && !wanted.has(r.register))) continue;
-          if (readings.length === q.limit)
-            return { readings, next: encodeCursor({ time: row.time, id: row.id, pos }) };
-          readings.push(r);
-        }
-      }
-      if (rows.length < chunk) return { readings, next: null };
-      const lastRow = rows[rows.length - 1];
-      at = { time: lastRow.time, id: lastRow.id + 1, pos: 0 };
-    }
+  queryReadings(deviceId: string, q: ReadingQuery): Promise<ReadingPage> {
+    return this.reads.queryReadings(deviceId, q);
   }
 
-  async latestReadings(deviceId: string): Promise<Reading[]> {
-    const { rows } = await this.pool.query<BlockRow>(
-      'SELECT * FROM blocks WHERE device_id = $1 ORDER BY time DESC, id DESC LIMIT 20',
-      [deviceId],
-    );
-    const byRegister = new Map<number, Reading>();
-    for (const row of rows) {
-      const all = [...blockReadings(row, 0)].map(([, r]) => r).reverse();
-      for (const r of all) {
-        if (!byRegister.has(r.register) && r.raw !== null) byRegister.set(r.register, r);
-      }
-    }
-    return [...byRegister.values()].sort((a, b) => a.register - b.register);
+  latestReadings(deviceId: string): Promise<Reading[]> {
+    return this.reads.latestReadings(deviceId);
   }
 
-  private toUpload(u: UploadRow, packets: PacketRow[]): StoredUpload {
-    return {
-      id: String(u.id),
-      deviceId: u.device_id,
-      nonce: u.nonce,
-      protocol: u.protocol as UploadProtocol,
-      encrypted: u.encrypted,
-      keyKid: u.key_kid,
-      receivedAt: u.received_at,
-      source: u.source,
-      requestId: u.request_id,
-      deviceTimestamp: u.device_timestamp,
-      gap: u.gap,
-      packets: packets.map((p) => ({
-        index: p.idx,
-        deviceTimestamp: p.device_timestamp,
-        bytes: p.bytes,
-        method: p.method,
-        label: p.label,
-        status: p.status === 'quarantined' ? 'quarantined' : 'decoded',
-        reason: p.reason,
-        notes: JSON.parse(p.notes) as string[],
-        duplicate: p.duplicate,
-        sampleCount: p.sample_count,
-      })),
-    };
+  getUpload(id: string): Promise<StoredUpload | undefined> {
+    return this.reads.getUpload(id);
   }
 
-  async getUpload(id: string): Promise<StoredUpload | undefined> {
-    if (!isId(id)) return undefined;
-    const [u, p] = await Promise.all([
-      this.pool.query<UploadRow>('SELECT * FROM uploads WHERE id = $1', [Number(id)]),
-      this.pool.query<PacketRow>('SELECT * FROM packets WHERE upload_id = $1 ORDER BY idx', [Number(id)]),
-    ]);
-    return u.rows[0] ? this.toUpload(u.rows[0], p.rows) : undefined;
-  }
-
-  async listUploads(deviceId: string, q: { limit: number; before?: string }): Promise<StoredUpload[]> {
-    const before = q.before !== undefined && isId(q.before) ? Number(q.before) : Number.MAX_SAFE_INTEGER;
-    const uploads = await this.pool.query<UploadRow>(
-      'SELECT * FROM uploads WHERE device_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3',
-      [deviceId, before, q.limit],
-    );
-    if (uploads.rows.length === 0) return [];
-    const packets = await this.pool.query<PacketRow>(
-      'SELECT * FROM packets WHERE upload_id = ANY($1::bigint[]) ORDER BY upload_id, idx',
-      [uploads.rows.map((u) => u.id)],
-    );
-    const byUpload = new Map<number, PacketRow[]>();
-    for (const p of packets.rows) {
-      const list = byUpload.get(p.upload_id) ?? [];
-      list.push(p);
-      byUpload.set(p.upload_id, list);
-    }
-    return uploads.rows.map((u) => this.toUpload(u, byUpload.get(u.id) ?? []));
+  listUploads(deviceId: string, q: { limit: number; before?: string }): Promise<StoredUpload[]> {
+    return this.reads.listUploads(deviceId, q);
   }
 
   async recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport> {

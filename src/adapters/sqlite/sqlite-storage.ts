@@ -3,11 +3,11 @@
  * Reads run on this thread's connection; writes go to the writer (its own thread for a file, so
  * the fsync of a group commit never stalls request handling).
  */
+
 import type { MessagePort } from 'node:worker_threads';
 import type { Database, Statement } from 'better-sqlite3';
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
 import type { ReplayState } from '../../model/replay.js';
-import { decodeCursor, encodeCursor, type ReadingCursor } from '../../ports/cursor.js';
 import type { Outbox, OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
 import type {
   AuditEntry,
@@ -28,12 +28,13 @@ import type {
   StoredSecurityEvent,
   StoredUpload,
   UploadCommit,
-  UploadProtocol,
 } from '../../ports/storage.js';
-import { type BlockRow, blockFromRow, blockReadings } from '../blocks.js';
+import { type BlockRow, blockFromRow } from '../blocks.js';
+import { UploadReads } from '../sql/upload-reads.js';
 import { MEMORY, openDatabase } from './open-database.js';
 import { type ReportRow, reportFromRow } from './report-writes.js';
 import { type DeviceRow, deviceFromRow, type KeyRow } from './rows.js';
+import { SqliteReader } from './sqlite-reader.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { WriterPort } from './writer-ops.js';
 import { WriterThread } from './writer-thread.js';
@@ -49,11 +50,10 @@ export interface SqliteOptions {
   outbox?: boolean;
 }
 
-/** Longest span of one packet's samples (5 samples at the slowest poll interval setting). */
-const MAX_BLOCK_SPAN_MS = 4 * 3_600_000;
-
 export class SqliteStorage implements Storage, Outbox {
   private readonly st: Record<string, Statement>;
+  /** Reads written once for every database (src/adapters/sql). */
+  private readonly reads: UploadReads;
 
   private constructor(
     /** The read connection (this thread). */
@@ -62,18 +62,13 @@ export class SqliteStorage implements Storage, Outbox {
     readonly writer: WriterPort,
   ) {
     const p = (sql: string) => db.prepare(sql);
+    this.reads = new UploadReads(new SqliteReader(db));
     this.st = {
       device: p('SELECT * FROM devices WHERE id = ?'),
       devices: p('SELECT * FROM devices ORDER BY id'),
       keys: p('SELECT * FROM device_keys WHERE device_id = ? ORDER BY created_at, kid'),
       allKeys: p('SELECT * FROM device_keys ORDER BY created_at, kid'),
-      upload: p('SELECT * FROM uploads WHERE id = ?'),
       uploadHead: p('SELECT device_id, received_at, nonce FROM uploads WHERE id = ?'),
-      deviceUploads: p('SELECT id FROM uploads WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?'),
-      packets: p('SELECT * FROM packets WHERE upload_id = ? ORDER BY idx'),
-      latestBlocks: p('SELECT * FROM blocks WHERE device_id = ? ORDER BY time DESC, id DESC LIMIT 20'),
-      blockPage: p(`SELECT * FROM blocks WHERE device_id = ? AND time >= ? AND time <= ?
-        AND (time > ? OR (time = ? AND id >= ?)) ORDER BY time, id LIMIT ?`),
       ping: p('SELECT 1'),
       reports: p('SELECT * FROM device_reports WHERE device_id = ? AND kind = ? ORDER BY id DESC LIMIT ?'),
       unknownReports: p(`SELECT * FROM device_reports r WHERE kind = ?
@@ -251,120 +246,20 @@ export class SqliteStorage implements Storage, Outbox {
     }));
   }
 
-  async queryReadings(deviceId: string, q: ReadingQuery): Promise<ReadingPage> {
-    const wanted = q.registers ? new Set(q.registers) : undefined;
-    const from = q.from ?? Number.MIN_SAFE_INTEGER;
-    const to = q.to ?? Number.MAX_SAFE_INTEGER;
-    let at: ReadingCursor = (q.cursor ? decodeCursor(q.cursor) : undefined) ?? {
-      time: Number.MIN_SAFE_INTEGER,
-      id: 0,
-      pos: 0,
-    };
-    const chunk = Math.min(500, Math.max(8, Math.ceil(q.limit / 5)));
-    const readings: Reading[] = [];
-    for (;;) {
-      const rows = this.st.blockPage.all(
-        deviceId,
-        Math.max(Number.MIN_SAFE_INTEGER, from - MAX_BLOCK_SPAN_MS),
-        to,
-        at.time,
-        at.time,
-        at.id,
-        chunk,
-      ) as BlockRow[];
-      for (const row of rows) {
-        const startPos = row.id === at.id && row.time === at.time ? at.pos : 0;
-        for (const [pos, r] of blockReadings(row, startPos)) {
-          if (r.time < from || r.time > to || (wanted && !wanted.has(r.register))) continue;
-          if (readings.length === q.limit)
-            return { readings, next: encodeCursor({ time: row.time, id: row.id, pos }) };
-          readings.push(r);
-        }
-      }
-      if (rows.length < chunk) return { readings, next: null };
-      const last = rows[rows.length - 1];
-      at = { time: last.time, id: last.id + 1, pos: 0 };
-    }
+  queryReadings(deviceId: string, q: ReadingQuery): Promise<ReadingPage> {
+    return this.reads.queryReadings(deviceId, q);
   }
 
-  async latestReadings(deviceId: string): Promise<Reading[]> {
-    const byRegister = new Map<number, Reading>();
-    for (const row of this.st.latestBlocks.all(deviceId) as BlockRow[]) {
-      const all = [...blockReadings(row, 0)].map(([, r]) => r).reverse();
-      for (const r of all) {
-        if (!byRegister.has(r.register) && r.raw !== null) byRegister.set(r.register, r);
-      }
-    }
-    return [...byRegister.values()].sort((a, b) => a.register - b.register);
+  latestReadings(deviceId: string): Promise<Reading[]> {
+    return this.reads.latestReadings(deviceId);
   }
 
-  async getUpload(id: string): Promise<StoredUpload | undefined> {
-    if (!/^\d{1,15}$/.test(id)) return undefined;
-    const u = this.st.upload.get(Number(id)) as
-      | {
-          id: number;
-          device_id: string;
-          nonce: number | null;
-          protocol: string;
-          encrypted: number;
-          key_kid: string | null;
-          received_at: number;
-          source: string;
-          request_id: string;
-          device_timestamp: number | null;
-          gap: number;
-        }
-      | undefined;
-    if (!u) return undefined;
-    const packets = this.st.packets.all(u.id) as {
-      idx: number;
-      device_timestamp: number | null;
-      bytes: string;
-      method: string | null;
-      label: string | null;
-      status: string;
-      reason: string | null;
-      notes: string;
-      duplicate: number;
-      sample_count: number;
-    }[];
-    return {
-      id: String(u.id),
-      deviceId: u.device_id,
-      nonce: u.nonce,
-      protocol: u.protocol as UploadProtocol,
-      encrypted: u.encrypted === 1,
-      keyKid: u.key_kid,
-      receivedAt: u.received_at,
-      source: u.source,
-      requestId: u.request_id,
-      deviceTimestamp: u.device_timestamp,
-      gap: u.gap,
-      packets: packets.map((p) => ({
-        index: p.idx,
-        deviceTimestamp: p.device_timestamp,
-        bytes: p.bytes,
-        method: p.method,
-        label: p.label,
-        status: p.status === 'quarantined' ? 'quarantined' : 'decoded',
-        reason: p.reason,
-        notes: JSON.parse(p.notes) as string[],
-        duplicate: p.duplicate === 1,
-        sampleCount: p.sample_count,
-      })),
-    };
+  getUpload(id: string): Promise<StoredUpload | undefined> {
+    return this.reads.getUpload(id);
   }
 
-  async listUploads(deviceId: string, q: { limit: number; before?: string }): Promise<StoredUpload[]> {
-    const before =
-      q.before !== undefined && /^\d{1,15}$/.test(q.before) ? Number(q.before) : Number.MAX_SAFE_INTEGER;
-    const ids = this.st.deviceUploads.all(deviceId, before, q.limit) as { id: number }[];
-    const out: StoredUpload[] = [];
-    for (const { id } of ids) {
-      const u = await this.getUpload(String(id));
-      if (u) out.push(u);
-    }
-    return out;
+  listUploads(deviceId: string, q: { limit: number; before?: string }): Promise<StoredUpload[]> {
+    return this.reads.listUploads(deviceId, q);
   }
 
   recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport> {
