@@ -94,3 +94,12 @@ export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 export function parseGeneration(text: string | null): Generation | null {
   return text === 'e84f720' || text === '1.3' ? text : null;
 }
+
+/**
+ * Keys a key rotation retires once the device is seen using `used`: a rotation ends when the
+ * device uses its newest key, and then every older active key goes (`active` oldest first).
+ */
+export function keysRetiredByUse(active: readonly string[], used: string | null): string[] {
+  if (used === null || active.length < 2 || active[active.length - 1] !== used) return [];
+  return active.slice(0, -1);
+}

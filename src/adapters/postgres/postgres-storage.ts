@@ -16,6 +16,7 @@ import type pg from 'pg';
 import { armedAt } from '../../ingest/replay-window.js';
 import { checkUploadPolicy } from '../../ingest/upload-policy.js';
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
+import { keysRetiredByUse } from '../../model/device.js';
 import { parseReplayMode, type ReplayState, replayModeToString } from '../../model/replay.js';
 import { eventJson } from '../../observability/event-json.js';
 import type { OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
@@ -290,11 +291,7 @@ export class PostgresStorage implements Storage {
       state = decision.next;
       gap = decision.gap;
     }
-    const active = row.active_kids;
-    const retired =
-      u.keyKid !== null && active.length >= 2 && active[active.length - 1] === u.keyKid
-        ? active.slice(0, -1)
-        : [];
+    const retired = keysRetiredByUse(row.active_kids, u.keyKid);
     return { write: true, before, state, gap, retired };
   }
 

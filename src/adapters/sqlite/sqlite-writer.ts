@@ -8,6 +8,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { armedAt, checkReplay } from '../../ingest/replay-window.js';
 import { checkUploadPolicy } from '../../ingest/upload-policy.js';
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
+import { keysRetiredByUse } from '../../model/device.js';
 import { parseReplayMode, type ReplayState, replayModeToString } from '../../model/replay.js';
 import { eventJson } from '../../observability/event-json.js';
 import type {
@@ -302,8 +303,7 @@ export class SqliteWriter implements WriterPort {
   private finishRotation(deviceId: string, kid: string, now: number): string[] {
     this.st.touchKey.run(now, deviceId, kid);
     const active = (this.st.activeKeys.all(deviceId) as { kid: string }[]).map((k) => k.kid);
-    if (active.length < 2 || active[active.length - 1] !== kid) return [];
-    const retired = active.slice(0, -1);
+    const retired = keysRetiredByUse(active, kid);
     for (const old of retired) {
       this.st.retireKey.run(now, deviceId, old);
       this.writeAudit({
