@@ -2,12 +2,14 @@
  * The behaviour every Storage adapter must have. Each adapter's test file calls
  * `storageContract` with a factory for a fresh, empty store.
  */
+
 import { describe, expect, it } from 'vitest';
 import { armedAt } from '../../src/ingest/replay-window.js';
 import type { DeviceKey, DevicePolicy } from '../../src/model/device.js';
 import { committedBlocks } from '../../src/mqtt/recent-uploads.js';
 import type { PacketRecord, Storage, UploadCommit } from '../../src/ports/storage.js';
 import type { Quality } from '../../src/protocol/codecs/types.js';
+import { eventually } from '../helpers/eventually.js';
 
 const POLICY: DevicePolicy = { allowUnsecured: false, requireEncryption: false, replay: { kind: 'strict' } };
 const audit = (action: string, deviceId: string) => ({
@@ -287,10 +289,13 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
         nonce: 3,
         requestId: null,
       });
-      await s.ping();
-      await new Promise((r) => setTimeout(r, 20));
       if (!r1.ok || !r2.ok) throw new Error('commit failed');
-      const pending = await s.pendingOutbox(10);
+      // The event is written behind the call (fire and forget): wait until it is there.
+      const pending = await eventually(async () => {
+        const all = await s.pendingOutbox(10);
+        expect(all).toHaveLength(4);
+        return all;
+      });
       expect(pending.map((p) => [p.kind, p.refId ?? ''])).toEqual([
         ['device', 'ob'],
         ['upload', r1.uploadId],
@@ -353,11 +358,11 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
       });
       s.countReject('ev', 'replayed_nonce');
       s.countReject('ev', 'replayed_nonce');
-      await s.ping();
-      await new Promise((r) => setTimeout(r, 20));
-      const events = await s.listSecurityEvents({ deviceId: 'ev', limit: 10 });
-      expect(events[0]).toMatchObject({ code: 'replayed_nonce', nonce: 1 });
-      expect((await s.getDevice('ev'))?.counters.rejects).toEqual({ replayed_nonce: 2 });
+      await eventually(async () => {
+        const events = await s.listSecurityEvents({ deviceId: 'ev', limit: 10 });
+        expect(events[0]).toMatchObject({ code: 'replayed_nonce', nonce: 1 });
+        expect((await s.getDevice('ev'))?.counters.rejects).toEqual({ replayed_nonce: 2 });
+      });
       await s.close();
     });
 
@@ -373,10 +378,11 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
       s.countControl('ctl', '1.3');
       s.countControl('ctl', '1.3');
       s.countControl('ctl', 'e84f720');
-      await s.ping();
-      await new Promise((r) => setTimeout(r, 20));
-      const d = await s.getDevice('ctl');
-      expect(d?.counters.unsecuredControl).toEqual({ '1.3': 2, e84f720: 1 });
+      const d = await eventually(async () => {
+        const got = await s.getDevice('ctl');
+        expect(got?.counters.unsecuredControl).toEqual({ '1.3': 2, e84f720: 1 });
+        return got;
+      });
       expect(d?.generation).toBe('1.3');
       expect(d?.lastAuthSource).toBe('10.1.2.3');
       // A bare upload moves the last source, not the authenticated one.
