@@ -1,5 +1,11 @@
-/** The firmware capability assembled from its store and the settings: keys, catalogue, rollouts, OTA. */
-import type { FastifyBaseLogger as Logger } from 'fastify';
+/**
+ * The firmware capability assembled from its store and the settings: keys, catalogue, rollouts,
+ * OTA, with the devices' OTA routes and the admin firmware and rollout routes.
+ */
+import type { FastifyInstance, FastifyBaseLogger as Logger } from 'fastify';
+import type { ControlRequestGuard } from '../devices/control-request-guard.js';
+import { firmwareAdminRoutes, otaStatusRoute } from '../http/admin/firmware-routes.js';
+import { otaDeviceRoutes } from '../http/device/ota-routes.js';
 import type { FirmwareStore } from '../ports/firmware-store.js';
 import { type Settings, SettingsError } from '../settings.js';
 import { FirmwareCatalogue } from './firmware-catalogue.js';
@@ -12,9 +18,18 @@ export interface FirmwareModule {
   rollouts: RolloutService;
   ota: OtaService;
   warnings: string[];
+  register(app: FastifyInstance): Promise<void>;
 }
 
-export function createFirmware(settings: Settings, store: FirmwareStore, log: Logger): FirmwareModule {
+export interface FirmwareDeps {
+  store: FirmwareStore;
+  guard: ControlRequestGuard;
+  adminToken: string;
+  log: Logger;
+}
+
+export function createFirmware(settings: Settings, deps: FirmwareDeps): FirmwareModule {
+  const { store, guard, adminToken } = deps;
   const keyDir = resolveKeyDir(settings.dataDir, settings.keyDir);
   // One set per firmware generation (e84f720 at the top of the directory, 1.3 in `1.3/`).
   let keys: FirmwareKeys[];
@@ -30,10 +45,17 @@ export function createFirmware(settings: Settings, store: FirmwareStore, log: Lo
     chunkSize: settings.firmwareChunkSize,
     keyDir,
   });
+  const rollouts = new RolloutService(store, catalogue);
+  const ota = new OtaService(store, catalogue, deps.log);
   return {
     catalogue,
-    rollouts: new RolloutService(store, catalogue),
-    ota: new OtaService(store, catalogue, log),
+    rollouts,
+    ota,
     warnings: keys.flatMap((k) => keyWarnings(k)),
+    async register(app) {
+      await app.register(otaDeviceRoutes, { guard, ota });
+      await app.register(firmwareAdminRoutes, { prefix: '/api', catalogue, rollouts, ota, adminToken });
+      await app.register(otaStatusRoute, { catalogue, rollouts, ota, adminToken });
+    },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * MQTT, composed: the embedded broker (default) or an external one, the server's link to it, the
- * outbox relay, and the settings topic. `app.ts` starts it after storage and closes it before.
+ * outbox relay, and the settings topic. `app.ts` starts it through the store profile
+ * (`Stores.startMqtt`: here or on a thread of its own) after storage and closes it before.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -138,6 +139,9 @@ export interface MqttServiceDeps {
   /** A stalled outbox (once per stall), e.g. to store an event. */
   onStall?(info: StallInfo): void;
 }
+
+/** What MQTT needs from the rest of the server, whether it runs here or on a thread of its own. */
+export type MqttStartDeps = Pick<MqttServiceDeps, 'sink' | 'log' | 'onStall'>;
 
 export interface MqttReadiness {
   ok: boolean;

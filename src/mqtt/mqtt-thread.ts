@@ -1,6 +1,7 @@
 /**
  * The request thread's handle on the MQTT thread (mqtt-worker.ts), used with the SQLite file: the
  * relay and the embedded broker run there, so publishing never holds up the answers to devices.
+ * The store profile names the thread's entry module, which opens the store on the thread's side.
  * What the rest of the server asks of MQTT (readiness, status, "an upload was committed") becomes
  * a message; what MQTT asks of the server (settings received, an outbox stall) comes back as one.
  * Should the thread die, it is started again (with backoff) and resumes at the oldest unpublished
@@ -18,6 +19,8 @@ import type { FieldSettingsSink } from './settings-topic.js';
 export interface MqttThreadDeps {
   /** A new port attached to the storage writer thread for each start (`SqliteStorage.attachWriter`). */
   attachWriter(): MessagePort;
+  /** The thread's entry: a module that calls `runMqttWorker` with its store (given by the profile). */
+  worker: URL;
   sink: FieldSettingsSink;
   log: FastifyBaseLogger;
   onStall?(info: StallInfo): void;
@@ -35,11 +38,12 @@ type Started = Extract<FromMqttThread, { type: 'started' }>;
 /** Starts an MQTT thread and waits until it reports started (or why it could not start). */
 async function spawn(
   settings: Settings,
-  writerPort: MessagePort,
+  deps: MqttThreadDeps,
 ): Promise<{ worker: Worker; started: Started }> {
+  const writerPort = deps.attachWriter();
   const data: MqttThreadData = { settings, writerPort };
   const { worker, ready } = await startWorker<FromMqttThread, Started>(
-    new URL('./mqtt-worker.js', import.meta.url),
+    deps.worker,
     { workerData: data, transferList: [writerPort] },
     (msg: FromMqttThread) => {
       if (msg.type === 'started') return { ready: msg };
@@ -79,7 +83,7 @@ export class MqttThread implements MqttHandle {
   }
 
   static async start(settings: Settings, deps: MqttThreadDeps): Promise<MqttThread> {
-    return new MqttThread(await spawn(settings, deps.attachWriter()), settings, deps);
+    return new MqttThread(await spawn(settings, deps), settings, deps);
   }
 
   /** Times the thread was started again after dying. */
@@ -109,7 +113,7 @@ export class MqttThread implements MqttHandle {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.closing) return;
-      spawn(this.settings, this.deps.attachWriter()).then(
+      spawn(this.settings, this.deps).then(
         ({ worker, started }) => {
           if (this.closing) {
             void worker.terminate();

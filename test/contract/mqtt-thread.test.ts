@@ -3,6 +3,7 @@
  * production): publication survives the thread dying, because a new one starts and resumes at
  * the oldest unpublished outbox record.
  */
+import { pathToFileURL } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
@@ -40,6 +41,7 @@ describe('MQTT thread', () => {
     cleanups.push(() => storage.close());
     const thread: MqttThread = await Thread.start(settings, {
       attachWriter: () => storage.attachWriter(),
+      worker: pathToFileURL(`${ROOT}/dist/src/adapters/sqlite/mqtt-worker.js`),
       sink: { applyFieldSettings: async () => undefined },
       log: pino({ level: 'silent' }),
     });

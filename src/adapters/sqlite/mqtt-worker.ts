@@ -1,0 +1,12 @@
+/**
+ * The MQTT thread's entry with the SQLite file (started by `mqtt/mqtt-thread.ts`): the thread reads
+ * the outbox from its own connection to the file and marks records published through the storage
+ * writer thread, over the port it was handed.
+ */
+import { runMqttWorker } from '../../mqtt/mqtt-worker.js';
+import { SqliteStorage } from './sqlite-storage.js';
+import { AttachedWriter } from './writer-client.js';
+
+await runMqttWorker(({ settings, writerPort }) =>
+  SqliteStorage.attached(settings.dataDir, settings.sqliteSynchronous, new AttachedWriter(writerPort)),
+);

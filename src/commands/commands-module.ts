@@ -1,0 +1,36 @@
+/** Control commands assembled from their store and the lease settings, with device and admin routes. */
+import type { FastifyInstance } from 'fastify';
+import type { ControlRequestGuard } from '../devices/control-request-guard.js';
+import { commandRoutes } from '../http/admin/command-routes.js';
+import { commandDeviceRoutes } from '../http/device/command-routes.js';
+import type { CommandStore } from '../ports/command-store.js';
+import type { Storage } from '../ports/storage.js';
+import type { Settings } from '../settings.js';
+import { CommandService } from './command-service.js';
+
+export interface CommandsModule {
+  service: CommandService;
+  register(app: FastifyInstance): Promise<void>;
+}
+
+export interface CommandsDeps {
+  store: CommandStore;
+  storage: Storage;
+  guard: ControlRequestGuard;
+  adminToken: string;
+}
+
+export function createCommands(settings: Settings, deps: CommandsDeps): CommandsModule {
+  const { guard, adminToken } = deps;
+  const service = new CommandService(deps.store, deps.storage, {
+    leaseSeconds: settings.commandLeaseSeconds,
+    maxAttempts: settings.commandMaxAttempts,
+  });
+  return {
+    service,
+    async register(app) {
+      await app.register(commandDeviceRoutes, { guard, commands: service });
+      await app.register(commandRoutes, { prefix: '/api', commands: service, adminToken });
+    },
+  };
+}

@@ -1,0 +1,26 @@
+/**
+ * The web dashboard: its files, its `/api` routes, and the live stream fed by committed uploads and
+ * security events (subscribed when it is mounted).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { DeviceService } from '../devices/device-service.js';
+import { registerDashboard } from '../http/web/dashboard.js';
+import type { IngestService } from '../ingest/ingest-service.js';
+import type { SecurityEvents } from '../observability/security-events.js';
+import type { Storage } from '../ports/storage.js';
+
+export interface DashboardModule {
+  register(app: FastifyInstance): Promise<void>;
+}
+
+export interface DashboardDeps {
+  storage: Storage;
+  devices: DeviceService;
+  ingest: IngestService;
+  events: SecurityEvents;
+  adminToken: string;
+}
+
+export function createDashboard(deps: DashboardDeps): DashboardModule {
+  return { register: (app) => registerDashboard(app, deps) };
+}

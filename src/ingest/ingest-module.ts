@@ -1,0 +1,54 @@
+/** Ingestion assembled from the shared pieces and the settings, with the two upload routes. */
+import type { FastifyInstance, FastifyBaseLogger as Logger } from 'fastify';
+import type { DeviceAuthenticator } from '../devices/device-authenticator.js';
+import type { Refusals } from '../devices/refusals.js';
+import { registerAggregatedRoute } from '../http/device/aggregated-route.js';
+import { registerProcessRoute } from '../http/device/process-route.js';
+import type { Limiter } from '../http/rate-limit.js';
+import type { SecurityEvents } from '../observability/security-events.js';
+import type { Storage } from '../ports/storage.js';
+import type { RateSpec, Settings } from '../settings.js';
+import { IngestService } from './ingest-service.js';
+
+export interface IngestModule {
+  service: IngestService;
+  /** `POST /process` (e84f720) and `POST /aggregated/<id>` (1.3). */
+  register(app: FastifyInstance): Promise<void>;
+}
+
+export interface IngestDeps {
+  storage: Storage;
+  authenticator: DeviceAuthenticator;
+  refusals: Refusals;
+  events: SecurityEvents;
+  limiter(name: string, spec: RateSpec): Limiter;
+  log: Logger;
+}
+
+export function createIngest(settings: Settings, deps: IngestDeps): IngestModule {
+  const service = new IngestService(
+    deps.storage,
+    {
+      pollIntervalMs: settings.pollIntervalMs,
+      defaultAllowUnsecured: settings.defaultAllowUnsecured,
+      defaultReplayMode: settings.defaultReplayMode,
+      counterResetThreshold: settings.counterResetThreshold,
+      nonceGapEventThreshold: settings.nonceGapEventThreshold,
+      cacheDecoderState: settings.databaseUrl === undefined,
+      ...(settings.rateLimitDevice
+        ? { deviceLimiter: deps.limiter('per-device', settings.rateLimitDevice) }
+        : {}),
+    },
+    deps.authenticator,
+    deps.refusals,
+    deps.events,
+    deps.log,
+  );
+  return {
+    service,
+    async register(app) {
+      registerProcessRoute(app, service);
+      registerAggregatedRoute(app, service);
+    },
+  };
+}
