@@ -238,20 +238,18 @@ export class ConfigService implements FieldSettingsSink {
       knownReports ?? this.store.loadReports(deviceId),
     ]);
     const keys = inputs.map((input) => deriveKeyStatus13(input, reports.get(input.key)));
-    const reported: Partial<Record<ConfigKey, ConfigValue>> = {};
-    for (const [key, report] of reports) if (report.outcome === 'running') reported[key] = report.value;
-    const { offer, refused } = buildOffer13(keys, reported);
+    const running: Partial<Record<ConfigKey, Running>> = {};
+    for (const [key, report] of reports) {
+      const r = runningFromReport(report);
+      if (r) running[key] = r;
+    }
+    const { offer, refused } = buildOffer13(keys, running);
     for (const k of keys) {
       if (k.offer && refused[k.key] !== undefined) {
         k.offer = false;
         k.state = 'unsupported';
         k.note = `not offered: ${refused[k.key]}`;
       }
-    }
-    const running: Partial<Record<ConfigKey, Running>> = {};
-    for (const [key, report] of reports) {
-      const r = runningFromReport(report);
-      if (r) running[key] = r;
     }
     // A value taken without an acknowledgement is the best knowledge of what runs.
     for (const k of keys) if (k.running && k.running.basis === 'unacknowledged') running[k.key] = k.running;

@@ -6,7 +6,7 @@
  * several times without an acknowledgement is one it already runs.
  */
 
-import type { ConfigKey, ConfigReport, ConfigValue } from '../model/config.js';
+import type { ConfigKey, ConfigReport } from '../model/config.js';
 import type { FieldErrors } from '../model/field-errors.js';
 import { sameValue } from './config-schema.js';
 import type { KeyInput, KeyStatus, Running } from './config-state.js';
@@ -70,7 +70,7 @@ export function deriveKeyStatus13(input: KeyInput, report: ConfigReport | undefi
 export function buildOffer13(
   statuses: readonly KeyStatus[],
   /** What the device reported it runs, for keys without a desired value too. */
-  running: Partial<Record<ConfigKey, ConfigValue>> = {},
+  running: Partial<Record<ConfigKey, Pick<Running, 'value'>>> = {},
 ): { offer: Config13Offer; refused: FieldErrors } {
   const wanted: Config13Offer = {};
   for (const s of statuses) if (s.offer) wanted[s.key as ConfigKey] = s.desired;
@@ -81,7 +81,7 @@ export function buildOffer13(
   if (cadenceKeys.some((k) => safe[k] !== undefined)) {
     const effective = (key: (typeof cadenceKeys)[number]) => {
       const s = statuses.find((x) => x.key === key);
-      return safe[key] ?? s?.running?.value ?? running[key] ?? s?.desired;
+      return safe[key] ?? s?.running?.value ?? running[key]?.value ?? s?.desired;
     };
     const sampling = effective('sampling_interval');
     const upload = effective('upload_interval');

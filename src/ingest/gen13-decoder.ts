@@ -5,10 +5,9 @@
  * above 189 bytes without saying) is quarantined with its bytes, never half-decoded.
  */
 import type { PacketRecord } from '../ports/storage.js';
-import { decodeBase64Strict, encodeBase64 } from '../protocol/base64.js';
+import { encodeBase64 } from '../protocol/base64.js';
 import {
-  decodeCompressedBinary13,
-  decodePacket13,
+  decodeUploadPacket13,
   parseUpload13,
   Temporal13Context,
   type Upload13,
@@ -63,48 +62,27 @@ function decodeEntry(
   clock: DecodeClock,
   state: Gen13State,
 ): PacketRecord {
-  const raw = p.compressedBinary === null ? undefined : decodeBase64Strict(p.compressedBinary);
-  const bytes = raw ?? new Uint8Array(Buffer.from(p.compressedBinary ?? '', 'utf8'));
-  const registers: number[] = [];
-  if (p.registerLayout !== null && p.sampleCount !== null) {
-    for (let s = 0; s < p.sampleCount; s++) registers.push(...p.registerLayout);
-  }
+  const bytes = p.bytes ?? new Uint8Array(Buffer.from(p.compressedBinary ?? '', 'utf8'));
   const key = dedupeKey(deviceId, p.deviceTimestamp, bytes);
+  // A packet already followed (a re-send after a lost answer) is decoded on a copy of the history:
+  // the device's temporal history moved on once for it, and so does ours.
   const seen = state.recent.includes(key);
-  // The device's temporal history moves on every batch it compresses, decodable here or not.
-  const follow = (values: (number | null)[] | null) => {
-    if (seen || registers.length === 0) return;
-    state.temporal.observe(registers, values);
-    state.recent.push(key);
-    if (state.recent.length > RECENT_PACKETS) state.recent.shift();
-  };
-  const refuse = (reason: string) => {
-    follow(null);
-    return quarantinedPacket(deviceId, p, bytes, reason);
-  };
-  // Truncation first: it is the one fault the firmware makes on its own (§3 point 5).
-  if (p.compressedBinary !== null && p.compressedSize !== null) {
-    const cut = decodeCompressedBinary13(p.compressedBinary, p.compressedSize);
-    if (!cut.ok) return refuse(`${cut.code}: ${cut.message}`);
-  }
-  if (p.problem !== null) return refuse(`malformed_entry: ${p.problem}`);
-  if (raw === undefined) return refuse('bad_base64: compressed_binary is not standard padded base64');
-  if (registers.length === 0) return refuse('bad_count: register_layout and sample_count are required');
-  // A packet already followed (a re-send after a lost answer) is decoded on a copy of the history.
-  const context = seen ? state.temporal.clone() : state.temporal;
-  const r = decodePacket13(raw, { registers, context });
   if (!seen) {
     state.recent.push(key);
     if (state.recent.length > RECENT_PACKETS) state.recent.shift();
   }
-  if (!r.ok) return quarantinedPacket(deviceId, p, raw, `${r.code}: ${r.message}`);
+  // Size faults come first (the firmware's own cut above 189 bytes, §3 point 5), then whatever
+  // else the parser found wrong: either way the bytes are kept, never half-decoded.
+  const r = decodeUploadPacket13(p, seen ? state.temporal.clone() : state.temporal);
+  if (!r.ok) return quarantinedPacket(deviceId, p, bytes, `${r.code}: ${r.message}`);
+  if (p.problem !== null) return quarantinedPacket(deviceId, p, bytes, `malformed_entry: ${p.problem}`);
   const samples = p.sampleCount ?? 1;
   const step = doc.samplingInterval > 0 ? doc.samplingInterval * 1000 : DEFAULT_SAMPLING_MS;
   const end = packetEndTime(doc, p.deviceTimestamp, clock.receivedAt);
   return {
     index: p.index,
     deviceTimestamp: p.deviceTimestamp,
-    bytes: encodeBase64(raw),
+    bytes: encodeBase64(bytes),
     dedupeKey: key,
     method: r.method,
     label: p.label,

@@ -15,9 +15,10 @@ import { MIGRATIONS } from '../../src/adapters/sqlite/schema.js';
 import { SqliteFirmwareStore } from '../../src/adapters/sqlite/sqlite-firmware-store.js';
 import { SqliteStorage } from '../../src/adapters/sqlite/sqlite-storage.js';
 import type { FirmwareStore } from '../../src/ports/firmware-store.js';
-import { ROOT, tempDataDir } from '../helpers/server-process.js';
+import { tempDataDir } from '../helpers/server-process.js';
 import { createSchema, servicesAvailable, type TestSchema } from '../helpers/services.js';
 import { firmwareImage, firmwareStoreContract, newRollout } from './firmware-store-contract.js';
+import { onEveryAdapter } from './store-variants.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -26,29 +27,10 @@ afterAll(async () => {
 
 const audit = (action: string) => ({ time: 1, actor: 'test', action, deviceId: null, reason: null });
 
-firmwareStoreContract('SQLite in memory', async () => {
-  const storage = await SqliteStorage.open({ dataDir: ':memory:', synchronous: 'FULL', maxBatch: 64 });
-  return { store: new SqliteFirmwareStore(storage), close: () => storage.close() };
-});
-firmwareStoreContract('SQLite file, inline writer', async () => {
-  const storage = await SqliteStorage.open({
-    dataDir: tempDataDir(),
-    synchronous: 'FULL',
-    maxBatch: 64,
-    writer: 'inline',
-  });
-  return { store: new SqliteFirmwareStore(storage), close: () => storage.close() };
-});
-// The writer thread runs compiled code, as in production (build first).
-firmwareStoreContract('SQLite file, writer thread', async () => {
-  const { SqliteStorage: Built } = (await import(`${ROOT}/dist/src/adapters/sqlite/sqlite-storage.js`)) as {
-    SqliteStorage: typeof SqliteStorage;
-  };
-  const { SqliteFirmwareStore: BuiltStore } = (await import(
-    `${ROOT}/dist/src/adapters/sqlite/sqlite-firmware-store.js`
-  )) as { SqliteFirmwareStore: typeof SqliteFirmwareStore };
-  const storage = await Built.open({ dataDir: tempDataDir(), synchronous: 'FULL', maxBatch: 64 });
-  return { store: new BuiltStore(storage), close: () => storage.close() };
+await onEveryAdapter<SqliteFirmwareStore | PostgresFirmwareStore>(firmwareStoreContract, {
+  sqlite: { module: 'adapters/sqlite/sqlite-firmware-store.js', name: 'SqliteFirmwareStore' },
+  postgres: (storage) => new PostgresFirmwareStore(storage.pool),
+  schema: 'fw_contract',
 });
 
 /** What a pre-generation catalogue held: one image, a rollout of it, a finished session. */
@@ -134,11 +116,6 @@ if (await servicesAvailable('postgres')) {
     cleanups.push(() => s.drop());
     return s;
   }
-
-  firmwareStoreContract('PostgreSQL', async () => {
-    const storage = await PostgresStorage.open({ url: (await schema('fw_contract')).url, poolSize: 4 });
-    return { store: new PostgresFirmwareStore(storage.pool), close: () => storage.close() };
-  });
 
   describe('PostgreSQL: upgrading a catalogue made before generations', () => {
     it('keeps its images as e84f720 images, its rollouts and sessions', async () => {

@@ -1,7 +1,7 @@
 /** `SqlReader` on the PostgreSQL pool: `?` numbered as `$n`, each distinct query prepared by name. */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { numberPlaceholders, type SqlReader } from '../sql/sql-reader.js';
+import { numberParameters, type SqlReader } from '../sql/sql-reader.js';
 
 export class PostgresReader implements SqlReader {
   private readonly texts = new Map<string, { name: string; text: string }>();
@@ -12,7 +12,7 @@ export class PostgresReader implements SqlReader {
     let q = this.texts.get(sql);
     if (!q) {
       const name = `ecowatt_r_${createHash('sha256').update(sql).digest('hex').slice(0, 16)}`;
-      q = { name, text: numberPlaceholders(sql) };
+      q = { name, text: numberParameters(sql) };
       this.texts.set(sql, q);
     }
     const { rows } = await this.pool.query(q, [...params]);

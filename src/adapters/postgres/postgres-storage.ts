@@ -56,7 +56,6 @@ import {
   type PgDeviceRow,
   policyFromRow,
   replayFromRow,
-  type UploadRow,
 } from './rows.js';
 import {
   ACTIVE_KIDS,
@@ -843,7 +842,10 @@ export class PostgresStorage implements Storage {
   async uploadBlocks(uploadId: string): Promise<UploadBlocks | undefined> {
     if (!isId(uploadId)) return undefined;
     const [u, b] = await Promise.all([
-      this.pool.query<UploadRow>('SELECT * FROM uploads WHERE id = $1', [Number(uploadId)]),
+      this.pool.query<{ device_id: string; received_at: number; nonce: number | null }>(
+        'SELECT device_id, received_at, nonce FROM uploads WHERE id = $1',
+        [Number(uploadId)],
+      ),
       this.pool.query<BlockRow & { method: string | null }>(
         `SELECT b.*, p.method FROM blocks b JOIN packets p ON p.upload_id = b.upload_id AND p.idx = b.packet_idx
          WHERE b.upload_id = $1 ORDER BY b.packet_idx`,
@@ -853,7 +855,7 @@ export class PostgresStorage implements Storage {
     const up = u.rows[0];
     if (!up) return undefined;
     return {
-      uploadId: String(up.id),
+      uploadId: String(Number(uploadId)),
       deviceId: up.device_id,
       receivedAt: up.received_at,
       nonce: up.nonce,

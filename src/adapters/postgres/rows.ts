@@ -98,31 +98,3 @@ export function deviceFromRow(r: PgDeviceRow, keys: KeyRow[]): Device {
     keys: keys.map(keyFromRow),
   };
 }
-
-export interface UploadRow {
-  id: number;
-  device_id: string;
-  nonce: number | null;
-  protocol: string;
-  encrypted: boolean;
-  key_kid: string | null;
-  received_at: number;
-  source: string;
-  request_id: string;
-  device_timestamp: number | null;
-  gap: number;
-}
-
-export interface PacketRow {
-  upload_id: number;
-  idx: number;
-  device_timestamp: number | null;
-  bytes: string;
-  method: string | null;
-  label: string | null;
-  status: string;
-  reason: string | null;
-  notes: string;
-  duplicate: boolean;
-  sample_count: number;
-}

@@ -10,9 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildCommandPollAnswer } from '../../commands/command-answer.js';
 import type { CommandService } from '../../commands/command-service.js';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
-import { isEnvelopeAttempt, isJsonObject } from '../../protocol/envelope-v1.js';
-import { isV2Envelope } from '../../protocol/envelope-v2.js';
-import { closeAfterReply, controlRequest } from './device-reply.js';
+import { closeAfterReply, controlRequest, namingDevice } from './device-reply.js';
 
 export interface CommandDeviceRouteDeps {
   guard: ControlRequestGuard;
@@ -21,15 +19,6 @@ export interface CommandDeviceRouteDeps {
 
 type IdParams = { id: string };
 
-/** A bare body names its device by the path when it does not say (the 1.3 firmware does not). */
-export function withDevice(body: unknown, id: string): unknown {
-  if (body === undefined) return { device_id: id };
-  if (!isJsonObject(body) || isEnvelopeAttempt(body) || isV2Envelope(body) || body.device_id !== undefined) {
-    return body;
-  }
-  return { device_id: id, ...body };
-}
-
 export async function commandDeviceRoutes(app: FastifyInstance, deps: CommandDeviceRouteDeps): Promise<void> {
   closeAfterReply(app);
   const { guard, commands } = deps;
@@ -37,7 +26,7 @@ export async function commandDeviceRoutes(app: FastifyInstance, deps: CommandDev
   const poll = async (id: string, body: unknown, request: Parameters<typeof controlRequest>[0]) => {
     const caller = await guard.authenticate(
       controlRequest(request, Date.now(), {
-        body: withDevice(body, id),
+        body: namingDevice(body, id),
         pathDeviceId: id,
         generation: '1.3',
       }),
@@ -57,7 +46,7 @@ export async function commandDeviceRoutes(app: FastifyInstance, deps: CommandDev
     const id = request.params.id;
     const caller = await guard.authenticate(
       controlRequest(request, Date.now(), {
-        body: withDevice(request.body, id),
+        body: namingDevice(request.body, id),
         pathDeviceId: id,
         generation: '1.3',
       }),

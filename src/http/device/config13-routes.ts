@@ -10,8 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ConfigService } from '../../config/config-service.js';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
 import { ApiError } from '../../errors.js';
-import { withDevice } from './command-routes.js';
-import { closeAfterReply, controlRequest } from './device-reply.js';
+import { closeAfterReply, controlRequest, namingDevice } from './device-reply.js';
 
 export interface Config13RouteDeps {
   guard: ControlRequestGuard;
@@ -28,7 +27,7 @@ export async function config13Routes(app: FastifyInstance, deps: Config13RouteDe
     const id = request.params.id;
     return guard.authenticate(
       controlRequest(request, Date.now(), {
-        body: withDevice(body, id),
+        body: namingDevice(body, id),
         pathDeviceId: id,
         generation: '1.3',
       }),

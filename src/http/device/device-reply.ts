@@ -7,6 +7,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ControlRequest } from '../../devices/control-request-guard.js';
 import { ApiError } from '../../errors.js';
 import type { Generation } from '../../model/device.js';
+import { isEnvelopeAttempt, isJsonObject } from '../../protocol/envelope-v1.js';
+import { isV2Envelope } from '../../protocol/envelope-v2.js';
 import { rememberResponseKey } from '../v2-response-signing.js';
 
 export function closeAfterReply(app: FastifyInstance): void {
@@ -36,4 +38,19 @@ export function controlRequest(
     ...(extra.pathDeviceId !== undefined ? { pathDeviceId: extra.pathDeviceId } : {}),
     ...(extra.generation !== undefined ? { generation: extra.generation } : {}),
   };
+}
+
+/** A JSON object that is no envelope: a document as the device wrote it, unsigned. */
+export function isBareDocument(body: unknown): body is Record<string, unknown> {
+  return isJsonObject(body) && !isEnvelopeAttempt(body) && !isV2Envelope(body);
+}
+
+/**
+ * The body as the guard reads it: a bare document names its device by the path when it does not
+ * say (the 1.3 firmware never does), an absent body (a GET) is just that name; envelopes are left
+ * as they are.
+ */
+export function namingDevice(body: unknown, id: string): unknown {
+  if (body === undefined) return { device_id: id };
+  return isBareDocument(body) && body.device_id === undefined ? { device_id: id, ...body } : body;
 }

@@ -14,10 +14,8 @@ import { ApiError } from '../../errors.js';
 import { offeredManifest } from '../../firmware/firmware-catalogue.js';
 import type { OtaService } from '../../firmware/ota-service.js';
 import type { SessionOutcome } from '../../model/firmware.js';
-import { isEnvelopeAttempt, isJsonObject } from '../../protocol/envelope-v1.js';
-import { isV2Envelope } from '../../protocol/envelope-v2.js';
 import { fieldCheckOffer, fieldChunkResponse } from '../../protocol/firmware/field-responses.js';
-import { controlRequest } from './device-reply.js';
+import { controlRequest, namingDevice } from './device-reply.js';
 
 export interface OtaRouteDeps {
   guard: ControlRequestGuard;
@@ -43,14 +41,6 @@ function chunkNumber(v: unknown, key: string): number {
     throw new ApiError('malformed_payload', `${key} must be a non-negative integer.`);
   }
   return n;
-}
-
-/** A bare later-firmware body names its device by the path; envelopes are left as they are. */
-function namingDevice(body: unknown, id: string): unknown {
-  if (body === undefined) return { device_id: id };
-  if (!isJsonObject(body) || isEnvelopeAttempt(body) || isV2Envelope(body) || body.device_id !== undefined)
-    return body;
-  return { device_id: id, ...body };
 }
 
 /** Words a device uses for a boot that did not take. */

@@ -25,10 +25,8 @@ import {
 import { ApiError } from '../../errors.js';
 import { storageCall } from '../../ingest/storage-call.js';
 import type { DeviceReportKind, Storage } from '../../ports/storage.js';
-import { isEnvelopeAttempt, isJsonObject } from '../../protocol/envelope-v1.js';
-import { isV2Envelope } from '../../protocol/envelope-v2.js';
 import type { UnsecuredControl } from '../../settings.js';
-import { controlRequest } from './device-reply.js';
+import { controlRequest, isBareDocument, namingDevice } from './device-reply.js';
 
 export interface ReportRouteDeps {
   guard: ControlRequestGuard;
@@ -39,13 +37,9 @@ export interface ReportRouteDeps {
 
 type IdParams = { id: string };
 
-const isBare = (body: unknown): body is Record<string, unknown> =>
-  isJsonObject(body) && !isEnvelopeAttempt(body) && !isV2Envelope(body);
-
-/** A bare body names its device by the path when it does not say (the firmware always says). */
-function withDevice(body: unknown, id: string): unknown {
-  return isBare(body) && body.device_id === undefined ? { device_id: id, ...body } : body;
-}
+/** A bare body names its device by the path when it does not say; a report must have a body. */
+const withDevice = (body: unknown, id: string): unknown =>
+  body === undefined ? body : namingDevice(body, id);
 
 export async function reportRoutes(app: FastifyInstance, deps: ReportRouteDeps): Promise<void> {
   const { guard, storage } = deps;
@@ -79,7 +73,7 @@ export async function reportRoutes(app: FastifyInstance, deps: ReportRouteDeps):
   app.post('/devices', async (request, reply) => {
     const now = Date.now();
     const body = request.body;
-    if (isBare(body)) {
+    if (isBareDocument(body)) {
       const id = reportDeviceId(body);
       const registration = parseRegistration(body);
       const known = await storageCall(request.log, 'device read', () => storage.getDevice(id));

@@ -142,6 +142,8 @@ export interface Upload13Packet {
   /** Position in `compressed_data`. */
   readonly index: number;
   readonly compressedBinary: string | null;
+  /** `compressed_binary` decoded, whatever its length (null: not canonical base64, or absent). */
+  readonly bytes: Uint8Array | null;
   /** `decompression_metadata.method` as sent (the firmware's label for the first byte). */
   readonly label: Method13Label | null;
   readonly registerCount: number | null;
@@ -208,6 +210,7 @@ function parsePacket(entry: unknown, index: number): Upload13Packet {
   const empty = {
     index,
     compressedBinary: null,
+    bytes: null,
     label: null,
     registerCount: null,
     sampleCount: null,
@@ -258,16 +261,20 @@ function parsePacket(entry: unknown, index: number): Upload13Packet {
   ) {
     problems.push(`original_size_bytes is not 2 × ${registerCount} × ${sampleCount}`);
   }
-  if (binary !== null && compressedSize !== null) {
-    const bytes = decodeCompressedBinary13(binary, compressedSize);
-    if (!bytes.ok) problems.push(bytes.message);
-    else if (label !== null && labelForBytes13(bytes.bytes) !== label) {
-      problems.push(`method "${label}" does not match the first byte (${labelForBytes13(bytes.bytes)})`);
+  const decoded = binary === null ? null : decodeCompressedBinary13(binary);
+  const bytes = decoded?.ok ? decoded.bytes : null;
+  if (decoded && !decoded.ok) problems.push(decoded.message);
+  if (bytes && compressedSize !== null) {
+    const size = checkCompressedSize13(bytes, compressedSize);
+    if (size) problems.push(size.message);
+    else if (label !== null && labelForBytes13(bytes) !== label) {
+      problems.push(`method "${label}" does not match the first byte (${labelForBytes13(bytes)})`);
     }
   }
   return {
     index,
     compressedBinary: binary,
+    bytes,
     label,
     registerCount,
     sampleCount,
@@ -297,7 +304,19 @@ export function decodeCompressedBinary13(text: string, compressedSize?: number):
   if (!bytes || encodeBase64(bytes) !== text) {
     return { ok: false, code: 'bad_base64', message: 'compressed_binary is not standard padded base64' };
   }
-  if (compressedSize === undefined) return { ok: true, bytes };
+  return (
+    (compressedSize === undefined ? undefined : checkCompressedSize13(bytes, compressedSize)) ?? {
+      ok: true,
+      bytes,
+    }
+  );
+}
+
+/** Why decoded bytes are not the `compressed_size_bytes` the device announced, or undefined. */
+export function checkCompressedSize13(
+  bytes: Uint8Array,
+  compressedSize: number,
+): { ok: false; code: 'truncated' | 'trailing_bytes'; message: string } | undefined {
   if (bytes.length < compressedSize) {
     const cause =
       bytes.length === COMPRESSED_BINARY13_MAX
@@ -316,7 +335,7 @@ export function decodeCompressedBinary13(text: string, compressedSize?: number):
       message: `compressed_binary holds ${bytes.length} bytes, compressed_size_bytes says ${compressedSize}`,
     };
   }
-  return { ok: true, bytes };
+  return undefined;
 }
 
 /** Per-value RegIDs of a packet, sample-major, or null when its metadata cannot give them. */
@@ -354,10 +373,14 @@ export function decodeUploadPacket13(
     context?.observe(registers, null);
     return { ok: false, code: 'empty', message: `packet ${packet.index}: ${packet.problem ?? 'no data'}` };
   }
-  const bytes = decodeCompressedBinary13(packet.compressedBinary, packet.compressedSize);
-  if (!bytes.ok) {
+  if (packet.bytes === null) {
     context?.observe(registers, null);
-    return bytes;
+    return { ok: false, code: 'bad_base64', message: 'compressed_binary is not standard padded base64' };
   }
-  return decodePacket13(bytes.bytes, { registers, context });
+  const fault = checkCompressedSize13(packet.bytes, packet.compressedSize);
+  if (fault) {
+    context?.observe(registers, null);
+    return fault;
+  }
+  return decodePacket13(packet.bytes, { registers, context });
 }

@@ -36,7 +36,9 @@ describe('1.3 packets must stay within the 189 bytes the firmware sends whole', 
       /cuts packets above 189 bytes/,
     );
     // Fewer registers make the same cadence safe, whether asked for or reported running.
-    expect(buildOffer13([pending('upload_interval', 60)], { registers: ['Vac1', 'Pac'] }).offer).toEqual({
+    expect(
+      buildOffer13([pending('upload_interval', 60)], { registers: { value: ['Vac1', 'Pac'] } }).offer,
+    ).toEqual({
       upload_interval: 60,
     });
     const fewer = buildOffer13([pending('upload_interval', 240), pending('registers', ['Pac'])]);

@@ -59,9 +59,7 @@ const ackOf = (v: ConfigVector) => {
 };
 
 /** What the emulated device reports at boot (its NVS selects 6 registers). */
-const BOOT_RUNNING: Record<string, ConfigValue> = {
-  registers: parseRunningConfig13(currentConfigBody(freshNvs())).values.registers as ConfigValue,
-};
+const BOOT_REGISTERS = parseRunningConfig13(currentConfigBody(freshNvs())).values.registers as ConfigValue;
 
 /**
  * The server's pure path from an operator's change to the answer a 1.3 device gets: validated as
@@ -84,8 +82,8 @@ function respondTo(
     ),
   );
   // The device reported its running configuration at boot (the vectors' NVS: 6 registers).
-  const running: Record<string, ConfigValue> = { ...BOOT_RUNNING };
-  for (const [k, r] of Object.entries(reports)) if (r?.outcome === 'running') running[k] = r.value;
+  const running: Record<string, { value: ConfigValue }> = { registers: { value: BOOT_REGISTERS } };
+  for (const [k, r] of Object.entries(reports)) if (r?.outcome === 'running') running[k] = { value: r.value };
   return { answer: buildConfig13Answer(buildOffer13(keys, running).offer), keys };
 }
 

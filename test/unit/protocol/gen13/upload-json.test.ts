@@ -68,6 +68,7 @@ describe('uploads.json', () => {
       expect(p).toEqual({
         index: i,
         compressedBinary: Buffer.from(v.packets_hex[i], 'hex').toString('base64'),
+        bytes: new Uint8Array(Buffer.from(v.packets_hex[i], 'hex')),
         label: 'bitpack',
         registerCount: read.register_layout.length,
         sampleCount: read.register_values.length,

@@ -1,0 +1,67 @@
+/**
+ * Runs a store's contract on every adapter CI has: SQLite in memory, SQLite file with the inline
+ * writer, SQLite file on the writer thread (compiled code, as in production: build first), and
+ * PostgreSQL in a schema of its own (skipped with a notice without PostgreSQL, failing under CI).
+ */
+import { afterAll } from 'vitest';
+import { PostgresStorage } from '../../src/adapters/postgres/postgres-storage.js';
+import { SqliteStorage } from '../../src/adapters/sqlite/sqlite-storage.js';
+import { ROOT, tempDataDir } from '../helpers/server-process.js';
+import { createSchema, servicesAvailable } from '../helpers/services.js';
+
+export interface OpenedStore<S> {
+  store: S;
+  storage: SqliteStorage | PostgresStorage;
+  close(): Promise<void>;
+}
+
+export interface StoreAdapters<S> {
+  /** The SQLite store's module under `src/` (as `adapters/sqlite/x.js`) and its class name. */
+  sqlite: { module: string; name: string };
+  postgres(storage: PostgresStorage): S;
+  /** Prefix of the PostgreSQL schema the contract runs in. */
+  schema: string;
+}
+
+type StoreClass<S> = new (storage: SqliteStorage) => S;
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups) await c().catch(() => undefined);
+});
+
+export async function onEveryAdapter<S>(
+  contract: (name: string, open: () => Promise<OpenedStore<S>>) => void,
+  adapters: StoreAdapters<S>,
+): Promise<void> {
+  const fromSrc = async () =>
+    (await import(`../../src/${adapters.sqlite.module}`))[adapters.sqlite.name] as StoreClass<S>;
+  const fromDist = async () =>
+    (await import(`${ROOT}/dist/src/${adapters.sqlite.module}`))[adapters.sqlite.name] as StoreClass<S>;
+  const sqlite = async (
+    Storage: typeof SqliteStorage,
+    Store: StoreClass<S>,
+    opts: Partial<{ dataDir: string; writer: 'inline' }>,
+  ) => {
+    const storage = await Storage.open({ dataDir: ':memory:', synchronous: 'FULL', maxBatch: 64, ...opts });
+    return { store: new Store(storage), storage, close: () => storage.close() };
+  };
+  contract('SQLite in memory', async () => sqlite(SqliteStorage, await fromSrc(), {}));
+  contract('SQLite file, inline writer', async () =>
+    sqlite(SqliteStorage, await fromSrc(), { dataDir: tempDataDir(), writer: 'inline' }),
+  );
+  contract('SQLite file, writer thread', async () => {
+    const { SqliteStorage: Built } = (await import(`${ROOT}/dist/src/adapters/sqlite/sqlite-storage.js`)) as {
+      SqliteStorage: typeof SqliteStorage;
+    };
+    return sqlite(Built, await fromDist(), { dataDir: tempDataDir() });
+  });
+  if (await servicesAvailable('postgres')) {
+    contract('PostgreSQL', async () => {
+      const schema = await createSchema(adapters.schema);
+      cleanups.push(() => schema.drop());
+      const storage = await PostgresStorage.open({ url: schema.url, poolSize: 4 });
+      return { store: adapters.postgres(storage), storage, close: () => storage.close() };
+    });
+  }
+}
