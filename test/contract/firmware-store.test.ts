@@ -28,7 +28,7 @@ afterAll(async () => {
 const audit = (action: string) => ({ time: 1, actor: 'test', action, deviceId: null, reason: null });
 
 await onEveryAdapter<SqliteFirmwareStore | PostgresFirmwareStore>(firmwareStoreContract, {
-  sqlite: { module: 'adapters/sqlite/sqlite-firmware-store.js', name: 'SqliteFirmwareStore' },
+  sqlite: (storage) => new SqliteFirmwareStore(storage),
   postgres: (storage) => new PostgresFirmwareStore(storage.pool),
   schema: 'fw_contract',
 });

@@ -16,14 +16,12 @@ export interface OpenedStore<S> {
 }
 
 export interface StoreAdapters<S> {
-  /** The SQLite store's module under `src/` (as `adapters/sqlite/x.js`) and its class name. */
-  sqlite: { module: string; name: string };
+  /** The store on an opened storage (the same function for both when it is written once). */
+  sqlite(storage: SqliteStorage): S;
   postgres(storage: PostgresStorage): S;
   /** Prefix of the PostgreSQL schema the contract runs in. */
   schema: string;
 }
-
-type StoreClass<S> = new (storage: SqliteStorage) => S;
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -34,27 +32,23 @@ export async function onEveryAdapter<S>(
   contract: (name: string, open: () => Promise<OpenedStore<S>>) => void,
   adapters: StoreAdapters<S>,
 ): Promise<void> {
-  const fromSrc = async () =>
-    (await import(`../../src/${adapters.sqlite.module}`))[adapters.sqlite.name] as StoreClass<S>;
-  const fromDist = async () =>
-    (await import(`${ROOT}/dist/src/${adapters.sqlite.module}`))[adapters.sqlite.name] as StoreClass<S>;
   const sqlite = async (
     Storage: typeof SqliteStorage,
-    Store: StoreClass<S>,
     opts: Partial<{ dataDir: string; writer: 'inline' }>,
   ) => {
     const storage = await Storage.open({ dataDir: ':memory:', synchronous: 'FULL', maxBatch: 64, ...opts });
-    return { store: new Store(storage), storage, close: () => storage.close() };
+    return { store: adapters.sqlite(storage), storage, close: () => storage.close() };
   };
-  contract('SQLite in memory', async () => sqlite(SqliteStorage, await fromSrc(), {}));
-  contract('SQLite file, inline writer', async () =>
-    sqlite(SqliteStorage, await fromSrc(), { dataDir: tempDataDir(), writer: 'inline' }),
+  contract('SQLite in memory', () => sqlite(SqliteStorage, {}));
+  contract('SQLite file, inline writer', () =>
+    sqlite(SqliteStorage, { dataDir: tempDataDir(), writer: 'inline' }),
   );
+  // The writer thread runs compiled code (its worker file is JavaScript): the storage comes from dist/.
   contract('SQLite file, writer thread', async () => {
     const { SqliteStorage: Built } = (await import(`${ROOT}/dist/src/adapters/sqlite/sqlite-storage.js`)) as {
       SqliteStorage: typeof SqliteStorage;
     };
-    return sqlite(Built, await fromDist(), { dataDir: tempDataDir() });
+    return sqlite(Built, { dataDir: tempDataDir() });
   });
   if (await servicesAvailable('postgres')) {
     contract('PostgreSQL', async () => {

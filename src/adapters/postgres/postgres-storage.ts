@@ -47,7 +47,7 @@ import { inTransactionReplay } from './in-transaction-replay.js';
 import { migrate } from './migrate.js';
 import { OutboxLeader, PENDING_OUTBOX, STAMP_OUTBOX } from './outbox-leader.js';
 import { createPool, lockKeys } from './pool.js';
-import { PostgresReader } from './postgres-reader.js';
+import { PostgresExecutor } from './postgres-executor.js';
 import {
   deviceFromRow,
   encodeSeen,
@@ -172,6 +172,8 @@ export class PostgresStorage implements Storage {
 
   /** Reads written once for every database (src/adapters/sql). */
   private readonly reads: UploadReads;
+  /** The SQL executor the stores written once for both databases run on. */
+  readonly sql: PostgresExecutor;
 
   private constructor(
     readonly pool: pg.Pool,
@@ -181,7 +183,8 @@ export class PostgresStorage implements Storage {
     this.replay = opts.replay ?? inTransactionReplay;
     this.pipeline = opts.pipeline ?? true;
     this.leader = new OutboxLeader(opts.url, opts.outboxIdleReleaseMs);
-    this.reads = new UploadReads(new PostgresReader(pool));
+    this.sql = new PostgresExecutor(pool);
+    this.reads = new UploadReads(this.sql);
   }
 
   static async open(opts: PostgresOptions): Promise<PostgresStorage> {

@@ -13,7 +13,7 @@ import type {
   UploadProtocol,
 } from '../../ports/storage.js';
 import { type BlockRow, blockReadings } from '../blocks.js';
-import type { SqlReader } from './sql-reader.js';
+import type { SqlSession } from './sql-executor.js';
 
 /** Longest span of one packet's samples (5 samples at the slowest poll interval setting). */
 const MAX_BLOCK_SPAN_MS = 4 * 3_600_000;
@@ -80,7 +80,7 @@ function uploadFromRows(u: UploadRow, packets: readonly PacketRow[]): StoredUplo
 }
 
 export class UploadReads {
-  constructor(private readonly db: SqlReader) {}
+  constructor(private readonly db: SqlSession) {}
 
   async queryReadings(deviceId: string, q: ReadingQuery): Promise<ReadingPage> {
     const wanted = q.registers ? new Set(q.registers) : undefined;

@@ -23,7 +23,7 @@ export class SqliteCommandStore implements CommandStore {
   }
 
   createCommand(command: NewCommand): Promise<StoredCommand> {
-    return this.storage.writer.call('createCommand', command);
+    return this.storage.writer.writes.commands.createCommand(command);
   }
 
   async listCommands(deviceId: string, limit: number): Promise<StoredCommand[]> {
@@ -44,11 +44,11 @@ export class SqliteCommandStore implements CommandStore {
     reason: string | null,
     time: number,
   ): Promise<CancelOutcome> {
-    return this.storage.writer.call('cancelCommand', deviceId, id, actor, reason, time);
+    return this.storage.writer.writes.commands.cancelCommand(deviceId, id, actor, reason, time);
   }
 
   leaseNext(deviceId: string, time: number): Promise<StoredCommand[]> {
-    return this.storage.writer.call('leaseNextCommand', deviceId, time);
+    return this.storage.writer.writes.commands.leaseNextCommand(deviceId, time);
   }
 
   recordResult(
@@ -58,6 +58,6 @@ export class SqliteCommandStore implements CommandStore {
     detail: string | null,
     time: number,
   ): Promise<ResultOutcome> {
-    return this.storage.writer.call('recordCommandResult', deviceId, id, status, detail, time);
+    return this.storage.writer.writes.commands.recordCommandResult(deviceId, id, status, detail, time);
   }
 }

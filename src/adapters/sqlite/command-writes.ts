@@ -13,21 +13,8 @@ import type {
   StoredCommand,
 } from '../../ports/command-store.js';
 import { type CommandRow, commandFromRow, commandRowId } from './command-rows.js';
-import type { WriteHandlers } from './write-extensions.js';
 
-declare module './writer-ops.js' {
-  interface WriterOps {
-    createCommand: { args: [NewCommand]; result: StoredCommand };
-    cancelCommand: { args: [string, string, string, string | null, number]; result: CancelOutcome };
-    leaseNextCommand: { args: [string, number]; result: StoredCommand[] };
-    recordCommandResult: {
-      args: [string, string, ResultStatus, string | null, number];
-      result: ResultOutcome;
-    };
-  }
-}
-
-export function commandWrites(db: Database): WriteHandlers {
+export function commandWrites(db: Database) {
   const p = (sql: string) => db.prepare(sql);
   const st = {
     insert:

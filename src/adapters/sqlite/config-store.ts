@@ -66,7 +66,7 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   changeConfig(request: ConfigChangeRequest): Promise<ConfigChangeOutcome> {
-    return this.storage.writer.call('changeConfig', request);
+    return this.storage.writer.writes.config.changeConfig(request);
   }
 
   async listVersions(scope: ConfigScope, limit: number): Promise<ConfigVersion[]> {
@@ -91,7 +91,7 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   recordDeliveries(deviceId: string, offered: readonly OfferedValue[], time: number): Promise<void> {
-    return this.storage.writer.call('recordConfigDeliveries', deviceId, offered, time);
+    return this.storage.writer.writes.config.recordConfigDeliveries(deviceId, offered, time);
   }
 
   async loadReports(deviceId: string): Promise<Map<ConfigKey, ConfigReport>> {
@@ -108,7 +108,7 @@ export class SqliteConfigStore implements ConfigStore {
   }
 
   recordReports(deviceId: string, reports: readonly ReportedValue[], time: number): Promise<void> {
-    return this.storage.writer.call('recordConfigReports', deviceId, reports, time);
+    return this.storage.writer.writes.config.recordConfigReports(deviceId, reports, time);
   }
 
   async recentUploads(deviceId: string, limit: number): Promise<UploadTrace[]> {

@@ -14,17 +14,8 @@ import type {
   ReportedValue,
 } from '../../ports/config-store.js';
 import { FLEET_SCOPE, type ScopeRow, scopeFromRow, scopeKey } from './config-rows.js';
-import type { WriteHandlers } from './write-extensions.js';
 
-declare module './writer-ops.js' {
-  interface WriterOps {
-    changeConfig: { args: [ConfigChangeRequest]; result: ConfigChangeOutcome };
-    recordConfigDeliveries: { args: [string, readonly OfferedValue[], number]; result: undefined };
-    recordConfigReports: { args: [string, readonly ReportedValue[], number]; result: undefined };
-  }
-}
-
-export function configWrites(db: Database): WriteHandlers {
+export function configWrites(db: Database) {
   const p = (sql: string) => db.prepare(sql);
   const st = {
     scope: p('SELECT * FROM config_scopes WHERE scope = ?'),

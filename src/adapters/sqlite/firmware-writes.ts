@@ -31,21 +31,6 @@ import {
   type SessionRow,
   sessionFromRow,
 } from './firmware-rows.js';
-import type { WriteExtension, WriteHandlers } from './write-extensions.js';
-
-declare module './writer-ops.js' {
-  interface WriterOps {
-    firmwareInsertImage: { args: [FirmwareImage, AuditEntry]; result: FirmwareImage | undefined };
-    firmwareCreateRollout: { args: [NewRollout, AuditEntry]; result: Rollout };
-    firmwareChangeRollout: { args: [number, RolloutAction, AuditEntry]; result: RolloutChange };
-    firmwareEvaluateRollout: { args: [number, number]; result: Rollout | undefined };
-    firmwareOpenSession: { args: [OpenSessionInput]; result: OtaSession };
-    firmwareRecordChunk: { args: [number, number, number]; result: OtaSession };
-    firmwareRecordOutcome: { args: [number, SessionOutcome, number]; result: SessionUpdate };
-    firmwareReportVersion: { args: [string, string, number]; result: undefined };
-    firmwareSetGroup: { args: [string, string[], AuditEntry]; result: string[] };
-  }
-}
 
 const OPEN = "('downloading', 'downloaded', 'verified')";
 
@@ -80,7 +65,7 @@ export function countsFrom(rows: CountRow[]): RolloutCounts {
   return c;
 }
 
-export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
+export const firmwareWrites = (db: Database) => {
   const p = (sql: string) => db.prepare(sql);
   const st = {
     imageExists: p('SELECT 1 FROM firmware_images WHERE version = ? AND generation = ?'),
@@ -177,7 +162,7 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
   };
 
   return {
-    firmwareInsertImage(image, a) {
+    firmwareInsertImage(image: FirmwareImage, a: AuditEntry): FirmwareImage | undefined {
       if (st.imageExists.get(image.version, image.generation)) return undefined;
       st.insertVersion.run(image.version, image.createdAt);
       st.insertImage.run(
@@ -201,7 +186,7 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
       return image;
     },
 
-    firmwareCreateRollout(r, a) {
+    firmwareCreateRollout(r: NewRollout, a: AuditEntry): Rollout {
       const id = Number(
         st.insertRollout.run(
           r.version,
@@ -219,7 +204,7 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
       return loadRollout(id) as Rollout;
     },
 
-    firmwareChangeRollout(id, action, a) {
+    firmwareChangeRollout(id: number, action: RolloutAction, a: AuditEntry): RolloutChange {
       const r = loadRollout(id);
       if (!r) return { ok: false, reason: 'not_found' };
       const allowed: Record<RolloutAction, readonly string[]> = {
@@ -239,11 +224,11 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
       return { ok: true, rollout: loadRollout(id) as Rollout };
     },
 
-    firmwareEvaluateRollout(id, now) {
+    firmwareEvaluateRollout(id: number, now: number): Rollout | undefined {
       return evaluate(id, now);
     },
 
-    firmwareOpenSession(input) {
+    firmwareOpenSession(input: OpenSessionInput): OtaSession {
       const existing = st.sessionOf.get(input.deviceId, input.rolloutId) as SessionRow | undefined;
       if (existing) return sessionFromRow(existing);
       const r = loadRollout(input.rolloutId);
@@ -267,7 +252,7 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
       return loadSession(id);
     },
 
-    firmwareRecordChunk(sessionId, chunk, now) {
+    firmwareRecordChunk(sessionId: number, chunk: number, now: number): OtaSession {
       const s = loadSession(sessionId);
       const restart = chunk === 0 && s.nextChunk > 0 ? 1 : 0;
       const last = chunk === s.totalChunks - 1;
@@ -277,7 +262,7 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
       return loadSession(sessionId);
     },
 
-    firmwareRecordOutcome(sessionId, outcome, now) {
+    firmwareRecordOutcome(sessionId: number, outcome: SessionOutcome, now: number): SessionUpdate {
       const s = loadSession(sessionId);
       const w = outcomeWrite(s, outcome);
       if (w.kind === 'phase') st.setPhase.run(w.phase, now, sessionId);
@@ -289,12 +274,12 @@ export const firmwareWrites: WriteExtension = (db: Database): WriteHandlers => {
       return { session: loadSession(sessionId), rollout };
     },
 
-    firmwareReportVersion(deviceId, version, now) {
+    firmwareReportVersion(deviceId: string, version: string, now: number): undefined {
       st.reportVersion.run(deviceId, version, now);
       return undefined;
     },
 
-    firmwareSetGroup(name, devices, a) {
+    firmwareSetGroup(name: string, devices: string[], a: AuditEntry): string[] {
       st.deleteGroup.run(name);
       for (const d of devices) st.insertMember.run(name, d);
       audit(a);

@@ -3,6 +3,10 @@
  * fsync (synchronous=FULL) makes many uploads durable at once. Each write runs in its own
  * savepoint: a write that throws rolls back alone; a failed COMMIT fails every write in the group,
  * and none of them was stored.
+ *
+ * A write may be async (a store written against the SQL executor), as long as it only awaits the
+ * executor: its statements run synchronously, so the group still ends within one turn and no
+ * other group can start in between (`flushing` guards it anyway).
  */
 import type { Database, Statement } from 'better-sqlite3';
 
@@ -18,6 +22,7 @@ const IMPATIENT_BUSY_MS = 250;
 export class GroupCommitter {
   private queue: Pending[] = [];
   private scheduled = false;
+  private flushing = false;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -41,21 +46,24 @@ export class GroupCommitter {
     };
   }
 
-  run<T>(work: () => T): Promise<T> {
+  run<T>(work: () => T | Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('storage is closed'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
-      if (this.queue.length >= this.maxBatch) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      if (this.queue.length >= this.maxBatch && !this.flushing) void this.flush();
+      else this.schedule();
     });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => void this.flush());
   }
 
   /** Resolves once everything queued so far is committed. */
   async drain(): Promise<void> {
-    if (this.queue.length === 0) return;
+    if (this.queue.length === 0 && !this.flushing) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -64,11 +72,26 @@ export class GroupCommitter {
     this.closed = true;
   }
 
-  private flush(): void {
+  private async flush(): Promise<void> {
     this.scheduled = false;
+    if (this.flushing) {
+      this.schedule();
+      return;
+    }
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
+    this.flushing = true;
+    try {
+      await this.commit(batch);
+    } finally {
+      this.flushing = false;
+      if (this.queue.length > 0) this.schedule();
+      else this.notifyIdle();
+    }
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
     const results: { ok: boolean; value: unknown }[] = new Array(batch.length);
     try {
       this.sql.begin.run();
@@ -76,7 +99,8 @@ export class GroupCommitter {
         for (let i = 0; i < batch.length; i++) {
           this.sql.savepoint.run();
           try {
-            results[i] = { ok: true, value: batch[i].work() };
+            const value = batch[i].work();
+            results[i] = { ok: true, value: value instanceof Promise ? await value : value };
             this.sql.release.run();
           } catch (err) {
             this.sql.rollbackTo.run();
@@ -92,7 +116,6 @@ export class GroupCommitter {
     } catch (err) {
       if ((err as { code?: unknown }).code === 'SQLITE_BUSY') this.impatient(true);
       for (const p of batch) p.reject(err);
-      this.notifyIdle();
       return;
     }
     this.impatient(false);
@@ -101,7 +124,6 @@ export class GroupCommitter {
       if (r.ok) batch[i].resolve(r.value);
       else batch[i].reject(r.value);
     }
-    this.notifyIdle();
   }
 
   /**
@@ -117,7 +139,6 @@ export class GroupCommitter {
   }
 
   private notifyIdle(): void {
-    if (this.queue.length > 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();

@@ -4,13 +4,6 @@
  */
 import type { Database } from 'better-sqlite3';
 import type { DeviceReport, ReportRetention, StoredDeviceReport } from '../../ports/storage.js';
-import type { WriteHandlers } from './write-extensions.js';
-
-declare module './writer-ops.js' {
-  interface WriterOps {
-    recordReport: { args: [DeviceReport, ReportRetention]; result: StoredDeviceReport };
-  }
-}
 
 export interface ReportRow {
   id: number;
@@ -34,7 +27,7 @@ export function reportFromRow(r: ReportRow): StoredDeviceReport {
   };
 }
 
-export function reportWrites(db: Database): WriteHandlers {
+export function reportWrites(db: Database) {
   const p = (sql: string) => db.prepare(sql);
   const st = {
     insert: p(`INSERT INTO device_reports (device_id, kind, received_at, source, verified, body)

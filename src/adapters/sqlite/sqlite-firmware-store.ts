@@ -60,7 +60,7 @@ export class SqliteFirmwareStore implements FirmwareStore {
   }
 
   insertImage(image: FirmwareImage, audit: AuditEntry): Promise<FirmwareImage | undefined> {
-    return this.storage.writer.call('firmwareInsertImage', image, audit);
+    return this.storage.writer.writes.firmware.firmwareInsertImage(image, audit);
   }
 
   async listRollouts(): Promise<Rollout[]> {
@@ -73,15 +73,15 @@ export class SqliteFirmwareStore implements FirmwareStore {
   }
 
   createRollout(rollout: NewRollout, audit: AuditEntry): Promise<Rollout> {
-    return this.storage.writer.call('firmwareCreateRollout', rollout, audit);
+    return this.storage.writer.writes.firmware.firmwareCreateRollout(rollout, audit);
   }
 
   changeRollout(id: number, action: RolloutAction, audit: AuditEntry): Promise<RolloutChange> {
-    return this.storage.writer.call('firmwareChangeRollout', id, action, audit);
+    return this.storage.writer.writes.firmware.firmwareChangeRollout(id, action, audit);
   }
 
   evaluateRollout(id: number, now: number): Promise<Rollout | undefined> {
-    return this.storage.writer.call('firmwareEvaluateRollout', id, now);
+    return this.storage.writer.writes.firmware.firmwareEvaluateRollout(id, now);
   }
 
   async counts(rolloutId: number, now: number): Promise<RolloutCounts> {
@@ -116,19 +116,19 @@ export class SqliteFirmwareStore implements FirmwareStore {
   }
 
   openSession(input: OpenSessionInput): Promise<OtaSession> {
-    return this.storage.writer.call('firmwareOpenSession', input);
+    return this.storage.writer.writes.firmware.firmwareOpenSession(input);
   }
 
   recordChunk(sessionId: number, chunk: number, now: number): Promise<OtaSession> {
-    return this.storage.writer.call('firmwareRecordChunk', sessionId, chunk, now);
+    return this.storage.writer.writes.firmware.firmwareRecordChunk(sessionId, chunk, now);
   }
 
   recordOutcome(sessionId: number, outcome: SessionOutcome, now: number): Promise<SessionUpdate> {
-    return this.storage.writer.call('firmwareRecordOutcome', sessionId, outcome, now);
+    return this.storage.writer.writes.firmware.firmwareRecordOutcome(sessionId, outcome, now);
   }
 
   reportVersion(deviceId: string, version: string, now: number): Promise<void> {
-    return this.storage.writer.call('firmwareReportVersion', deviceId, version, now);
+    return this.storage.writer.writes.firmware.firmwareReportVersion(deviceId, version, now);
   }
 
   async reportedVersion(deviceId: string): Promise<{ version: string; reportedAt: number } | undefined> {
@@ -151,6 +151,6 @@ export class SqliteFirmwareStore implements FirmwareStore {
   }
 
   setGroup(name: string, devices: readonly string[], audit: AuditEntry): Promise<string[]> {
-    return this.storage.writer.call('firmwareSetGroup', name, [...devices], audit);
+    return this.storage.writer.writes.firmware.firmwareSetGroup(name, [...devices], audit);
   }
 }

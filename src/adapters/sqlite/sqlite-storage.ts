@@ -34,8 +34,8 @@ import { UploadReads } from '../sql/upload-reads.js';
 import { MEMORY, openDatabase } from './open-database.js';
 import { type ReportRow, reportFromRow } from './report-writes.js';
 import { type DeviceRow, deviceFromRow, type KeyRow } from './rows.js';
-import { SqliteReader } from './sqlite-reader.js';
-import { SqliteWriter } from './sqlite-writer.js';
+import { SqliteSession } from './sqlite-executor.js';
+import { inlineWriter } from './write-side.js';
 import type { WriterPort } from './writer-ops.js';
 import { WriterThread } from './writer-thread.js';
 
@@ -54,6 +54,8 @@ export class SqliteStorage implements Storage, Outbox {
   private readonly st: Record<string, Statement>;
   /** Reads written once for every database (src/adapters/sql). */
   private readonly reads: UploadReads;
+  /** The read connection as the stores written once for both databases use it. */
+  readonly sql: SqliteSession;
 
   private constructor(
     /** The read connection (this thread). */
@@ -62,7 +64,8 @@ export class SqliteStorage implements Storage, Outbox {
     readonly writer: WriterPort,
   ) {
     const p = (sql: string) => db.prepare(sql);
-    this.reads = new UploadReads(new SqliteReader(db));
+    this.sql = new SqliteSession(db);
+    this.reads = new UploadReads(this.sql);
     this.st = {
       device: p('SELECT * FROM devices WHERE id = ?'),
       devices: p('SELECT * FROM devices ORDER BY id'),
@@ -86,7 +89,10 @@ export class SqliteStorage implements Storage, Outbox {
     const inline = opts.dataDir === MEMORY || opts.writer === 'inline';
     if (inline) {
       const db = openDatabase(opts.dataDir, opts.synchronous, true);
-      return new SqliteStorage(db, new SqliteWriter(db, opts.maxBatch, opts.outbox ?? true));
+      return new SqliteStorage(
+        db,
+        inlineWriter(db, { maxBatch: opts.maxBatch, outbox: opts.outbox ?? true }),
+      );
     }
     // The writer thread migrates the file before it reports ready.
     const writer = await WriterThread.start({
@@ -118,11 +124,11 @@ export class SqliteStorage implements Storage, Outbox {
   }
 
   commitUpload(u: UploadCommit): Promise<CommitOutcome> {
-    return this.writer.call('commitUpload', u);
+    return this.writer.writes.core.commitUpload(u);
   }
 
   acceptNonce(deviceId: string, nonce: number, counterResetThreshold: number): Promise<NonceOutcome> {
-    return this.writer.call('acceptNonce', deviceId, nonce, counterResetThreshold);
+    return this.writer.writes.core.acceptNonce(deviceId, nonce, counterResetThreshold);
   }
 
   async loadDecoderState(deviceId: string): Promise<string | null> {
@@ -146,39 +152,39 @@ export class SqliteStorage implements Storage, Outbox {
   }
 
   createDevice(d: NewDevice, audit: AuditEntry): Promise<Device> {
-    return this.writer.call('createDevice', d, audit);
+    return this.writer.writes.core.createDevice(d, audit);
   }
 
   setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writer.call('setDeviceStatus', id, status, audit);
+    return this.writer.writes.core.setDeviceStatus(id, status, audit);
   }
 
   setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writer.call('setDevicePolicy', id, policy, audit);
+    return this.writer.writes.core.setDevicePolicy(id, policy, audit);
   }
 
   addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writer.call('addDeviceKey', id, key, audit);
+    return this.writer.writes.core.addDeviceKey(id, key, audit);
   }
 
   retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writer.call('retireDeviceKey', id, kid, audit);
+    return this.writer.writes.core.retireDeviceKey(id, kid, audit);
   }
 
   resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writer.call('resetReplay', id, state, audit);
+    return this.writer.writes.core.resetReplay(id, state, audit);
   }
 
   countReject(deviceId: string, code: string): void {
-    this.writer.call('countReject', deviceId, code).catch(() => undefined);
+    this.writer.writes.core.countReject(deviceId, code).catch(() => undefined);
   }
 
   countControl(deviceId: string, kind: string): void {
-    this.writer.call('countControl', deviceId, kind).catch(() => undefined);
+    this.writer.writes.core.countControl(deviceId, kind).catch(() => undefined);
   }
 
   recordSecurityEvent(e: SecurityEvent): void {
-    this.writer.call('recordSecurityEvent', e).catch(() => undefined);
+    this.writer.writes.core.recordSecurityEvent(e).catch(() => undefined);
   }
 
   async listSecurityEvents(q: EventQuery): Promise<StoredSecurityEvent[]> {
@@ -263,7 +269,7 @@ export class SqliteStorage implements Storage, Outbox {
   }
 
   recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport> {
-    return this.writer.call('recordReport', report, retention);
+    return this.writer.writes.reports.recordReport(report, retention);
   }
 
   async listReports(deviceId: string, kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
@@ -294,7 +300,7 @@ export class SqliteStorage implements Storage, Outbox {
   }
 
   markPublished(ids: readonly number[]): Promise<void> {
-    return this.writer.call('markPublished', ids);
+    return this.writer.writes.core.markPublished(ids);
   }
 
   async outboxStats(): Promise<OutboxStats> {

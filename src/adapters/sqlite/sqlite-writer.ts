@@ -1,7 +1,7 @@
 /**
- * Every write to the SQLite file: the upload commit with its replay-state advance, registry
- * changes with their audit entries, events. Runs on the writer thread (or inline for an
- * in-memory database); writes share transactions through the group committer.
+ * The upload commit with its replay-state advance, registry changes with their audit entries,
+ * events. Runs on the write connection (the writer thread, or inline for an in-memory database);
+ * each method runs inside a savepoint of the group commit (write-side.ts).
  */
 
 import type { Database, Statement } from 'better-sqlite3';
@@ -20,10 +20,7 @@ import type {
   UploadCommit,
 } from '../../ports/storage.js';
 import { encodeQualities } from '../blocks.js';
-import { GroupCommitter } from './group-commit.js';
 import { type DeviceRow, deviceFromRow, type KeyRow, policyFromRow } from './rows.js';
-import { WRITE_EXTENSIONS, type WriteHandlers } from './write-extensions.js';
-import type { WriterOp, WriterOps, WriterPort } from './writer-ops.js';
 
 export const encodeSeen = (seen: bigint): string => seen.toString(16);
 
@@ -39,19 +36,14 @@ type CommitDeviceRow = Pick<
   | 'replay_seen'
 >;
 
-export class SqliteWriter implements WriterPort {
-  private readonly committer: GroupCommitter;
+export class SqliteWriter {
   private readonly st: Record<string, Statement>;
-  private readonly extensions: WriteHandlers;
 
   constructor(
-    private readonly db: Database,
-    maxBatch: number,
+    db: Database,
     /** Record what the MQTT relay must publish (off when no broker is configured). */
     private readonly outbox = true,
   ) {
-    this.committer = new GroupCommitter(db, maxBatch);
-    this.extensions = Object.assign({}, ...WRITE_EXTENSIONS.map((create) => create(db)));
     const p = (sql: string) => db.prepare(sql);
     this.st = {
       device: p('SELECT * FROM devices WHERE id = ?'),
@@ -113,22 +105,6 @@ export class SqliteWriter implements WriterPort {
       ),
       setReplay: p('UPDATE devices SET replay_high = ?, replay_seen = ? WHERE id = ?'),
     };
-  }
-
-  call<K extends WriterOp>(op: K, ...args: WriterOps[K]['args']): Promise<WriterOps[K]['result']> {
-    const extension = this.extensions[op] as ((...a: unknown[]) => WriterOps[K]['result']) | undefined;
-    if (extension) return this.committer.run(() => extension(...args));
-    const method = this[op as keyof this] as unknown as (...a: unknown[]) => WriterOps[K]['result'];
-    if (typeof method !== 'function') return Promise.reject(new Error(`unknown write operation ${op}`));
-    return this.committer.run(() => method.apply(this, args));
-  }
-
-  drain(): Promise<void> {
-    return this.committer.drain();
-  }
-
-  async close(): Promise<void> {
-    await this.committer.close();
   }
 
   private loadDevice(id: string): Device | undefined {

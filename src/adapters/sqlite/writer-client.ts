@@ -1,18 +1,40 @@
 /**
- * A client of the writer thread over a message port: calls become messages, answers settle
- * promises. The thread that started the writer talks to it through its Worker handle; other
- * threads through a port attached to it (see writer-worker.ts).
+ * A client of the writer thread over a message port: a call of a write target's method becomes a
+ * message, its answer settles the promise. The thread that started the writer talks to it through
+ * its Worker handle; other threads through a port attached to it (see writer-worker.ts).
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
-import type { WriterOp, WriterOps, WriterPort, WriterRequest, WriterResponse } from './writer-ops.js';
+import { fromWireError } from '../sql/store-error.js';
+import type { WriteTargets } from './write-side.js';
+import type { WriterPort, WriterRequest, WriterResponse } from './writer-ops.js';
 
 export class WriterClient implements Omit<WriterPort, 'close'> {
+  /** The write targets, each a stand-in whose method calls travel to the thread. */
+  readonly writes: WriteTargets;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private failure: Error | undefined;
   private outbox: WriterRequest[] = [];
 
   constructor(private readonly port: MessagePort | Worker) {
+    const target = (name: string) =>
+      new Proxy(
+        {},
+        {
+          // Not a thenable: a target may be returned from an async function.
+          get: (_, method) =>
+            typeof method === 'string' && method !== 'then'
+              ? (...args: unknown[]) => this.call(name, method, args)
+              : undefined,
+        },
+      );
+    this.writes = {
+      core: target('core'),
+      config: target('config'),
+      commands: target('commands'),
+      firmware: target('firmware'),
+      reports: target('reports'),
+    } as WriteTargets;
     port.on('message', (msg: WriterResponse[] | { closed: true } | { ready: true }) => {
       if (!Array.isArray(msg)) return;
       for (const r of msg) {
@@ -20,7 +42,7 @@ export class WriterClient implements Omit<WriterPort, 'close'> {
         if (!p) continue;
         this.pending.delete(r.id);
         if (r.ok) p.resolve(r.value);
-        else p.reject(new Error(r.error));
+        else p.reject(fromWireError(r.error));
       }
     });
   }
@@ -36,11 +58,11 @@ export class WriterClient implements Omit<WriterPort, 'close'> {
     return this.failure !== undefined;
   }
 
-  call<K extends WriterOp>(op: K, ...args: WriterOps[K]['args']): Promise<WriterOps[K]['result']> {
+  private call(target: string, method: string, args: unknown[]): Promise<unknown> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.pending.set(id, { resolve, reject });
       // Requests of one event-loop turn travel together (one wake-up of the writer thread).
       if (this.outbox.length === 0) setImmediate(() => this.send());
       // An upload commit is a deep tree of small objects: as one JSON string it crosses to the
@@ -48,7 +70,9 @@ export class WriterClient implements Omit<WriterPort, 'close'> {
       // fields survive JSON (no `undefined` the writer tells from a missing key); the other
       // operations are rare and are cloned, which keeps `undefined` as it is.
       this.outbox.push(
-        op === 'commitUpload' ? { id, op, args: [], json: JSON.stringify(args) } : { id, op, args },
+        method === 'commitUpload'
+          ? { id, target, method, args: [], json: JSON.stringify(args) }
+          : { id, target, method, args },
       );
     });
   }

@@ -5,8 +5,9 @@
  * it with a port of their own; their writes join the same groups.
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import { toWireError } from '../sql/store-error.js';
 import { openDatabase } from './open-database.js';
-import { SqliteWriter } from './sqlite-writer.js';
+import { openWriteSide } from './write-side.js';
 import type { WriterRequest, WriterResponse } from './writer-ops.js';
 
 const {
@@ -30,8 +31,18 @@ const db = openDatabase(dataDir, synchronous, true);
 // With a checkpoint thread, the writer checkpoints only if the WAL grows far past what that
 // thread lets it reach (SQLite's default is 1000 pages).
 if (checkpointer) db.pragma('wal_autocheckpoint = 20000');
-const writer = new SqliteWriter(db, maxBatch, keepOutbox);
-const call = writer.call as (op: string, ...args: unknown[]) => Promise<unknown>;
+const side = openWriteSide(db, { maxBatch, outbox: keepOutbox });
+const targets = side.targets as unknown as Record<string, Record<string, unknown>>;
+
+/** Runs a request on its write target; a name the targets do not have is refused, not looked up further. */
+function perform(req: WriterRequest, args: unknown[]): Promise<unknown> {
+  const target = Object.hasOwn(targets, req.target) ? targets[req.target] : undefined;
+  const method = target && Object.hasOwn(target, req.method) ? target[req.method] : undefined;
+  if (typeof method !== 'function') {
+    return Promise.reject(new Error(`no write ${req.target}.${req.method}`));
+  }
+  return (method as (...a: unknown[]) => Promise<unknown>)(...args);
+}
 
 /** Answers the write requests arriving on `port`. */
 function serve(port: MessagePort | typeof parent): (requests: WriterRequest[]) => void {
@@ -50,10 +61,9 @@ function serve(port: MessagePort | typeof parent): (requests: WriterRequest[]) =
   return (requests) => {
     for (const req of requests) {
       const args = req.json === undefined ? req.args : (JSON.parse(req.json) as unknown[]);
-      call.call(writer, req.op, ...args).then(
+      perform(req, args).then(
         (value) => answer({ id: req.id, ok: true, value }),
-        (err: unknown) =>
-          answer({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+        (err: unknown) => answer({ id: req.id, ok: false, error: toWireError(err) }),
       );
     }
   };
@@ -70,7 +80,7 @@ parent.on('message', (msg: WriterRequest[] | { close: true } | { attach: Message
     port.on('message', serve(port));
     return;
   }
-  writer
+  side.committer
     .close()
     .then(() => db.close())
     .finally(() => parent.postMessage({ closed: true }));
