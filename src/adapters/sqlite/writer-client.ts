@@ -28,13 +28,19 @@ export class WriterClient implements Omit<WriterPort, 'close'> {
               : undefined,
         },
       );
-    this.writes = {
-      core: target('core'),
-      config: target('config'),
-      commands: target('commands'),
-      firmware: target('firmware'),
-      reports: target('reports'),
-    } as WriteTargets;
+    // The targets are those of write-side.ts; a name it lacks is refused by the thread.
+    const targets = new Map<string, object>();
+    this.writes = new Proxy(
+      {},
+      {
+        get: (_, name) => {
+          if (typeof name !== 'string' || name === 'then') return undefined;
+          let t = targets.get(name);
+          if (!t) targets.set(name, (t = target(name)));
+          return t;
+        },
+      },
+    ) as WriteTargets;
     port.on('message', (msg: WriterResponse[] | { closed: true } | { ready: true }) => {
       if (!Array.isArray(msg)) return;
       for (const r of msg) {
