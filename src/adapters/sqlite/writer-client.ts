@@ -36,7 +36,10 @@ export class WriterClient implements Omit<WriterPort, 'close'> {
         get: (_, name) => {
           if (typeof name !== 'string' || name === 'then') return undefined;
           let t = targets.get(name);
-          if (!t) targets.set(name, (t = target(name)));
+          if (!t) {
+            t = target(name);
+            targets.set(name, t);
+          }
           return t;
         },
       },
