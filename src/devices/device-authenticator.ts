@@ -14,7 +14,15 @@ import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../prot
 import { deriveV2Keys, isV2Envelope, openV2, parseV2Envelope } from '../protocol/envelope-v2.js';
 import type { V2ResponseContext } from '../protocol/v2-response.js';
 import type { KeyVault } from './key-vault.js';
-import type { Refusals, RequestFacts } from './refusals.js';
+import {
+  type Outcome,
+  quietRefusal,
+  type Refusal,
+  type Refusals,
+  type RequestFacts,
+  refusal,
+  refused,
+} from './refusals.js';
 
 /** A device request as every device route hands it on. */
 export interface DeviceRequest extends RequestFacts {
@@ -57,12 +65,22 @@ export interface AuthenticatorConfig {
 }
 
 /** The authenticated plaintext as JSON (what it means is the caller's business). */
-function parsePlaintext(plaintext: Buffer): unknown {
+function parsePlaintext(plaintext: Buffer): Outcome<unknown> {
   try {
-    return JSON.parse(plaintext.toString('utf8'));
+    return { ok: true, value: JSON.parse(plaintext.toString('utf8')) };
   } catch {
-    throw new ApiError('malformed_payload', 'The authenticated payload is not valid JSON.');
+    return refused(quietRefusal('malformed_payload', 'The authenticated payload is not valid JSON.'));
   }
+}
+
+/** The device the document names must be the one the request claimed outside the MAC. */
+export function claimMismatch(opened: OpenedRequest, deviceId: string): Refusal | null {
+  if (opened.claim === undefined || opened.claim === deviceId) return null;
+  return refusal('authentication_failed', 'device_id_mismatch', {
+    deviceId: opened.claim,
+    nonce: opened.nonce,
+    detail: { claimed: opened.claim, inner: deviceId },
+  });
 }
 
 const activeKeys = (d: Device | undefined) => (d ? d.keys.filter((k) => k.status === 'active') : []);
@@ -77,26 +95,39 @@ export class DeviceAuthenticator {
 
   /** Opens an envelope (or takes a bare body as it is): authentication only, no policy. */
   async open(req: DeviceRequest): Promise<OpenedRequest> {
+    const opened = await this.openEnvelope(req);
+    if (!opened.ok) this.refusals.answer(req, opened.refusal);
+    return opened.value;
+  }
+
+  /** `open`, with a refusal returned for the caller to tell rather than thrown. */
+  async openEnvelope(req: DeviceRequest): Promise<Outcome<OpenedRequest>> {
     const body = req.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new ApiError('malformed_payload', 'The body must be a JSON object: an envelope or a document.');
+      return refused(
+        quietRefusal('malformed_payload', 'The body must be a JSON object: an envelope or a document.'),
+      );
     }
     if (!isEnvelopeAttempt(body)) {
       // Whether this device may send bare requests is its policy's business, decided later.
       return {
-        inner: body,
-        nonce: null,
-        keyKid: null,
-        protocol: 'unsecured',
-        encrypted: false,
-        claim: req.claimedDeviceId,
-        generation: undefined,
+        ok: true,
+        value: {
+          inner: body,
+          nonce: null,
+          keyKid: null,
+          protocol: 'unsecured',
+          encrypted: false,
+          claim: req.claimedDeviceId,
+          generation: undefined,
+        },
       };
     }
     if (isV2Envelope(body)) return this.openV2(req, body);
     const parsed = parseV1Envelope(body);
-    if (!parsed.ok)
-      this.refusals.refuse(req, parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null });
+    if (!parsed.ok) {
+      return refused(refusal(parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null }));
+    }
     const env = parsed.envelope;
     const claim = req.claimedDeviceId ?? env.deviceId;
     const claimed = claim !== undefined ? await this.read(() => this.storage.getDevice(claim)) : undefined;
@@ -106,37 +137,44 @@ export class DeviceAuthenticator {
 
     const opened = openV1(env, keys);
     if (!opened.ok) {
-      this.refusals.refuse(req, 'authentication_failed', opened.reason, {
-        deviceId: claimed?.id ?? null,
-        nonce: env.nonce,
-      });
+      return refused(
+        refusal('authentication_failed', opened.reason, {
+          deviceId: claimed?.id ?? null,
+          nonce: env.nonce,
+        }),
+      );
     }
     const inner = parsePlaintext(opened.plaintext);
+    if (!inner.ok) return inner;
     return {
-      inner,
-      nonce: opened.nonce,
-      keyKid: keyring.length > 0 ? keyring[opened.keyIndex].kid : null,
-      protocol: 'v1',
-      encrypted: env.encrypted,
-      claim,
-      generation: 'compressed' in body ? '1.3' : undefined,
+      ok: true,
+      value: {
+        inner: inner.value,
+        nonce: opened.nonce,
+        keyKid: keyring.length > 0 ? keyring[opened.keyIndex].kid : null,
+        protocol: 'v1',
+        encrypted: env.encrypted,
+        claim,
+        generation: 'compressed' in body ? '1.3' : undefined,
+      },
     };
   }
 
   /** Protocol v2 (§11): the device and key are named in the MAC, verified before decryption. */
-  private async openV2(req: DeviceRequest, body: object): Promise<OpenedRequest> {
+  private async openV2(req: DeviceRequest, body: object): Promise<Outcome<OpenedRequest>> {
     const parsed = parseV2Envelope(body);
-    if (!parsed.ok)
-      this.refusals.refuse(req, parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null });
+    if (!parsed.ok) {
+      return refused(refusal(parsed.code, parsed.message, { deviceId: req.claimedDeviceId ?? null }));
+    }
     const env = parsed.envelope;
     const device = await this.read(() => this.storage.getDevice(env.deviceId));
     const keys = activeKeys(device)
       .filter((k) => k.kind === 'v2')
       .map((k) => ({ kid: k.kid, key: Buffer.from(this.openKey(k.hmacKey), 'hex') }));
     const ctx = { deviceId: device?.id ?? null, nonce: env.nonce };
-    if (keys.length === 0) this.refusals.refuse(req, 'authentication_failed', 'no_v2_key', ctx);
+    if (keys.length === 0) return refused(refusal('authentication_failed', 'no_v2_key', ctx));
     const opened = openV2(env, keys);
-    if (!opened.ok) this.refusals.refuse(req, 'authentication_failed', opened.reason, ctx);
+    if (!opened.ok) return refused(refusal('authentication_failed', opened.reason, ctx));
     const used = keys.find((k) => k.kid === opened.kid);
     if (used) {
       req.onResponseKey?.({
@@ -147,14 +185,18 @@ export class DeviceAuthenticator {
       });
     }
     const inner = parsePlaintext(opened.plaintext);
+    if (!inner.ok) return inner;
     return {
-      inner,
-      nonce: opened.nonce,
-      keyKid: opened.kid,
-      protocol: 'v2',
-      encrypted: env.iv !== undefined,
-      claim: env.deviceId,
-      generation: undefined,
+      ok: true,
+      value: {
+        inner: inner.value,
+        nonce: opened.nonce,
+        keyKid: opened.kid,
+        protocol: 'v2',
+        encrypted: env.iv !== undefined,
+        claim: env.deviceId,
+        generation: undefined,
+      },
     };
   }
 
@@ -170,17 +212,6 @@ export class DeviceAuthenticator {
     };
   }
 
-  /** The device the document names must be the one the request claimed outside the MAC. */
-  checkClaim(req: DeviceRequest, opened: OpenedRequest, deviceId: string): void {
-    if (opened.claim !== undefined && opened.claim !== deviceId) {
-      this.refusals.refuse(req, 'authentication_failed', 'device_id_mismatch', {
-        deviceId: opened.claim,
-        nonce: opened.nonce,
-        detail: { claimed: opened.claim, inner: deviceId },
-      });
-    }
-  }
-
   /**
    * Authenticates a device request other than an upload (`/changes`, commands …) exactly like an
    * upload: same envelope, same keys. The caller advances the replay state with
@@ -193,7 +224,8 @@ export class DeviceAuthenticator {
     if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId)) {
       throw new ApiError('malformed_payload', 'device_id must be 1-128 letters, digits or _.:- characters');
     }
-    this.checkClaim(req, opened, deviceId);
+    const mismatch = claimMismatch(opened, deviceId);
+    if (mismatch) this.refusals.answer(req, mismatch);
     if (opened.protocol === 'v1' && opened.keyKid === null) {
       const device = await this.read(() => this.storage.getDevice(deviceId));
       if (activeKeys(device).length > 0) {
