@@ -4,7 +4,9 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { type Limiter, RateLimiter } from '../http/rate-limit.js';
-import { type MqttHandle, MqttService, type MqttStartDeps, mqttEnabled } from '../mqtt/mqtt-service.js';
+import { startMqttInProcess } from '../mqtt/in-process-host.js';
+import { mqttEnabled } from '../mqtt/mqtt-plan.js';
+import type { MqttHandle, MqttStartDeps } from '../mqtt/mqtt-service.js';
 import { MqttThread } from '../mqtt/mqtt-thread.js';
 import type { CommandStore } from '../ports/command-store.js';
 import type { ConfigStore } from '../ports/config-store.js';
@@ -12,15 +14,15 @@ import type { FirmwareStore } from '../ports/firmware-store.js';
 import type { ReplayStore } from '../ports/replay-store.js';
 import type { Storage } from '../ports/storage.js';
 import { type RateSpec, type Settings, SettingsError } from '../settings.js';
-import { PostgresCommandStore } from './postgres/command-store.js';
-import { PostgresConfigStore } from './postgres/config-store.js';
-import { PostgresFirmwareStore } from './postgres/firmware-store.js';
 import { PostgresStorage } from './postgres/postgres-storage.js';
 import { RedisRateLimiter } from './redis/redis-rate-limiter.js';
 import { RedisReplayStore } from './redis/redis-replay-store.js';
-import { SqliteCommandStore } from './sqlite/command-store.js';
-import { SqliteConfigStore } from './sqlite/config-store.js';
-import { SqliteFirmwareStore } from './sqlite/sqlite-firmware-store.js';
+import { SqlCommandStore } from './sql/command-store.js';
+import { CommandWrites } from './sql/command-writes.js';
+import { SqlConfigStore } from './sql/config-store.js';
+import { ConfigWrites } from './sql/config-writes.js';
+import { SqlFirmwareStore } from './sql/firmware-store.js';
+import { FirmwareWrites } from './sql/firmware-writes.js';
 import { SqliteStorage } from './sqlite/sqlite-storage.js';
 
 /** The stores of one profile: SQLite in the data directory (default), or PostgreSQL. */
@@ -54,11 +56,11 @@ export async function openStores(settings: Settings, warnings: string[]): Promis
     });
     return {
       storage,
-      config: new SqliteConfigStore(storage),
-      commands: new SqliteCommandStore(storage),
-      firmware: new SqliteFirmwareStore(storage),
-      // With the SQLite file, the relay and the embedded broker get a thread of their own (with its
-      // own read connection); an in-memory database has no writer thread to share, so they run here.
+      config: new SqlConfigStore(storage.sql, storage.writer.writes.config),
+      commands: new SqlCommandStore(storage.sql, storage.writer.writes.commands),
+      firmware: new SqlFirmwareStore(storage.sql, storage.writer.writes.firmware),
+      // With the SQLite file, the MQTT runtime gets a thread of its own (with its own read
+      // connection); an in-memory database has no writer thread to share, so it runs here.
       startMqtt: (deps) =>
         storage.writesOnThread && outbox
           ? MqttThread.start(settings, {
@@ -66,7 +68,7 @@ export async function openStores(settings: Settings, warnings: string[]): Promis
               attachWriter: () => storage.attachWriter(),
               worker: new URL('./sqlite/mqtt-worker.js', import.meta.url),
             })
-          : MqttService.start(settings, { ...deps, outbox: storage, devices: storage }),
+          : startMqttInProcess(settings, { ...deps, outbox: storage, devices: storage }),
     };
   }
   let replay: ReplayStore | undefined;
@@ -85,10 +87,10 @@ export async function openStores(settings: Settings, warnings: string[]): Promis
   });
   return {
     storage,
-    config: new PostgresConfigStore(storage.pool),
-    commands: new PostgresCommandStore(storage.pool),
-    firmware: new PostgresFirmwareStore(storage.pool),
-    startMqtt: (deps) => MqttService.start(settings, { ...deps, outbox: storage, devices: storage }),
+    config: new SqlConfigStore(storage.sql, new ConfigWrites(storage.sql)),
+    commands: new SqlCommandStore(storage.sql, new CommandWrites(storage.sql)),
+    firmware: new SqlFirmwareStore(storage.sql, new FirmwareWrites(storage.sql)),
+    startMqtt: (deps) => startMqttInProcess(settings, { ...deps, outbox: storage, devices: storage }),
   };
 }
 

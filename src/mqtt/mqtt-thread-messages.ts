@@ -1,9 +1,10 @@
-/** What the request thread and the MQTT thread tell each other (see mqtt-thread.ts). */
+/** What the request thread and the MQTT thread ask of each other (see mqtt-thread.ts). */
 import type { MessagePort } from 'node:worker_threads';
 import type { Settings } from '../settings.js';
-import type { MqttMode, MqttStatus } from './mqtt-service.js';
+import type { MqttMode } from './mqtt-plan.js';
+import type { MqttStatus } from './mqtt-service.js';
 import type { StallInfo } from './relay.js';
-import type { ParsedFieldSettings } from './settings-topic.js';
+import type { FieldSettingsSink } from './settings-topic.js';
 
 export interface MqttThreadData {
   settings: Settings;
@@ -11,13 +12,22 @@ export interface MqttThreadData {
   writerPort: MessagePort;
 }
 
-export type ToMqttThread =
-  | { type: 'notify' }
-  | { type: 'status'; id: number }
-  | { type: 'settings-done'; id: number; error: string | null }
-  | { type: 'close' };
+/** Served on the MQTT thread by the runtime. */
+export interface MqttThreadApi {
+  /** New outbox records may be waiting. */
+  notify(): void;
+  status(): Promise<MqttStatus>;
+  close(): Promise<void>;
+}
 
-export type FromMqttThread =
+/** Served on the request thread: what the runtime's ports reach there. */
+export interface ServerApi extends FieldSettingsSink {
+  stalled(info: StallInfo): void;
+  connection(connected: boolean): void;
+}
+
+/** The thread's first message, before any call. */
+export type MqttThreadStart =
   | {
       type: 'started';
       mode: MqttMode;
@@ -26,9 +36,4 @@ export type FromMqttThread =
       describe: string[];
       warnings: string[];
     }
-  | { type: 'failed'; settingsError: boolean; message: string }
-  | { type: 'connection'; connected: boolean }
-  | { type: 'stall'; info: StallInfo }
-  | { type: 'settings'; id: number; target: string | null; settings: ParsedFieldSettings }
-  | { type: 'status'; id: number; status: MqttStatus }
-  | { type: 'closed' };
+  | { type: 'failed'; settingsError: boolean; message: string };

@@ -1,29 +1,24 @@
 /**
  * The request thread's handle on the MQTT thread (mqtt-worker.ts), used with the SQLite file: the
- * relay and the embedded broker run there, so publishing never holds up the answers to devices.
- * The store profile names the thread's entry module, which opens the store on the thread's side.
- * What the rest of the server asks of MQTT (readiness, status, "an upload was committed") becomes
- * a message; what MQTT asks of the server (settings received, an outbox stall) comes back as one.
- * Should the thread die, it is started again (with backoff) and resumes at the oldest unpublished
- * outbox record, as after a server restart; uploads are accepted meanwhile.
+ * runtime runs there, so publishing never holds up the answers to devices. The store profile names
+ * the thread's entry module, which opens the store on the thread's side. This side only hosts: it
+ * starts the thread, forwards "an upload was committed", and serves what the runtime's ports reach
+ * here (settings received, an outbox stall) over a typed channel. Should the thread die, it is
+ * started again (with backoff) and resumes at the oldest unpublished outbox record, as after a
+ * server restart; uploads are accepted meanwhile.
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
-import type { FastifyBaseLogger } from 'fastify';
 import { type Settings, SettingsError } from '../settings.js';
 import { startWorker } from '../worker-start.js';
-import type { MqttHandle, MqttReadiness, MqttStatus } from './mqtt-service.js';
-import type { FromMqttThread, MqttThreadData, ToMqttThread } from './mqtt-thread-messages.js';
-import type { StallInfo } from './relay.js';
-import type { FieldSettingsSink } from './settings-topic.js';
+import type { MqttHandle, MqttReadiness, MqttStartDeps, MqttStatus } from './mqtt-service.js';
+import type { MqttThreadApi, MqttThreadData, MqttThreadStart, ServerApi } from './mqtt-thread-messages.js';
+import { ThreadChannel } from './thread-channel.js';
 
-export interface MqttThreadDeps {
+export interface MqttThreadDeps extends MqttStartDeps {
   /** A new port attached to the storage writer thread for each start (`SqliteStorage.attachWriter`). */
   attachWriter(): MessagePort;
   /** The thread's entry: a module that calls `runMqttWorker` with its store (given by the profile). */
   worker: URL;
-  sink: FieldSettingsSink;
-  log: FastifyBaseLogger;
-  onStall?(info: StallInfo): void;
 }
 
 /** How long `/status` waits for the MQTT thread before answering without it. */
@@ -33,19 +28,22 @@ const CLOSE_TIMEOUT_MS = 10_000;
 const RESTART_FIRST_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 
-type Started = Extract<FromMqttThread, { type: 'started' }>;
+type Started = Extract<MqttThreadStart, { type: 'started' }>;
+
+interface Running {
+  worker: Worker;
+  channel: ThreadChannel<ServerApi, MqttThreadApi>;
+  started: Started;
+}
 
 /** Starts an MQTT thread and waits until it reports started (or why it could not start). */
-async function spawn(
-  settings: Settings,
-  deps: MqttThreadDeps,
-): Promise<{ worker: Worker; started: Started }> {
+async function spawn(settings: Settings, deps: MqttThreadDeps, server: ServerApi): Promise<Running> {
   const writerPort = deps.attachWriter();
   const data: MqttThreadData = { settings, writerPort };
-  const { worker, ready } = await startWorker<FromMqttThread, Started>(
+  const { worker, ready } = await startWorker<MqttThreadStart, Started>(
     deps.worker,
     { workerData: data, transferList: [writerPort] },
-    (msg: FromMqttThread) => {
+    (msg) => {
       if (msg.type === 'started') return { ready: msg };
       if (msg.type === 'failed') {
         return { failed: msg.settingsError ? new SettingsError(msg.message) : new Error(msg.message) };
@@ -53,37 +51,58 @@ async function spawn(
       return undefined;
     },
   );
-  return { worker, started: ready };
+  const channel = new ThreadChannel<ServerApi, MqttThreadApi>(worker);
+  channel.serve(server);
+  worker.on('message', (msg: unknown) => channel.receive(msg));
+  return { worker, channel, started: ready };
+}
+
+/** `promise`'s value, or `undefined` if it fails or takes longer than `ms`. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      },
+    );
+  });
 }
 
 export class MqttThread implements MqttHandle {
-  private worker: Worker;
-  /** What the running thread reported (a restarted embedded broker may listen elsewhere). */
-  private started: Started;
-  private connected: boolean;
-  private alive = true;
+  /** The current thread, and what it reported (a restarted embedded broker may listen elsewhere). */
+  private running!: Running;
+  private connected = false;
+  private alive = false;
   private notifyScheduled = false;
-  private nextId = 1;
-  private readonly statusCalls = new Map<number, (status: MqttStatus) => void>();
   private lastStatus: MqttStatus | null = null;
   private closing: Promise<void> | null = null;
   private restartTimer: NodeJS.Timeout | undefined;
   private restartDelay = RESTART_FIRST_MS;
   private restarts = 0;
+  /** What the runtime's ports reach on this thread, served to every thread started. */
+  private readonly server: ServerApi = {
+    applyFieldSettings: (target, values) => this.deps.sink.applyFieldSettings(target, values),
+    stalled: (info) => this.deps.onStall?.(info),
+    connection: (connected) => {
+      this.connected = connected;
+    },
+  };
 
   private constructor(
-    first: { worker: Worker; started: Started },
     private readonly settings: Settings,
     private readonly deps: MqttThreadDeps,
-  ) {
-    this.worker = first.worker;
-    this.started = first.started;
-    this.connected = first.started.connected;
-    this.watch(first.worker);
-  }
+  ) {}
 
   static async start(settings: Settings, deps: MqttThreadDeps): Promise<MqttThread> {
-    return new MqttThread(await spawn(settings, deps), settings, deps);
+    const thread = new MqttThread(settings, deps);
+    thread.adopt(await spawn(settings, deps, thread.server));
+    return thread;
   }
 
   /** Times the thread was started again after dying. */
@@ -91,13 +110,17 @@ export class MqttThread implements MqttHandle {
     return this.restarts;
   }
 
-  private watch(worker: Worker): void {
-    worker.on('message', (msg: FromMqttThread) => this.receive(msg));
+  private adopt(running: Running): void {
+    this.running = running;
+    this.alive = true;
+    this.connected = running.started.connected;
+    const { worker, channel } = running;
     worker.on('error', (err) => this.deps.log.error({ err }, 'mqtt thread failed'));
     worker.on('exit', (code) => {
-      if (worker !== this.worker) return;
+      if (running !== this.running) return;
       this.alive = false;
       this.connected = false;
+      channel.fail('the MQTT thread exited');
       if (this.closing) return;
       this.deps.log.error(
         { code, restartInMs: this.restartDelay },
@@ -113,21 +136,17 @@ export class MqttThread implements MqttHandle {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.closing) return;
-      spawn(this.settings, this.deps).then(
-        ({ worker, started }) => {
+      spawn(this.settings, this.deps, this.server).then(
+        (running) => {
           if (this.closing) {
-            void worker.terminate();
+            void running.worker.terminate();
             return;
           }
-          this.worker = worker;
-          this.started = started;
-          this.alive = true;
-          this.connected = started.connected;
+          this.adopt(running);
           this.restarts++;
           this.restartDelay = RESTART_FIRST_MS;
-          this.watch(worker);
           this.deps.log.warn(
-            { restarts: this.restarts, mqtt: started.url },
+            { restarts: this.restarts, mqtt: running.started.url },
             'mqtt thread started again; publication resumes',
           );
         },
@@ -141,55 +160,50 @@ export class MqttThread implements MqttHandle {
   }
 
   get warnings(): string[] {
-    return this.started.warnings;
+    return this.running.started.warnings;
   }
 
   describe(): string[] {
-    return this.started.describe;
+    return this.running.started.describe;
   }
 
   ready(): MqttReadiness {
-    return { ok: this.alive && this.connected, url: this.started.url };
+    return { ok: this.alive && this.connected, url: this.running.started.url };
   }
 
-  status(): Promise<MqttStatus> {
-    const fallback = (): MqttStatus =>
-      this.lastStatus
-        ? { ...this.lastStatus, link: { ...this.lastStatus.link, connected: this.alive && this.connected } }
-        : {
-            mode: this.started.mode,
-            link: {
-              connected: false,
-              url: this.started.url,
-              client_id: '',
-              since: new Date().toISOString(),
-              last_error: 'the MQTT thread is not answering',
-              reconnects: 0,
-            },
-            relay: {
-              published_records: 0,
-              published_messages: 0,
-              in_flight_messages: 0,
-              skipped_records: 0,
-              stalled: false,
-              last_error: 'the MQTT thread is not answering',
-            },
-            outbox: { depth: -1, oldest_age_seconds: null },
-          };
-    if (!this.alive) return Promise.resolve(fallback());
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.statusCalls.delete(id);
-        resolve(fallback());
-      }, STATUS_TIMEOUT_MS);
-      this.statusCalls.set(id, (status) => {
-        clearTimeout(timer);
-        this.lastStatus = status;
-        resolve(status);
-      });
-      this.send({ type: 'status', id });
-    });
+  async status(): Promise<MqttStatus> {
+    const status = this.alive
+      ? await within(STATUS_TIMEOUT_MS, this.running.channel.call('status'))
+      : undefined;
+    if (status) this.lastStatus = status;
+    return status ?? this.unanswered();
+  }
+
+  /** What `/status` shows while the thread does not answer. */
+  private unanswered(): MqttStatus {
+    const connected = this.alive && this.connected;
+    if (this.lastStatus) return { ...this.lastStatus, link: { ...this.lastStatus.link, connected } };
+    const error = 'the MQTT thread is not answering';
+    return {
+      mode: this.running.started.mode,
+      link: {
+        connected: false,
+        url: this.running.started.url,
+        client_id: '',
+        since: new Date().toISOString(),
+        last_error: error,
+        reconnects: 0,
+      },
+      relay: {
+        published_records: 0,
+        published_messages: 0,
+        in_flight_messages: 0,
+        skipped_records: 0,
+        stalled: false,
+        last_error: error,
+      },
+      outbox: { depth: -1, oldest_age_seconds: null },
+    };
   }
 
   /** The MQTT thread reads the upload from storage itself; it only needs waking. */
@@ -198,7 +212,7 @@ export class MqttThread implements MqttHandle {
     this.notifyScheduled = true;
     setImmediate(() => {
       this.notifyScheduled = false;
-      this.send({ type: 'notify' });
+      if (this.alive) this.running.channel.tell('notify');
     });
   }
 
@@ -209,44 +223,7 @@ export class MqttThread implements MqttHandle {
 
   private async stop(): Promise<void> {
     clearTimeout(this.restartTimer);
-    if (this.alive) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
-        this.worker.on('message', (msg: FromMqttThread) => {
-          if (msg.type !== 'closed') return;
-          clearTimeout(timer);
-          resolve();
-        });
-        this.send({ type: 'close' });
-      });
-    }
-    await this.worker.terminate();
-  }
-
-  private send(msg: ToMqttThread): void {
-    if (this.alive) this.worker.postMessage(msg);
-  }
-
-  private receive(msg: FromMqttThread): void {
-    switch (msg.type) {
-      case 'connection':
-        this.connected = msg.connected;
-        return;
-      case 'stall':
-        this.deps.onStall?.(msg.info);
-        return;
-      case 'status':
-        this.statusCalls.get(msg.id)?.(msg.status);
-        this.statusCalls.delete(msg.id);
-        return;
-      case 'settings':
-        this.deps.sink.applyFieldSettings(msg.target, msg.settings).then(
-          () => this.send({ type: 'settings-done', id: msg.id, error: null }),
-          (err: Error) => this.send({ type: 'settings-done', id: msg.id, error: err.message }),
-        );
-        return;
-      default:
-        return;
-    }
+    if (this.alive) await within(CLOSE_TIMEOUT_MS, this.running.channel.call('close'));
+    await this.running.worker.terminate();
   }
 }

@@ -26,7 +26,6 @@ import {
   stateMessage,
   type TopicConfig,
 } from './messages.js';
-import type { RecentUploads } from './recent-uploads.js';
 import type { RecordMessages } from './relay.js';
 
 /** What the builder reads of the device registry (the storage port satisfies it). */
@@ -60,8 +59,6 @@ export class OutboxMessageBuilder implements RecordMessages {
     private readonly outbox: Pick<Outbox, 'uploadBlocks'>,
     private readonly devices: DeviceDirectory,
     private readonly log: FastifyBaseLogger,
-    /** Uploads this process just committed, so most records need no read from storage. */
-    private readonly recent?: Pick<RecentUploads, 'take'>,
   ) {}
 
   async messagesFor(record: OutboxRecord): Promise<MqttMessage[]> {
@@ -123,10 +120,7 @@ export class OutboxMessageBuilder implements RecordMessages {
   }
 
   private async upload(record: OutboxRecord): Promise<MqttMessage[]> {
-    const upload =
-      record.refId === null
-        ? undefined
-        : (this.recent?.take(record.refId) ?? (await this.outbox.uploadBlocks(record.refId)));
+    const upload = record.refId === null ? undefined : await this.outbox.uploadBlocks(record.refId);
     if (!upload) {
       this.log.warn(
         { record: record.id, upload: record.refId },

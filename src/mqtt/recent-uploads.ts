@@ -2,10 +2,11 @@
  * Uploads committed by this process, kept briefly for the MQTT relay, so that it need not read
  * each one back from storage moments after storing it. The blocks are the very values the commit
  * wrote (the relay still builds from storage whatever is not here: after a restart, a rewind, a
- * broker outage longer than the cache, or a record another instance committed).
+ * broker outage longer than the cache, or a record another instance committed). The runtime sees
+ * them only as its outbox's `uploadBlocks` (`withRecentUploads`): its one source of blocks.
  */
 import type { CommittedUpload } from '../ingest/ingest-service.js';
-import type { UploadBlocks } from '../ports/outbox.js';
+import type { Outbox, UploadBlocks } from '../ports/outbox.js';
 
 /** What `Outbox.uploadBlocks` returns for this upload: its decoded packets not stored before. */
 export function committedBlocks(u: CommittedUpload): UploadBlocks {
@@ -50,6 +51,16 @@ export class RecentUploads {
   get size(): number {
     return this.uploads.size;
   }
+}
+
+/** `outbox`, answering `uploadBlocks` from `recent` when it holds the upload. */
+export function withRecentUploads(outbox: Outbox, recent: Pick<RecentUploads, 'take'>): Outbox {
+  return {
+    pendingOutbox: (limit, afterId) => outbox.pendingOutbox(limit, afterId),
+    markPublished: (ids) => outbox.markPublished(ids),
+    outboxStats: () => outbox.outboxStats(),
+    uploadBlocks: async (uploadId) => recent.take(uploadId) ?? outbox.uploadBlocks(uploadId),
+  };
 }
 
 /** Makes room for one more entry by dropping the oldest (Maps and Sets iterate in insertion order). */

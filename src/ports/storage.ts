@@ -1,6 +1,7 @@
 /**
- * Storage ports. Services and ingest stages depend on these, never on an adapter; every adapter
- * passes the same contract tests (test/contract).
+ * Storage ports. Services and ingest stages depend on these, never on an adapter, and each on the
+ * role it needs (uploads, the device registry, security events, reports, the outbox); an adapter
+ * implements them all as `Storage` and passes the same contract tests (test/contract).
  */
 import type { Device, DeviceKey, DevicePolicy, DeviceStatus, Generation } from '../model/device.js';
 import type { PolicyRejection } from '../model/policy.js';
@@ -200,7 +201,8 @@ export interface ReportRetention {
   unknownDevices: number;
 }
 
-export interface Storage extends Outbox {
+/** Uploads: the commit with its replay decision, and the stored uploads and readings. */
+export interface UploadStore {
   /** Stores one upload with its replay-state advance in one transaction; settles once durable. */
   commitUpload(upload: UploadCommit): Promise<CommitOutcome>;
   /**
@@ -208,9 +210,18 @@ export interface Storage extends Outbox {
    * upload (`/changes`, command polls): the same nonce sequence as its uploads.
    */
   acceptNonce(deviceId: string, nonce: number, counterResetThreshold: number): Promise<NonceOutcome>;
-  getDevice(id: string): Promise<Device | undefined>;
   /** What `commitUpload` last kept as the device's decoder state (adapters without it: none kept). */
   loadDecoderState?(deviceId: string): Promise<string | null>;
+  queryReadings(deviceId: string, query: ReadingQuery): Promise<ReadingPage>;
+  latestReadings(deviceId: string): Promise<Reading[]>;
+  getUpload(id: string): Promise<StoredUpload | undefined>;
+  /** A device's uploads, newest first; `before` pages on (an upload id). */
+  listUploads(deviceId: string, query: { limit: number; before?: string }): Promise<StoredUpload[]>;
+}
+
+/** The devices, their keys and policies; every change is audited in its own transaction. */
+export interface DeviceRegistry {
+  getDevice(id: string): Promise<Device | undefined>;
   listDevices(): Promise<Device[]>;
   createDevice(device: NewDevice, audit: AuditEntry): Promise<Device>;
   setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined>;
@@ -218,23 +229,31 @@ export interface Storage extends Outbox {
   addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Promise<Device | undefined>;
   retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined>;
   resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined>;
+  /** Counts a refused request against its device (fire and forget). */
   countReject(deviceId: string, code: string): void;
-  /** Counts an unsigned control request a device made (by kind: `1.3`, `e84f720`). */
+  /** Counts an unsigned control request a device made (by kind: `1.3`, `e84f720`; fire and forget). */
   countControl(deviceId: string, kind: string): void;
+  listAudit(query: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]>;
+}
+
+export interface SecurityEventStore {
+  /** Stores the event (with its outbox record, when something publishes); fire and forget. */
   recordSecurityEvent(event: SecurityEvent): void;
   listSecurityEvents(query: EventQuery): Promise<StoredSecurityEvent[]>;
-  listAudit(query: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]>;
-  queryReadings(deviceId: string, query: ReadingQuery): Promise<ReadingPage>;
-  latestReadings(deviceId: string): Promise<Reading[]>;
-  getUpload(id: string): Promise<StoredUpload | undefined>;
-  /** A device's uploads, newest first; `before` pages on (an upload id). */
-  listUploads(deviceId: string, query: { limit: number; before?: string }): Promise<StoredUpload[]>;
+}
+
+/** What generation 1.3 devices report besides their uploads. */
+export interface ReportStore {
   /** Stores a device report and deletes the ones `retention` no longer keeps. */
   recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport>;
   /** Reports of one device (known or not) and kind, newest first. */
   listReports(deviceId: string, kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]>;
   /** Reports of one kind for ids no device has (pending registrations), newest first. */
   listUnknownDeviceReports(kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]>;
+}
+
+/** Every role on one database: what an adapter implements and the server opens. */
+export interface Storage extends UploadStore, DeviceRegistry, SecurityEventStore, ReportStore, Outbox {
   /** Cheap liveness probe of the database. */
   ping(): Promise<void>;
   /** Waits for queued writes, then closes. */

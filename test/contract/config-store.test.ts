@@ -1,11 +1,11 @@
 /** The ConfigStore contract on every adapter (store-variants.ts). */
-import { PostgresConfigStore } from '../../src/adapters/postgres/config-store.js';
-import { SqliteConfigStore } from '../../src/adapters/sqlite/config-store.js';
+import { SqlConfigStore } from '../../src/adapters/sql/config-store.js';
+import { ConfigWrites } from '../../src/adapters/sql/config-writes.js';
 import { configStoreContract } from './config-store-contract.js';
 import { onEveryAdapter } from './store-variants.js';
 
-await onEveryAdapter<SqliteConfigStore | PostgresConfigStore>(configStoreContract, {
-  sqlite: (storage) => new SqliteConfigStore(storage),
-  postgres: (storage) => new PostgresConfigStore(storage.pool),
+await onEveryAdapter<SqlConfigStore>(configStoreContract, {
+  sqlite: (storage) => new SqlConfigStore(storage.sql, storage.writer.writes.config),
+  postgres: (storage) => new SqlConfigStore(storage.sql, new ConfigWrites(storage.sql)),
   schema: 'config_contract',
 });

@@ -6,13 +6,13 @@
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PostgresFirmwareStore } from '../../src/adapters/postgres/firmware-store.js';
 import { migrate } from '../../src/adapters/postgres/migrate.js';
 import { PostgresStorage } from '../../src/adapters/postgres/postgres-storage.js';
 import { PG_MIGRATIONS } from '../../src/adapters/postgres/schema.js';
+import { SqlFirmwareStore } from '../../src/adapters/sql/firmware-store.js';
+import { FirmwareWrites } from '../../src/adapters/sql/firmware-writes.js';
 import { databaseFile } from '../../src/adapters/sqlite/open-database.js';
 import { MIGRATIONS } from '../../src/adapters/sqlite/schema.js';
-import { SqliteFirmwareStore } from '../../src/adapters/sqlite/sqlite-firmware-store.js';
 import { SqliteStorage } from '../../src/adapters/sqlite/sqlite-storage.js';
 import type { FirmwareStore } from '../../src/ports/firmware-store.js';
 import { tempDataDir } from '../helpers/server-process.js';
@@ -27,9 +27,9 @@ afterAll(async () => {
 
 const audit = (action: string) => ({ time: 1, actor: 'test', action, deviceId: null, reason: null });
 
-await onEveryAdapter<SqliteFirmwareStore | PostgresFirmwareStore>(firmwareStoreContract, {
-  sqlite: (storage) => new SqliteFirmwareStore(storage),
-  postgres: (storage) => new PostgresFirmwareStore(storage.pool),
+await onEveryAdapter<SqlFirmwareStore>(firmwareStoreContract, {
+  sqlite: (storage) => new SqlFirmwareStore(storage.sql, storage.writer.writes.firmware),
+  postgres: (storage) => new SqlFirmwareStore(storage.sql, new FirmwareWrites(storage.sql)),
   schema: 'fw_contract',
 });
 
@@ -103,7 +103,7 @@ describe('SQLite: upgrading a catalogue made before generations', () => {
     });
     try {
       expect(storage.db.pragma('foreign_key_check')).toEqual([]);
-      await checkUpgraded(new SqliteFirmwareStore(storage));
+      await checkUpgraded(new SqlFirmwareStore(storage.sql, storage.writer.writes.firmware));
     } finally {
       await storage.close();
     }
@@ -133,7 +133,7 @@ if (await servicesAvailable('postgres')) {
       }
       const storage = await PostgresStorage.open({ url: s.url, poolSize: 2 });
       try {
-        await checkUpgraded(new PostgresFirmwareStore(storage.pool));
+        await checkUpgraded(new SqlFirmwareStore(storage.sql, new FirmwareWrites(storage.sql)));
       } finally {
         await storage.close();
       }

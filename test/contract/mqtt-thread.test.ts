@@ -66,7 +66,7 @@ describe('MQTT thread', () => {
     await eventually(async () => expect(before.at(-1)?.last_upload).toBe(first));
 
     // The thread dies (as an uncaught error in it would end it); the server keeps accepting.
-    await (thread as unknown as { worker: Worker }).worker.terminate();
+    await (thread as unknown as { running: { worker: Worker } }).running.worker.terminate();
     expect(thread.ready().ok).toBe(false);
     const meanwhile = await commit(10002);
 

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { armedAt } from '../../src/ingest/replay-window.js';
 import type { DeviceKey, DevicePolicy } from '../../src/model/device.js';
 import { committedBlocks } from '../../src/mqtt/recent-uploads.js';
-import type { PacketRecord, Storage, UploadCommit } from '../../src/ports/storage.js';
+import { eventJson } from '../../src/observability/event-json.js';
+import type { PacketRecord, SecurityEvent, Storage, UploadCommit } from '../../src/ports/storage.js';
 import type { Quality } from '../../src/protocol/codecs/types.js';
 import { eventually } from '../helpers/eventually.js';
 
@@ -453,6 +454,98 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
         verified: false,
         body: { device_name: 'name-p2' },
       });
+      await s.close();
+    });
+    it('answers each registry change with the changed device, and an unknown id with nothing', async () => {
+      const s = await create();
+      const created = await s.createDevice(
+        {
+          id: 'rc',
+          status: 'disabled',
+          policy: POLICY,
+          keys: [key('k1', 1)],
+          replay: armedAt(500),
+          createdAt: 7,
+        },
+        audit('device.added', 'rc'),
+      );
+      expect(created).toMatchObject({ id: 'rc', status: 'disabled', autoRegistered: false, createdAt: 7 });
+      expect(created.replay).toEqual(armedAt(500));
+      expect(created.keys.map((k) => [k.kid, k.status])).toEqual([['k1', 'active']]);
+      const added = await s.addDeviceKey('rc', key('k2', 2), audit('key.added', 'rc'));
+      expect(added?.keys.map((k) => k.kid)).toEqual(['k1', 'k2']);
+      const retired = await s.retireDeviceKey('rc', 'k1', audit('key.retired', 'rc'));
+      expect(retired?.keys[0]).toMatchObject({ kid: 'k1', status: 'retired', retiredAt: 1 });
+      const open = { ...POLICY, allowUnsecuredConfig: true, requireV2: true };
+      expect((await s.setDevicePolicy('rc', open, audit('device.policy', 'rc')))?.policy).toEqual({
+        ...open,
+        allowUnsecured: false,
+      });
+      expect((await s.setDeviceStatus('rc', 'active', audit('device.enabled', 'rc')))?.status).toBe('active');
+      expect((await s.resetReplay('rc', armedAt(null), audit('replay.reset', 'rc')))?.replay).toEqual(
+        armedAt(null),
+      );
+      expect((await s.getDevice('rc'))?.keys.map((k) => [k.kid, k.status])).toEqual([
+        ['k1', 'retired'],
+        ['k2', 'active'],
+      ]);
+
+      expect(await s.setDeviceStatus('none', 'disabled', audit('device.disabled', 'none'))).toBeUndefined();
+      expect(await s.setDevicePolicy('none', POLICY, audit('device.policy', 'none'))).toBeUndefined();
+      expect(await s.addDeviceKey('none', key('k1', 1), audit('key.added', 'none'))).toBeUndefined();
+      expect(await s.retireDeviceKey('none', 'k1', audit('key.retired', 'none'))).toBeUndefined();
+      expect(await s.resetReplay('none', armedAt(null), audit('replay.reset', 'none'))).toBeUndefined();
+      expect(await s.getDevice('none')).toBeUndefined();
+      expect(await s.listAudit({ deviceId: 'none', limit: 10 })).toEqual([]);
+      expect((await s.listAudit({ deviceId: 'rc', limit: 10 })).map((e) => e.action)).toEqual([
+        'replay.reset',
+        'device.enabled',
+        'device.policy',
+        'key.retired',
+        'key.added',
+        'device.added',
+      ]);
+      expect((await s.listDevices()).map((d) => d.id)).toEqual(['rc']);
+      await s.close();
+    });
+
+    it('publishes a stored event under its stored id, and filters and pages events', async () => {
+      const s = await create();
+      const event = (n: number, code: string, deviceId: string | null) => ({
+        time: 1000 + n,
+        deviceId,
+        code,
+        reason: `r${n}`,
+        source: '10.0.0.9',
+        nonce: n,
+        requestId: `q${n}`,
+        detail: { n, kid: 'k9' },
+      });
+      // Fire and forget: each is waited for, so ids follow the order of the calls.
+      const stored = async (e: SecurityEvent) => {
+        s.recordSecurityEvent(e);
+        return eventually(async () => {
+          const got = await s.listSecurityEvents({ limit: 10 });
+          expect(got[0]?.nonce).toBe(e.nonce);
+          return got;
+        });
+      };
+      await stored(event(1, 'authentication_failed', 'evid'));
+      await stored(event(2, 'replayed_nonce', 'evid'));
+      const all = await stored(event(3, 'authentication_failed', null));
+      expect(all.map((e) => e.nonce)).toEqual([3, 2, 1]);
+      expect(all[2]).toEqual({ ...event(1, 'authentication_failed', 'evid'), id: all[2].id });
+      expect(
+        (await s.listSecurityEvents({ deviceId: 'evid', code: 'authentication_failed', limit: 10 })).map(
+          (e) => e.nonce,
+        ),
+      ).toEqual([1]);
+      expect((await s.listSecurityEvents({ since: 1002, limit: 10 })).map((e) => e.nonce)).toEqual([3, 2]);
+      expect((await s.listSecurityEvents({ before: all[0].id, limit: 1 })).map((e) => e.nonce)).toEqual([2]);
+      // Events of no device are not published.
+      const records = await s.pendingOutbox(10);
+      expect(records.map((r) => r.refId)).toEqual([String(all[2].id), String(all[1].id)]);
+      expect(JSON.parse(records[0].payload ?? '{}')).toEqual(eventJson(all[2], all[2].id));
       await s.close();
     });
   });

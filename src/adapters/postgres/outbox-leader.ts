@@ -121,6 +121,3 @@ export const STAMP_OUTBOX = `UPDATE outbox o SET seq = s.seq
   FROM (SELECT id, nextval('outbox_seq') AS seq
         FROM (SELECT id FROM outbox WHERE seq IS NULL ORDER BY id LIMIT 10000) AS pending) AS s
   WHERE o.id = s.id`;
-
-export const PENDING_OUTBOX = `SELECT seq AS id, device_id, kind, ref_id, payload, created_at FROM outbox
-  WHERE seq > $1 ORDER BY seq LIMIT $2`;

@@ -20,6 +20,7 @@ export const POSTGRES_DIALECT: SqlDialect = {
   name: 'postgres',
   incrementJsonCounter: (column) =>
     `jsonb_set(${column}, ARRAY[?::text], to_jsonb(coalesce((${column} ->> ?::text)::bigint, 0) + 1))`,
+  forUpdate: ' FOR UPDATE',
 };
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
@@ -67,6 +68,11 @@ export class PostgresExecutor extends PostgresSession implements SqlExecutor {
 
   constructor(private readonly pool: pg.Pool) {
     super(pool, new Statements());
+  }
+
+  /** A session on a connection outside the pool (one holding session state, such as a lock). */
+  session(connection: Queryable): SqlSession {
+    return new PostgresSession(connection, this.statements);
   }
 
   async transaction<T>(lock: TxLock | null, work: (tx: SqlSession) => Promise<T>): Promise<T> {

@@ -10,56 +10,40 @@
  * (upload-sql.ts explains why that is the same decision). `commitUpload` settles only after the
  * commit returned (durable with the server's default `synchronous_commit=on`). PostgreSQL
  * already shares WAL flushes between concurrent commits, so there is no group commit here.
+ *
+ * The other roles are written once for both databases (sql-storage.ts); this adapter adds to them
+ * what only it has: the registry version and cached rows the fast path relies on (kept in step
+ * with every registry change), outbox ownership across instances, and retention.
  */
 
 import type pg from 'pg';
 import { armedAt } from '../../ingest/replay-window.js';
 import { checkUploadPolicy } from '../../ingest/upload-policy.js';
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
 import { keysRetiredByUse } from '../../model/device.js';
 import { parseReplayMode, type ReplayState, replayModeToString } from '../../model/replay.js';
-import { eventJson } from '../../observability/event-json.js';
-import type { OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
+import type { OutboxRecord } from '../../ports/outbox.js';
 import type { ReplayStore } from '../../ports/replay-store.js';
-import type {
-  AuditEntry,
-  CommitOutcome,
-  DeviceReport,
-  DeviceReportKind,
-  EventQuery,
-  NewDevice,
-  NonceOutcome,
-  Reading,
-  ReadingPage,
-  ReadingQuery,
-  ReportRetention,
-  SecurityEvent,
-  Storage,
-  StoredAuditEntry,
-  StoredDeviceReport,
-  StoredSecurityEvent,
-  StoredUpload,
-  UploadCommit,
-} from '../../ports/storage.js';
-import { type BlockRow, blockFromRow } from '../blocks.js';
+import type { CommitOutcome, NonceOutcome, UploadCommit } from '../../ports/storage.js';
+import { SqlDeviceRegistry } from '../sql/device-registry.js';
+import { encodeSeen, policyFromRow, replayFromRow } from '../sql/device-rows.js';
+import { DeviceWrites, type RegistryHooks } from '../sql/device-writes.js';
+import { SqlSecurityEventStore } from '../sql/event-store.js';
+import { EventWrites } from '../sql/event-writes.js';
+import { SqlOutbox } from '../sql/outbox-store.js';
+import { OutboxWrites } from '../sql/outbox-writes.js';
+import { SqlReportStore } from '../sql/report-store.js';
+import { ReportWrites } from '../sql/report-writes.js';
+import { SqlStorage, type StorageRoles } from '../sql/sql-storage.js';
 import { UploadReads } from '../sql/upload-reads.js';
 import { inTransactionReplay } from './in-transaction-replay.js';
 import { migrate } from './migrate.js';
-import { OutboxLeader, PENDING_OUTBOX, STAMP_OUTBOX } from './outbox-leader.js';
+import { OutboxLeader, STAMP_OUTBOX } from './outbox-leader.js';
 import { createPool, lockKeys } from './pool.js';
 import { PostgresExecutor } from './postgres-executor.js';
 import {
-  deviceFromRow,
-  encodeSeen,
-  type KeyRow,
-  type LockedDeviceRow,
-  type PgDeviceRow,
-  policyFromRow,
-  replayFromRow,
-} from './rows.js';
-import {
   ACTIVE_KIDS,
   LOCK_DEVICE,
+  type LockedDeviceRow,
   REGISTER_DEVICE,
   RETIRE_KEYS,
   WRITE_UPLOAD,
@@ -92,12 +76,6 @@ const RETENTION_BATCH = 1000;
 
 type Query = string | { name: string; text: string };
 
-/** A device's columns for the registry (not its decoder state, which can be large). */
-const DEVICE_COLUMNS = `id, status, allow_unsecured, allow_unsecured_config, require_v2, require_encryption, replay_mode,
-  auto_registered, created_at, first_seen, last_seen, last_nonce, last_source, generation, auth_source, auth_at,
-  replay_high, replay_seen, uploads, readings, quarantined_packets, duplicate_packets, nonce_gaps, rejects,
-  control_counts`;
-
 /** Devices whose last known row this instance keeps for the fast upload path. */
 const DEVICE_CACHE_SIZE = 100_000;
 
@@ -111,51 +89,7 @@ type Step<T> =
   | { commit: false; value: T }
   | { commit: true; last: [Query, unknown[]?][]; result: (answers: pg.QueryResult[]) => T };
 
-interface EventRow {
-  id: number;
-  time: number;
-  device_id: string | null;
-  code: string;
-  reason: string;
-  source: string | null;
-  nonce: number | null;
-  request_id: string | null;
-  detail: Record<string, unknown> | null;
-}
-
-interface ReportRow {
-  id: number;
-  device_id: string;
-  kind: StoredDeviceReport['kind'];
-  received_at: number;
-  source: string;
-  verified: boolean;
-  body: Record<string, unknown>;
-}
-
-const reportFromRow = (r: ReportRow): StoredDeviceReport => ({
-  id: r.id,
-  deviceId: r.device_id,
-  kind: r.kind,
-  receivedAt: r.received_at,
-  source: r.source,
-  verified: r.verified,
-  body: r.body,
-});
-
-interface AuditRow {
-  id: number;
-  time: number;
-  actor: string;
-  action: string;
-  device_id: string | null;
-  reason: string | null;
-  detail: Record<string, unknown> | null;
-}
-
-const isId = (id: string) => /^\d{1,15}$/.test(id);
-
-export class PostgresStorage implements Storage {
+export class PostgresStorage extends SqlStorage {
   private readonly outbox: boolean;
   private readonly replay: ReplayStore;
   private readonly pipeline: boolean;
@@ -170,21 +104,41 @@ export class PostgresStorage implements Storage {
   private retentionRun: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  /** Reads written once for every database (src/adapters/sql). */
-  private readonly reads: UploadReads;
   /** The SQL executor the stores written once for both databases run on. */
   readonly sql: PostgresExecutor;
+  protected readonly roles: StorageRoles;
 
   private constructor(
     readonly pool: pg.Pool,
     opts: PostgresOptions,
   ) {
+    super();
     this.outbox = opts.outbox ?? true;
     this.replay = opts.replay ?? inTransactionReplay;
     this.pipeline = opts.pipeline ?? true;
     this.leader = new OutboxLeader(opts.url, opts.outboxIdleReleaseMs);
-    this.sql = new PostgresExecutor(pool);
-    this.reads = new UploadReads(this.sql);
+    const sql = new PostgresExecutor(pool);
+    this.sql = sql;
+    const background = (write: Promise<unknown>) => this.inBackground(write);
+    this.roles = {
+      uploads: new UploadReads(sql),
+      registry: new SqlDeviceRegistry(sql, new DeviceWrites(sql, this.registryHooks()), background),
+      events: new SqlSecurityEventStore(sql, new EventWrites(sql, this.outbox), background),
+      reports: new SqlReportStore(sql, new ReportWrites(sql)),
+      outbox: new SqlOutbox(sql, new OutboxWrites(sql, 'seq'), 'seq'),
+    };
+  }
+
+  /** What the upload fast path and the replay store need of every registry change. */
+  private registryHooks(): RegistryHooks {
+    return {
+      replaySet: (id, state) => this.replay.reset(id, state),
+      // Uploads decided on an older copy of this row fail their guard (upload-sql.ts).
+      changed: async (tx, id) => {
+        await tx.run('UPDATE devices SET registry_version = registry_version + 1 WHERE id = ?', [id]);
+      },
+      forget: (id) => this.devices.delete(id),
+    };
   }
 
   static async open(opts: PostgresOptions): Promise<PostgresStorage> {
@@ -468,402 +422,29 @@ export class PostgresStorage implements Storage {
     });
   }
 
-  async getDevice(id: string): Promise<Device | undefined> {
-    const [d, k] = await Promise.all([
-      this.pool.query<PgDeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = $1`, [id]),
-      this.pool.query<KeyRow>('SELECT * FROM device_keys WHERE device_id = $1 ORDER BY created_at, kid', [
-        id,
-      ]),
-    ]);
-    return d.rows[0] ? deviceFromRow(d.rows[0], k.rows) : undefined;
-  }
-
-  async loadDecoderState(deviceId: string): Promise<string | null> {
-    const { rows } = await this.pool.query<{ decoder_state: string | null }>(
-      'SELECT decoder_state FROM devices WHERE id = $1',
-      [deviceId],
-    );
-    return rows[0]?.decoder_state ?? null;
-  }
-
-  async listDevices(): Promise<Device[]> {
-    const [d, k] = await Promise.all([
-      this.pool.query<PgDeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY id`),
-      this.pool.query<KeyRow>('SELECT * FROM device_keys ORDER BY created_at, kid'),
-    ]);
-    const keys = new Map<string, KeyRow[]>();
-    for (const key of k.rows) {
-      const list = keys.get(key.device_id) ?? [];
-      list.push(key);
-      keys.set(key.device_id, list);
-    }
-    return d.rows.map((r) => deviceFromRow(r, keys.get(r.id) ?? []));
-  }
-
-  private auditStatement(a: AuditEntry): [Query, unknown[]] {
-    return [
-      'INSERT INTO audit_log (time, actor, action, device_id, reason, detail) VALUES ($1, $2, $3, $4, $5, $6)',
-      [a.time, a.actor, a.action, a.deviceId, a.reason, a.detail ? JSON.stringify(a.detail) : null],
-    ];
-  }
-
-  private keyStatement(deviceId: string, k: DeviceKey): [Query, unknown[]] {
-    return [
-      `INSERT INTO device_keys (device_id, kid, kind, hmac_key, aes_key, iv, status, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [deviceId, k.kid, k.kind, k.hmacKey, k.aesKey, k.iv, k.status, k.createdAt],
-    ];
-  }
-
-  async createDevice(d: NewDevice, audit: AuditEntry): Promise<Device> {
-    this.devices.delete(d.id);
-    await this.transaction(
-      [
-        [
-          REGISTER_DEVICE,
-          [
-            d.id,
-            d.status,
-            d.policy.allowUnsecured,
-            d.policy.requireEncryption,
-            replayModeToString(d.policy.replay),
-            false,
-            d.createdAt,
-            d.replay.high,
-            encodeSeen(d.replay.seen),
-            d.policy.allowUnsecuredConfig ?? false,
-            d.policy.requireV2 ?? false,
-          ],
-        ],
-      ],
-      async () => {
-        // Before COMMIT: if the reset fails nothing is created; if the commit fails, the device
-        // does not exist and the next create resets again.
-        await this.replay.reset(d.id, d.replay);
-        return {
-          commit: true,
-          last: [...d.keys.map((k) => this.keyStatement(d.id, k)), this.auditStatement(audit)],
-          result: () => undefined,
-        };
-      },
-    );
-    return (await this.getDevice(d.id)) as Device;
-  }
-
-  /** A registry change under the device row's lock, with its audit entry, in one transaction. */
-  private async mutate(
-    id: string,
-    audit: AuditEntry,
-    change: () => Promise<[Query, unknown[]][]>,
-  ): Promise<Device | undefined> {
-    this.devices.delete(id);
-    const found = await this.transaction<boolean>(
-      [['SELECT 1 FROM devices WHERE id = $1 FOR NO KEY UPDATE', [id]]],
-      async (_c, [locked]) => {
-        if (locked.rowCount === 0) return { commit: false, value: false };
-        return {
-          commit: true,
-          last: [
-            ...(await change()),
-            // Uploads decided on an older copy of this row fail their guard (upload-sql.ts).
-            ['UPDATE devices SET registry_version = registry_version + 1 WHERE id = $1', [id]],
-            this.auditStatement(audit),
-          ],
-          result: () => true,
-        };
-      },
-    );
-    // A cached copy taken by an upload that raced this change would carry the old version.
-    this.devices.delete(id);
-    return found ? this.getDevice(id) : undefined;
-  }
-
-  setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined> {
-    return this.mutate(id, audit, async () => [
-      ['UPDATE devices SET status = $1 WHERE id = $2', [status, id]],
-    ]);
-  }
-
-  setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Promise<Device | undefined> {
-    return this.mutate(id, audit, async () => [
-      [
-        `UPDATE devices SET allow_unsecured = $1, require_encryption = $2, replay_mode = $3,
-           allow_unsecured_config = $4, require_v2 = $5 WHERE id = $6`,
-        [
-          policy.allowUnsecured,
-          policy.requireEncryption,
-          replayModeToString(policy.replay),
-          policy.allowUnsecuredConfig ?? false,
-          policy.requireV2 ?? false,
-          id,
-        ],
-      ],
-    ]);
-  }
-
-  addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Promise<Device | undefined> {
-    return this.mutate(id, audit, async () => [this.keyStatement(id, key)]);
-  }
-
-  retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined> {
-    return this.mutate(id, audit, async () => [
-      [
-        `UPDATE device_keys SET status = 'retired', retired_at = $1
-         WHERE device_id = $2 AND kid = $3 AND status = 'active'`,
-        [audit.time, id, kid],
-      ],
-    ]);
-  }
-
-  resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined> {
-    return this.mutate(id, audit, async () => {
-      await this.replay.reset(id, state);
-      return [
-        [
-          'UPDATE devices SET replay_high = $1, replay_seen = $2 WHERE id = $3',
-          [state.high, encodeSeen(state.seen), id],
-        ],
-      ];
-    });
-  }
-
   private inBackground(work: Promise<unknown>): void {
     const p = work.catch(() => undefined);
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
   }
 
-  countReject(deviceId: string, code: string): void {
-    this.inBackground(
-      this.pool.query(
-        `UPDATE devices SET rejects = jsonb_set(rejects, ARRAY[$2::text],
-           to_jsonb(coalesce((rejects ->> $2::text)::bigint, 0) + 1)) WHERE id = $1`,
-        [deviceId, code],
-      ),
-    );
-  }
-
-  countControl(deviceId: string, kind: string): void {
-    this.inBackground(
-      this.pool.query(
-        `UPDATE devices SET control_counts = jsonb_set(control_counts, ARRAY[$2::text],
-           to_jsonb(coalesce((control_counts ->> $2::text)::bigint, 0) + 1)) WHERE id = $1`,
-        [deviceId, kind],
-      ),
-    );
-  }
-
-  recordSecurityEvent(e: SecurityEvent): void {
-    // The outbox payload is the event with its stored id first, as the SQLite store writes it.
-    const rest = JSON.stringify(eventJson(e)).slice(1);
-    this.inBackground(
-      this.pool.query(
-        `WITH ev AS (
-           INSERT INTO security_events (time, device_id, code, reason, source, nonce, request_id, detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
-         )
-         INSERT INTO outbox (device_id, kind, ref_id, payload, created_at)
-         SELECT $2, 'event', ev.id::text, '{"id":' || ev.id || ',' || $9::text, $1 FROM ev
-         WHERE $10::boolean AND $2::text IS NOT NULL`,
-        [
-          e.time,
-          e.deviceId,
-          e.code,
-          e.reason,
-          e.source,
-          e.nonce,
-          e.requestId,
-          e.detail ? JSON.stringify(e.detail) : null,
-          rest,
-          this.outbox,
-        ],
-      ),
-    );
-  }
-
-  async listSecurityEvents(q: EventQuery): Promise<StoredSecurityEvent[]> {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    const add = (column: string, op: string, v: string | number | undefined) => {
-      if (v === undefined) return;
-      args.push(v);
-      where.push(`${column} ${op} $${args.length}`);
-    };
-    add('device_id', '=', q.deviceId);
-    add('code', '=', q.code);
-    add('time', '>=', q.since);
-    add('id', '<', q.before);
-    args.push(q.limit);
-    const rows = await this.pool.query<EventRow>(
-      `SELECT * FROM security_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY id DESC LIMIT $${args.length}`,
-      args,
-    );
-    return rows.rows.map((r) => ({
-      id: r.id,
-      time: r.time,
-      deviceId: r.device_id,
-      code: r.code,
-      reason: r.reason,
-      source: r.source,
-      nonce: r.nonce,
-      requestId: r.request_id,
-      ...(r.detail ? { detail: r.detail } : {}),
-    }));
-  }
-
-  async listAudit(q: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]> {
-    const rows =
-      q.deviceId === undefined
-        ? await this.pool.query<AuditRow>('SELECT * FROM audit_log ORDER BY id DESC LIMIT $1', [q.limit])
-        : await this.pool.query<AuditRow>(
-            'SELECT * FROM audit_log WHERE device_id = $1 ORDER BY id DESC LIMIT $2',
-            [q.deviceId, q.limit],
-          );
-    return rows.rows.map((r) => ({
-      id: r.id,
-      time: r.time,
-      actor: r.actor,
-      action: r.action,
-      deviceId: r.device_id,
-      reason: r.reason,
-      ...(r.detail ? { detail: r.detail } : {}),
-    }));
-  }
-
-  queryReadings(deviceId: string, q: ReadingQuery): Promise<ReadingPage> {
-    return this.reads.queryReadings(deviceId, q);
-  }
-
-  latestReadings(deviceId: string): Promise<Reading[]> {
-    return this.reads.latestReadings(deviceId);
-  }
-
-  getUpload(id: string): Promise<StoredUpload | undefined> {
-    return this.reads.getUpload(id);
-  }
-
-  listUploads(deviceId: string, q: { limit: number; before?: string }): Promise<StoredUpload[]> {
-    return this.reads.listUploads(deviceId, q);
-  }
-
-  async recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport> {
-    const { rows } = await this.pool.query<{ id: number; known: boolean }>(
-      `INSERT INTO device_reports (device_id, kind, received_at, source, verified, body)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       RETURNING id, EXISTS (SELECT 1 FROM devices WHERE id = $1) AS known`,
-      [
-        report.deviceId,
-        report.kind,
-        report.receivedAt,
-        report.source,
-        report.verified,
-        JSON.stringify(report.body),
-      ],
-    );
-    // Pruning after the insert committed: a failure here keeps one report too many, never loses one.
-    await this.pool.query(
-      `DELETE FROM device_reports WHERE device_id = $1 AND kind = $2 AND id <= (
-         SELECT id FROM device_reports WHERE device_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1 OFFSET $3)`,
-      [report.deviceId, report.kind, retention.perDevice],
-    );
-    if (!rows[0].known) {
-      await this.pool.query(
-        `DELETE FROM device_reports WHERE kind = $1
-           AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = device_reports.device_id)
-           AND id <= (SELECT r.id FROM device_reports r WHERE r.kind = $1
-             AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = r.device_id)
-             ORDER BY r.id DESC LIMIT 1 OFFSET $2)`,
-        [report.kind, retention.unknownDevices],
-      );
-    }
-    return { ...report, id: rows[0].id };
-  }
-
-  async listReports(deviceId: string, kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
-    const { rows } = await this.pool.query<ReportRow>(
-      'SELECT * FROM device_reports WHERE device_id = $1 AND kind = $2 ORDER BY id DESC LIMIT $3',
-      [deviceId, kind, limit],
-    );
-    return rows.map(reportFromRow);
-  }
-
-  async listUnknownDeviceReports(kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
-    const { rows } = await this.pool.query<ReportRow>(
-      `SELECT * FROM device_reports r WHERE kind = $1
-         AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = r.device_id) ORDER BY id DESC LIMIT $2`,
-      [kind, limit],
-    );
-    return rows.map(reportFromRow);
-  }
-
-  async pendingOutbox(limit: number, afterId = 0): Promise<OutboxRecord[]> {
+  /** Only the instance owning the outbox answers (outbox-leader.ts), on the owner's connection. */
+  override async pendingOutbox(limit: number, afterId = 0): Promise<OutboxRecord[]> {
     const c = await this.leader.acquire();
     if (!c) return [];
     const after = this.leader.takeFromStart() ? 0 : afterId;
     try {
       await c.query(STAMP_OUTBOX);
-      const { rows } = await c.query<{
-        id: number;
-        device_id: string | null;
-        kind: string;
-        ref_id: string | null;
-        payload: string | null;
-        created_at: number;
-      }>(PENDING_OUTBOX, [after, limit]);
-      return rows.map((r) => ({
-        id: r.id,
-        deviceId: r.device_id,
-        kind: r.kind as OutboxKind,
-        refId: r.ref_id,
-        payload: r.payload,
-        createdAt: r.created_at,
-      }));
+      return await this.roles.outbox.pendingOn(this.sql.session(c), limit, after);
     } catch (err) {
       this.leader.lost(c);
       throw err;
     }
   }
 
-  async markPublished(ids: readonly number[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.pool.query('DELETE FROM outbox WHERE seq = ANY($1::bigint[])', [ids]);
-  }
-
-  async outboxStats(): Promise<OutboxStats> {
-    const { rows } = await this.pool.query<{ depth: number; oldest: number | null }>(
-      'SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox',
-    );
-    return { depth: rows[0].depth, oldestCreatedAt: rows[0].oldest };
-  }
-
   /** Whether this instance's relay currently owns the outbox. */
   get outboxOwner(): boolean {
     return this.leader.isLeader;
-  }
-
-  async uploadBlocks(uploadId: string): Promise<UploadBlocks | undefined> {
-    if (!isId(uploadId)) return undefined;
-    const [u, b] = await Promise.all([
-      this.pool.query<{ device_id: string; received_at: number; nonce: number | null }>(
-        'SELECT device_id, received_at, nonce FROM uploads WHERE id = $1',
-        [Number(uploadId)],
-      ),
-      this.pool.query<BlockRow & { method: string | null }>(
-        `SELECT b.*, p.method FROM blocks b JOIN packets p ON p.upload_id = b.upload_id AND p.idx = b.packet_idx
-         WHERE b.upload_id = $1 ORDER BY b.packet_idx`,
-        [Number(uploadId)],
-      ),
-    ]);
-    const up = u.rows[0];
-    if (!up) return undefined;
-    return {
-      uploadId: String(Number(uploadId)),
-      deviceId: up.device_id,
-      receivedAt: up.received_at,
-      nonce: up.nonce,
-      packets: b.rows.map((r) => ({ index: r.packet_idx, method: r.method, block: blockFromRow(r) })),
-    };
   }
 
   /**

@@ -21,7 +21,22 @@
 import type { ReplayState } from '../../model/replay.js';
 import type { UploadCommit } from '../../ports/storage.js';
 import { encodeQualities } from '../blocks.js';
-import { encodeSeen } from './rows.js';
+import { encodeSeen } from '../sql/device-rows.js';
+
+/** What the upload commit reads of a device under its row lock (LOCK_DEVICE, ACTIVE_KIDS). */
+export interface LockedDeviceRow {
+  status: string;
+  allow_unsecured: boolean;
+  allow_unsecured_config: boolean;
+  require_v2: boolean;
+  require_encryption: boolean;
+  replay_mode: string;
+  replay_high: number | null;
+  replay_seen: string;
+  registry_version: number;
+  /** Active key ids, oldest first. */
+  active_kids: string[];
+}
 
 export const LOCK_DEVICE = {
   name: 'ecowatt_lock_device',

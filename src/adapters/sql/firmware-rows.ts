@@ -1,14 +1,16 @@
-/** Row shapes of the firmware tables and their mapping to the model. */
+/** Row shapes of the firmware tables as either database returns them, and their mapping to the model. */
 import { parseGeneration } from '../../model/device.js';
 import type {
   FirmwareImage,
   OtaSession,
   Rollout,
+  RolloutCounts,
   RolloutState,
   RolloutTarget,
   SessionClient,
   SessionState,
 } from '../../model/firmware.js';
+import { bool, json } from './row-values.js';
 
 export interface ImageRow {
   version: string;
@@ -22,7 +24,7 @@ export interface ImageRow {
   iv: string;
   key_id: string;
   notes: string | null;
-  forced: number;
+  forced: number | boolean;
   encrypted_file: string;
   manifest_file: string;
   created_at: number;
@@ -34,7 +36,7 @@ export interface RolloutRow {
   target: string;
   step_index: number;
   step_started_at: number;
-  pinned: number;
+  pinned: number | boolean;
   failure_threshold: number;
   min_outcomes: number;
   outcomes_since: number;
@@ -81,7 +83,7 @@ export function imageFromRow(r: ImageRow): FirmwareImage {
     iv: r.iv,
     keyId: r.key_id,
     notes: r.notes,
-    forced: r.forced === 1,
+    forced: bool(r.forced),
     encryptedFile: r.encrypted_file,
     manifestFile: r.manifest_file,
     createdAt: r.created_at,
@@ -92,10 +94,10 @@ export function rolloutFromRow(r: RolloutRow): Rollout {
   return {
     id: r.id,
     version: r.version,
-    target: JSON.parse(r.target) as RolloutTarget,
+    target: json<RolloutTarget>(r.target),
     stepIndex: r.step_index,
     stepStartedAt: r.step_started_at,
-    pinned: r.pinned === 1,
+    pinned: bool(r.pinned),
     failureThreshold: r.failure_threshold,
     minOutcomes: r.min_outcomes,
     outcomesSince: r.outcomes_since,
@@ -136,13 +138,15 @@ export function sessionFromRow(r: SessionRow): OtaSession {
 export const outcomeAuth = (authenticated: boolean): string =>
   authenticated ? 'authenticated' : 'unauthenticated';
 
+/** The states in which a session still holds its device in the update. */
+export const OPEN_STATES = "('downloading', 'downloaded', 'verified')";
+
 /**
  * Per state: sessions, live open ones (args: stalled-before time, rollout id), outcomes since
- * `outcomes_since` that count (authenticated) and those reported bare. Valid in SQLite and
- * PostgreSQL (placeholders aside).
+ * `outcomes_since` that count (authenticated) and those reported bare.
  */
 export const COUNTS_SQL = `SELECT s.state AS state, count(*) AS n,
-  sum(CASE WHEN s.state IN ('downloading', 'downloaded', 'verified') AND s.updated_at > ? THEN 1 ELSE 0 END) AS live,
+  sum(CASE WHEN s.state IN ${OPEN_STATES} AND s.updated_at > ? THEN 1 ELSE 0 END) AS live,
   sum(CASE WHEN s.finished_at >= r.outcomes_since AND coalesce(s.outcome_auth, '') <> 'unauthenticated' THEN 1 ELSE 0 END) AS recent,
   sum(CASE WHEN s.finished_at >= r.outcomes_since AND s.outcome_auth = 'unauthenticated' THEN 1 ELSE 0 END) AS recent_bare
   FROM ota_sessions s JOIN rollouts r ON r.id = s.rollout_id WHERE s.rollout_id = ? GROUP BY s.state`;
@@ -155,4 +159,35 @@ export interface CountRow {
   recent?: number;
   /** Outcomes reported bare, since `outcomes_since`. */
   recent_bare?: number;
+}
+
+export function countsFrom(rows: CountRow[]): RolloutCounts {
+  const c: RolloutCounts = {
+    sessions: 0,
+    downloading: 0,
+    downloaded: 0,
+    verified: 0,
+    succeeded: 0,
+    failed: 0,
+    cancelled: 0,
+    inFlight: 0,
+    recentSucceeded: 0,
+    recentFailed: 0,
+    recentUnauthenticatedSucceeded: 0,
+    recentUnauthenticatedFailed: 0,
+  };
+  for (const r of rows) {
+    c.sessions += r.n;
+    c.inFlight += r.live;
+    if (r.state in c) c[r.state as keyof RolloutCounts] += r.n;
+    if (r.state === 'succeeded') {
+      c.recentSucceeded += r.recent ?? r.n;
+      c.recentUnauthenticatedSucceeded += r.recent_bare ?? 0;
+    }
+    if (r.state === 'failed') {
+      c.recentFailed += r.recent ?? r.n;
+      c.recentUnauthenticatedFailed += r.recent_bare ?? 0;
+    }
+  }
+  return c;
 }

@@ -33,6 +33,12 @@ export interface SqlDialect {
    * such as `1.3` holds a dot).
    */
   incrementJsonCounter(column: string): string;
+  /**
+   * Ends a SELECT inside a transaction so the rows it reads stay locked until it ends: PostgreSQL
+   * needs it where a write without the transaction's lock may change them concurrently; SQLite's
+   * single writer already holds them (and has no such clause).
+   */
+  forUpdate: string;
 }
 
 export interface SqlExecutor extends SqlSession {

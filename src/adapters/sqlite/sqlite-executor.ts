@@ -17,13 +17,14 @@ export const SQLITE_DIALECT: SqlDialect = {
   name: 'sqlite',
   incrementJsonCounter: (column) =>
     `json_set(${column}, '$."' || ? || '"', coalesce(json_extract(${column}, '$."' || ? || '"'), 0) + 1)`,
+  forUpdate: '',
 };
 
 /** Statements on one connection (a read connection, or the writer's inside its transactions). */
 export class SqliteSession implements SqlSession {
   private readonly statements = new Map<string, Statement>();
 
-  constructor(protected readonly db: Database) {}
+  constructor(private readonly db: Database) {}
 
   private prepare(sql: string): Statement {
     let st = this.statements.get(sql);
@@ -48,19 +49,36 @@ export class SqliteSession implements SqlSession {
   }
 }
 
-/** The executor of the write connection: its transactions are savepoints of a group commit. */
-export class SqliteExecutor extends SqliteSession implements SqlExecutor {
+/**
+ * The executor of the write connection: its transactions are savepoints of a group commit, and a
+ * statement run outside a transaction joins the group too (alone in its savepoint), so nothing
+ * written here is ever outside a group or lands inside another write's savepoint.
+ */
+export class SqliteExecutor implements SqlExecutor {
   readonly dialect = SQLITE_DIALECT;
+  private readonly direct: SqliteSession;
 
   constructor(
     db: Database,
     private readonly committer: GroupCommitter,
   ) {
-    super(db);
+    this.direct = new SqliteSession(db);
   }
 
   // One writer: every transaction is already alone, no lock is needed.
   transaction<T>(_lock: TxLock | null, work: (tx: SqlSession) => Promise<T>): Promise<T> {
-    return this.committer.run(() => work(this));
+    return this.committer.run(() => work(this.direct));
+  }
+
+  all<T>(sql: string, params?: readonly unknown[]): Promise<T[]> {
+    return this.committer.run(() => this.direct.all<T>(sql, params));
+  }
+
+  one<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined> {
+    return this.committer.run(() => this.direct.one<T>(sql, params));
+  }
+
+  run(sql: string, params?: readonly unknown[]): Promise<number> {
+    return this.committer.run(() => this.direct.run(sql, params));
   }
 }

@@ -5,35 +5,15 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
-import type { Database, Statement } from 'better-sqlite3';
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
-import type { ReplayState } from '../../model/replay.js';
-import type { Outbox, OutboxKind, OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
-import type {
-  AuditEntry,
-  CommitOutcome,
-  DeviceReport,
-  DeviceReportKind,
-  EventQuery,
-  NewDevice,
-  NonceOutcome,
-  Reading,
-  ReadingPage,
-  ReadingQuery,
-  ReportRetention,
-  SecurityEvent,
-  Storage,
-  StoredAuditEntry,
-  StoredDeviceReport,
-  StoredSecurityEvent,
-  StoredUpload,
-  UploadCommit,
-} from '../../ports/storage.js';
-import { type BlockRow, blockFromRow } from '../blocks.js';
+import type { Database } from 'better-sqlite3';
+import type { CommitOutcome, NonceOutcome, UploadCommit } from '../../ports/storage.js';
+import { SqlDeviceRegistry } from '../sql/device-registry.js';
+import { SqlSecurityEventStore } from '../sql/event-store.js';
+import { SqlOutbox } from '../sql/outbox-store.js';
+import { SqlReportStore } from '../sql/report-store.js';
+import { SqlStorage, type StorageRoles } from '../sql/sql-storage.js';
 import { UploadReads } from '../sql/upload-reads.js';
 import { MEMORY, openDatabase } from './open-database.js';
-import { type ReportRow, reportFromRow } from './report-writes.js';
-import { type DeviceRow, deviceFromRow, type KeyRow } from './rows.js';
 import { SqliteSession } from './sqlite-executor.js';
 import { inlineWriter } from './write-side.js';
 import type { WriterPort } from './writer-ops.js';
@@ -50,12 +30,10 @@ export interface SqliteOptions {
   outbox?: boolean;
 }
 
-export class SqliteStorage implements Storage, Outbox {
-  private readonly st: Record<string, Statement>;
-  /** Reads written once for every database (src/adapters/sql). */
-  private readonly reads: UploadReads;
+export class SqliteStorage extends SqlStorage {
   /** The read connection as the stores written once for both databases use it. */
   readonly sql: SqliteSession;
+  protected readonly roles: StorageRoles;
 
   private constructor(
     /** The read connection (this thread). */
@@ -63,25 +41,16 @@ export class SqliteStorage implements Storage, Outbox {
     /** Every write goes through here (extensions' ops included). */
     readonly writer: WriterPort,
   ) {
-    const p = (sql: string) => db.prepare(sql);
-    this.sql = new SqliteSession(db);
-    this.reads = new UploadReads(this.sql);
-    this.st = {
-      device: p('SELECT * FROM devices WHERE id = ?'),
-      devices: p('SELECT * FROM devices ORDER BY id'),
-      keys: p('SELECT * FROM device_keys WHERE device_id = ? ORDER BY created_at, kid'),
-      allKeys: p('SELECT * FROM device_keys ORDER BY created_at, kid'),
-      uploadHead: p('SELECT device_id, received_at, nonce FROM uploads WHERE id = ?'),
-      ping: p('SELECT 1'),
-      reports: p('SELECT * FROM device_reports WHERE device_id = ? AND kind = ? ORDER BY id DESC LIMIT ?'),
-      unknownReports: p(`SELECT * FROM device_reports r WHERE kind = ?
-        AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = r.device_id) ORDER BY id DESC LIMIT ?`),
-      decoderState: p('SELECT decoder_state FROM devices WHERE id = ?'),
-      pendingOutbox: p('SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?'),
-      outboxStats: p('SELECT count(*) AS depth, min(created_at) AS oldest FROM outbox'),
-      uploadBlocks:
-        p(`SELECT b.*, p.method FROM blocks b JOIN packets p ON p.upload_id = b.upload_id AND p.idx = b.packet_idx
-        WHERE b.upload_id = ? ORDER BY b.packet_idx`),
+    super();
+    const sql = new SqliteSession(db);
+    const { writes } = writer;
+    this.sql = sql;
+    this.roles = {
+      uploads: new UploadReads(sql),
+      registry: new SqlDeviceRegistry(sql, writes.devices),
+      events: new SqlSecurityEventStore(sql, writes.events),
+      reports: new SqlReportStore(sql, writes.reports),
+      outbox: new SqlOutbox(sql, writes.outbox, 'id'),
     };
   }
 
@@ -131,205 +100,8 @@ export class SqliteStorage implements Storage, Outbox {
     return this.writer.writes.core.acceptNonce(deviceId, nonce, counterResetThreshold);
   }
 
-  async loadDecoderState(deviceId: string): Promise<string | null> {
-    const row = this.st.decoderState.get(deviceId) as { decoder_state: string | null } | undefined;
-    return row?.decoder_state ?? null;
-  }
-
-  async getDevice(id: string): Promise<Device | undefined> {
-    const row = this.st.device.get(id) as DeviceRow | undefined;
-    return row ? deviceFromRow(row, this.st.keys.all(id) as KeyRow[]) : undefined;
-  }
-
-  async listDevices(): Promise<Device[]> {
-    const keys = new Map<string, KeyRow[]>();
-    for (const k of this.st.allKeys.all() as KeyRow[]) {
-      const list = keys.get(k.device_id) ?? [];
-      list.push(k);
-      keys.set(k.device_id, list);
-    }
-    return (this.st.devices.all() as DeviceRow[]).map((r) => deviceFromRow(r, keys.get(r.id) ?? []));
-  }
-
-  createDevice(d: NewDevice, audit: AuditEntry): Promise<Device> {
-    return this.writer.writes.core.createDevice(d, audit);
-  }
-
-  setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writer.writes.core.setDeviceStatus(id, status, audit);
-  }
-
-  setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writer.writes.core.setDevicePolicy(id, policy, audit);
-  }
-
-  addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writer.writes.core.addDeviceKey(id, key, audit);
-  }
-
-  retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writer.writes.core.retireDeviceKey(id, kid, audit);
-  }
-
-  resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writer.writes.core.resetReplay(id, state, audit);
-  }
-
-  countReject(deviceId: string, code: string): void {
-    this.writer.writes.core.countReject(deviceId, code).catch(() => undefined);
-  }
-
-  countControl(deviceId: string, kind: string): void {
-    this.writer.writes.core.countControl(deviceId, kind).catch(() => undefined);
-  }
-
-  recordSecurityEvent(e: SecurityEvent): void {
-    this.writer.writes.core.recordSecurityEvent(e).catch(() => undefined);
-  }
-
-  async listSecurityEvents(q: EventQuery): Promise<StoredSecurityEvent[]> {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    const add = (sql: string, v: string | number | undefined) => {
-      if (v === undefined) return;
-      where.push(sql);
-      args.push(v);
-    };
-    add('device_id = ?', q.deviceId);
-    add('code = ?', q.code);
-    add('time >= ?', q.since);
-    add('id < ?', q.before);
-    const sql = `SELECT * FROM security_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY id DESC LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, q.limit) as {
-      id: number;
-      time: number;
-      device_id: string | null;
-      code: string;
-      reason: string;
-      source: string | null;
-      nonce: number | null;
-      request_id: string | null;
-      detail: string | null;
-    }[];
-    return rows.map((r) => ({
-      id: r.id,
-      time: r.time,
-      deviceId: r.device_id,
-      code: r.code,
-      reason: r.reason,
-      source: r.source,
-      nonce: r.nonce,
-      requestId: r.request_id,
-      ...(r.detail ? { detail: JSON.parse(r.detail) as Record<string, unknown> } : {}),
-    }));
-  }
-
-  async listAudit(q: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]> {
-    const rows = (
-      q.deviceId === undefined
-        ? this.db.prepare('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?').all(q.limit)
-        : this.db
-            .prepare('SELECT * FROM audit_log WHERE device_id = ? ORDER BY id DESC LIMIT ?')
-            .all(q.deviceId, q.limit)
-    ) as {
-      id: number;
-      time: number;
-      actor: string;
-      action: string;
-      device_id: string | null;
-      reason: string | null;
-      detail: string | null;
-    }[];
-    return rows.map((r) => ({
-      id: r.id,
-      time: r.time,
-      actor: r.actor,
-      action: r.action,
-      deviceId: r.device_id,
-      reason: r.reason,
-      ...(r.detail ? { detail: JSON.parse(r.detail) as Record<string, unknown> } : {}),
-    }));
-  }
-
-  queryReadings(deviceId: string, q: ReadingQuery): Promise<ReadingPage> {
-    return this.reads.queryReadings(deviceId, q);
-  }
-
-  latestReadings(deviceId: string): Promise<Reading[]> {
-    return this.reads.latestReadings(deviceId);
-  }
-
-  getUpload(id: string): Promise<StoredUpload | undefined> {
-    return this.reads.getUpload(id);
-  }
-
-  listUploads(deviceId: string, q: { limit: number; before?: string }): Promise<StoredUpload[]> {
-    return this.reads.listUploads(deviceId, q);
-  }
-
-  recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport> {
-    return this.writer.writes.reports.recordReport(report, retention);
-  }
-
-  async listReports(deviceId: string, kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
-    return (this.st.reports.all(deviceId, kind, limit) as ReportRow[]).map(reportFromRow);
-  }
-
-  async listUnknownDeviceReports(kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
-    return (this.st.unknownReports.all(kind, limit) as ReportRow[]).map(reportFromRow);
-  }
-
-  async pendingOutbox(limit: number, afterId = 0): Promise<OutboxRecord[]> {
-    const rows = this.st.pendingOutbox.all(afterId, limit) as {
-      id: number;
-      device_id: string | null;
-      kind: string;
-      ref_id: string | null;
-      payload: string | null;
-      created_at: number;
-    }[];
-    return rows.map((r) => ({
-      id: r.id,
-      deviceId: r.device_id,
-      kind: r.kind as OutboxKind,
-      refId: r.ref_id,
-      payload: r.payload,
-      createdAt: r.created_at,
-    }));
-  }
-
-  markPublished(ids: readonly number[]): Promise<void> {
-    return this.writer.writes.core.markPublished(ids);
-  }
-
-  async outboxStats(): Promise<OutboxStats> {
-    const r = this.st.outboxStats.get() as { depth: number; oldest: number | null };
-    return { depth: r.depth, oldestCreatedAt: r.oldest };
-  }
-
-  async uploadBlocks(uploadId: string): Promise<UploadBlocks | undefined> {
-    // The relay reads every upload back: only the columns it needs, not the packets and notes.
-    const u = this.st.uploadHead.get(Number(uploadId)) as
-      | { device_id: string; received_at: number; nonce: number | null }
-      | undefined;
-    if (!u) return undefined;
-    const rows = this.st.uploadBlocks.all(Number(uploadId)) as (BlockRow & { method: string | null })[];
-    return {
-      uploadId,
-      deviceId: u.device_id,
-      receivedAt: u.received_at,
-      nonce: u.nonce,
-      packets: rows.map((r) => ({
-        index: r.packet_idx,
-        method: r.method,
-        block: blockFromRow(r),
-      })),
-    };
-  }
-
   async ping(): Promise<void> {
-    this.st.ping.get();
+    await this.sql.one('SELECT 1');
   }
 
   async close(): Promise<void> {

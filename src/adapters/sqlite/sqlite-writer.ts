@@ -1,28 +1,18 @@
 /**
- * The upload commit with its replay-state advance, registry changes with their audit entries,
- * events. Runs on the write connection (the writer thread, or inline for an in-memory database);
- * each method runs inside a savepoint of the group commit (write-side.ts).
+ * The upload commit with its replay-state advance, and the replay advance of other authenticated
+ * requests: the hot path, on statements prepared once. Runs on the write connection (the writer
+ * thread, or inline for an in-memory database); each method runs inside a savepoint of the group
+ * commit (write-side.ts).
  */
 
 import type { Database, Statement } from 'better-sqlite3';
 import { armedAt, checkReplay } from '../../ingest/replay-window.js';
 import { checkUploadPolicy } from '../../ingest/upload-policy.js';
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
-import { keysRetiredByUse } from '../../model/device.js';
+import { type DevicePolicy, keysRetiredByUse } from '../../model/device.js';
 import { parseReplayMode, type ReplayState, replayModeToString } from '../../model/replay.js';
-import { eventJson } from '../../observability/event-json.js';
-import type {
-  AuditEntry,
-  CommitOutcome,
-  NewDevice,
-  NonceOutcome,
-  SecurityEvent,
-  UploadCommit,
-} from '../../ports/storage.js';
+import type { AuditEntry, CommitOutcome, NonceOutcome, UploadCommit } from '../../ports/storage.js';
 import { encodeQualities } from '../blocks.js';
-import { type DeviceRow, deviceFromRow, type KeyRow, policyFromRow } from './rows.js';
-
-export const encodeSeen = (seen: bigint): string => seen.toString(16);
+import { type DeviceRow, encodeSeen, policyFromRow } from '../sql/device-rows.js';
 
 type CommitDeviceRow = Pick<
   DeviceRow,
@@ -51,15 +41,12 @@ export class SqliteWriter {
       commitDevice:
         p(`SELECT status, allow_unsecured, require_encryption, replay_mode, allow_unsecured_config,
         require_v2, replay_high, replay_seen FROM devices WHERE id = ?`),
-      keys: p('SELECT * FROM device_keys WHERE device_id = ? ORDER BY created_at, kid'),
       activeKeys: p(
         "SELECT kid FROM device_keys WHERE device_id = ? AND status = 'active' ORDER BY created_at, kid",
       ),
       insertDevice: p(`INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode,
         auto_registered, created_at, replay_high, replay_seen, allow_unsecured_config, require_v2)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertKey: p(`INSERT INTO device_keys (device_id, kid, kind, hmac_key, aes_key, iv, status, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       insertUpload:
         p(`INSERT INTO uploads (device_id, nonce, protocol, encrypted, key_kid, received_at, source,
         request_id, device_timestamp, gap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -77,7 +64,6 @@ export class SqliteWriter {
         decoder_state = coalesce(@decoderState, decoder_state), generation = @generation,
         auth_source = CASE WHEN @nonce IS NULL THEN auth_source ELSE @source END,
         auth_at = CASE WHEN @nonce IS NULL THEN auth_at ELSE @now END WHERE id = @id`),
-      deleteOutbox: p('DELETE FROM outbox WHERE id = ?'),
       insertOutbox: p(
         'INSERT INTO outbox (device_id, kind, ref_id, payload, created_at) VALUES (?, ?, ?, ?, ?)',
       ),
@@ -85,31 +71,12 @@ export class SqliteWriter {
       retireKey: p(
         "UPDATE device_keys SET status = 'retired', retired_at = ? WHERE device_id = ? AND kid = ? AND status = 'active'",
       ),
-      // The kind is quoted in the path: a generation such as `1.3` holds a dot.
-      countControl: p(`UPDATE devices SET control_counts = json_set(control_counts, '$."' || @kind || '"',
-        coalesce(json_extract(control_counts, '$."' || @kind || '"'), 0) + 1) WHERE id = @id`),
-      countReject: p(`UPDATE devices SET rejects = json_set(rejects, '$.' || @code,
-        coalesce(json_extract(rejects, '$.' || @code), 0) + 1) WHERE id = @id`),
-      insertEvent:
-        p(`INSERT INTO security_events (time, device_id, code, reason, source, nonce, request_id, detail)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       insertAudit: p(`INSERT INTO audit_log (time, actor, action, device_id, reason, detail)
         VALUES (?, ?, ?, ?, ?, ?)`),
-      setStatus: p('UPDATE devices SET status = ? WHERE id = ?'),
-      setPolicy: p(
-        `UPDATE devices SET allow_unsecured = ?, require_encryption = ?, replay_mode = ?, allow_unsecured_config = ?,
-        require_v2 = ? WHERE id = ?`,
-      ),
       advanceReplay: p(
         'UPDATE devices SET replay_high = ?, replay_seen = ?, last_nonce = ?, nonce_gaps = nonce_gaps + ? WHERE id = ?',
       ),
-      setReplay: p('UPDATE devices SET replay_high = ?, replay_seen = ? WHERE id = ?'),
     };
-  }
-
-  private loadDevice(id: string): Device | undefined {
-    const row = this.st.device.get(id) as DeviceRow | undefined;
-    return row ? deviceFromRow(row, this.st.keys.all(id) as KeyRow[]) : undefined;
   }
 
   private writeAudit(a: AuditEntry): void {
@@ -292,83 +259,5 @@ export class SqliteWriter {
       });
     }
     return retired;
-  }
-
-  createDevice(d: NewDevice, audit: AuditEntry): Device {
-    this.insertDevice(d.id, d.policy, false, d.createdAt, d.replay);
-    if (d.status !== 'active') this.st.setStatus.run(d.status, d.id);
-    for (const k of d.keys) this.insertKey(d.id, k);
-    this.writeAudit(audit);
-    return this.loadDevice(d.id) as Device;
-  }
-
-  private insertKey(deviceId: string, k: DeviceKey): void {
-    this.st.insertKey.run(deviceId, k.kid, k.kind, k.hmacKey, k.aesKey, k.iv, k.status, k.createdAt);
-  }
-
-  private mutate(id: string, audit: AuditEntry, change: () => void): Device | undefined {
-    if (!this.st.device.get(id)) return undefined;
-    change();
-    this.writeAudit(audit);
-    return this.loadDevice(id);
-  }
-
-  setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Device | undefined {
-    return this.mutate(id, audit, () => this.st.setStatus.run(status, id));
-  }
-
-  setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Device | undefined {
-    return this.mutate(id, audit, () =>
-      this.st.setPolicy.run(
-        policy.allowUnsecured ? 1 : 0,
-        policy.requireEncryption ? 1 : 0,
-        replayModeToString(policy.replay),
-        policy.allowUnsecuredConfig ? 1 : 0,
-        policy.requireV2 ? 1 : 0,
-        id,
-      ),
-    );
-  }
-
-  addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Device | undefined {
-    return this.mutate(id, audit, () => this.insertKey(id, key));
-  }
-
-  retireDeviceKey(id: string, kid: string, audit: AuditEntry): Device | undefined {
-    return this.mutate(id, audit, () => this.st.retireKey.run(audit.time, id, kid));
-  }
-
-  resetReplay(id: string, state: ReplayState, audit: AuditEntry): Device | undefined {
-    return this.mutate(id, audit, () => this.st.setReplay.run(state.high, encodeSeen(state.seen), id));
-  }
-
-  countReject(deviceId: string, code: string): void {
-    this.st.countReject.run({ id: deviceId, code });
-  }
-
-  countControl(deviceId: string, kind: string): void {
-    this.st.countControl.run({ id: deviceId, kind });
-  }
-
-  recordSecurityEvent(e: SecurityEvent): void {
-    const id = this.st.insertEvent.run(
-      e.time,
-      e.deviceId,
-      e.code,
-      e.reason,
-      e.source,
-      e.nonce,
-      e.requestId,
-      e.detail ? JSON.stringify(e.detail) : null,
-    ).lastInsertRowid;
-    if (this.outbox && e.deviceId !== null) {
-      const payload = JSON.stringify(eventJson(e, Number(id)));
-      this.st.insertOutbox.run(e.deviceId, 'event', String(id), payload, e.time);
-    }
-  }
-
-  markPublished(ids: readonly number[]): undefined {
-    for (const id of ids) this.st.deleteOutbox.run(id);
-    return undefined;
   }
 }

@@ -1,15 +1,18 @@
 /**
- * Everything that writes to the SQLite file, on the one write connection: the upload commit and
- * registry (`core`) and each capability's writes. Built where that connection lives — the writer
+ * Everything that writes to the SQLite file, on the one write connection: the upload commit with
+ * its replay advance (`core`) and each role's and capability's writes. Built where that connection lives — the writer
  * thread, or inline for an in-memory database — and reached from elsewhere only through
  * `writer-client.ts`, which carries calls to these targets and nothing else.
  */
 import type { Database } from 'better-sqlite3';
-import { commandWrites } from './command-writes.js';
-import { configWrites } from './config-writes.js';
-import { firmwareWrites } from './firmware-writes.js';
+import { CommandWrites } from '../sql/command-writes.js';
+import { ConfigWrites } from '../sql/config-writes.js';
+import { DeviceWrites } from '../sql/device-writes.js';
+import { EventWrites } from '../sql/event-writes.js';
+import { FirmwareWrites } from '../sql/firmware-writes.js';
+import { OutboxWrites } from '../sql/outbox-writes.js';
+import { ReportWrites } from '../sql/report-writes.js';
 import { GroupCommitter } from './group-commit.js';
-import { reportWrites } from './report-writes.js';
 import { SqliteExecutor } from './sqlite-executor.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { WriterPort } from './writer-ops.js';
@@ -49,10 +52,13 @@ export function openWriteSide(db: Database, opts: WriteSideOptions) {
   const sql = new SqliteExecutor(db, committer);
   const targets = {
     core: inGroupCommit(committer, new SqliteWriter(db, opts.outbox)),
-    config: inGroupCommit(committer, configWrites(db)),
-    commands: inGroupCommit(committer, commandWrites(db)),
-    firmware: inGroupCommit(committer, firmwareWrites(db)),
-    reports: inGroupCommit(committer, reportWrites(db)),
+    config: new ConfigWrites(sql),
+    commands: new CommandWrites(sql),
+    firmware: new FirmwareWrites(sql),
+    devices: new DeviceWrites(sql),
+    events: new EventWrites(sql, opts.outbox),
+    reports: new ReportWrites(sql),
+    outbox: new OutboxWrites(sql, 'id'),
   };
   return { targets, committer, sql };
 }

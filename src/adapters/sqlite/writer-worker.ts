@@ -34,14 +34,29 @@ if (checkpointer) db.pragma('wal_autocheckpoint = 20000');
 const side = openWriteSide(db, { maxBatch, outbox: keepOutbox });
 const targets = side.targets as unknown as Record<string, Record<string, unknown>>;
 
+/**
+ * Whether `target` has `name` as a method of its own or of its class (a store's `XWrites`), never
+ * one inherited from `Object` such as `constructor` or `toString`.
+ */
+function isWrite(target: object, name: string): boolean {
+  if (Object.hasOwn(target, name)) return true;
+  const proto: unknown = Object.getPrototypeOf(target);
+  return (
+    proto !== Object.prototype &&
+    proto !== null &&
+    name !== 'constructor' &&
+    Object.hasOwn(proto as object, name)
+  );
+}
+
 /** Runs a request on its write target; a name the targets do not have is refused, not looked up further. */
 function perform(req: WriterRequest, args: unknown[]): Promise<unknown> {
   const target = Object.hasOwn(targets, req.target) ? targets[req.target] : undefined;
-  const method = target && Object.hasOwn(target, req.method) ? target[req.method] : undefined;
+  const method = target && isWrite(target, req.method) ? target[req.method] : undefined;
   if (typeof method !== 'function') {
     return Promise.reject(new Error(`no write ${req.target}.${req.method}`));
   }
-  return (method as (...a: unknown[]) => Promise<unknown>)(...args);
+  return (method as (...a: unknown[]) => Promise<unknown>).apply(target, args);
 }
 
 /** Answers the write requests arriving on `port`. */

@@ -5,7 +5,7 @@
  * 1.3 device through the service, on the real SQLite store.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteConfigStore } from '../../../src/adapters/sqlite/config-store.js';
+import { SqlConfigStore } from '../../../src/adapters/sql/config-store.js';
 import { SqliteStorage } from '../../../src/adapters/sqlite/sqlite-storage.js';
 import { applyPatch, checkConfig, parseConfigPatch } from '../../../src/config/config-schema.js';
 import { ConfigService } from '../../../src/config/config-service.js';
@@ -331,7 +331,11 @@ describe('a 1.3 device through the configuration service', () => {
 
   beforeEach(async () => {
     storage = await SqliteStorage.open({ dataDir: ':memory:', synchronous: 'FULL', maxBatch: 64 });
-    config = new ConfigService(new SqliteConfigStore(storage), storage, () => now);
+    config = new ConfigService(
+      new SqlConfigStore(storage.sql, storage.writer.writes.config),
+      storage,
+      () => now,
+    );
     await storage.createDevice(
       {
         id: 'esp-13',

@@ -1,6 +1,6 @@
 /** The MQTT settings topic (§5.4) feeds the same configuration model as the admin API. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteConfigStore } from '../../../src/adapters/sqlite/config-store.js';
+import { SqlConfigStore } from '../../../src/adapters/sql/config-store.js';
 import { SqliteStorage } from '../../../src/adapters/sqlite/sqlite-storage.js';
 import { ConfigService } from '../../../src/config/config-service.js';
 import { armedAt } from '../../../src/ingest/replay-window.js';
@@ -11,7 +11,7 @@ let config: ConfigService;
 
 beforeEach(async () => {
   storage = await SqliteStorage.open({ dataDir: ':memory:', synchronous: 'FULL', maxBatch: 64 });
-  config = new ConfigService(new SqliteConfigStore(storage), storage);
+  config = new ConfigService(new SqlConfigStore(storage.sql, storage.writer.writes.config), storage);
   await storage.createDevice(
     {
       id: 'site-7',

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteFirmwareStore } from '../../../src/adapters/sqlite/sqlite-firmware-store.js';
+import { SqlFirmwareStore } from '../../../src/adapters/sql/firmware-store.js';
 import { SqliteStorage } from '../../../src/adapters/sqlite/sqlite-storage.js';
 import { ApiError } from '../../../src/errors.js';
 import { FirmwareCatalogue, offeredManifest } from '../../../src/firmware/firmware-catalogue.js';
@@ -40,7 +40,7 @@ async function setup(opts: { maxBytes?: number; keys?: FirmwareKeys | undefined 
     writer: 'inline',
   });
   open.push(storage);
-  const store = new SqliteFirmwareStore(storage);
+  const store = new SqlFirmwareStore(storage.sql, storage.writer.writes.firmware);
   let clock = 1_000_000;
   const now = () => clock;
   const catalogue = new FirmwareCatalogue(

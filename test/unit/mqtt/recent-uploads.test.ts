@@ -1,7 +1,8 @@
 /** The relay's short memory of uploads this process committed. */
 import { describe, expect, it } from 'vitest';
 import type { CommittedUpload } from '../../../src/ingest/ingest-service.js';
-import { RecentUploads } from '../../../src/mqtt/recent-uploads.js';
+import { RecentUploads, withRecentUploads } from '../../../src/mqtt/recent-uploads.js';
+import type { Outbox, UploadBlocks } from '../../../src/ports/outbox.js';
 import type { PacketRecord } from '../../../src/ports/storage.js';
 
 function packet(index: number, decoded = true): PacketRecord {
@@ -67,5 +68,27 @@ describe('recent uploads', () => {
     expect(recent.take('1')).toBeUndefined();
     expect(recent.take('2')).toBeUndefined();
     expect(recent.take('5')).toBeDefined();
+  });
+
+  it("is the outbox's source of blocks: remembered uploads first, the store for the rest", async () => {
+    const stored: UploadBlocks = { uploadId: '9', deviceId: 'd', receivedAt: 1, nonce: null, packets: [] };
+    const reads: string[] = [];
+    const store: Outbox = {
+      pendingOutbox: async () => [],
+      markPublished: async () => undefined,
+      outboxStats: async () => ({ depth: 0, oldestCreatedAt: null }),
+      uploadBlocks: async (id) => {
+        reads.push(id);
+        return id === '9' ? stored : undefined;
+      },
+    };
+    const recent = new RecentUploads();
+    const outbox = withRecentUploads(store, recent);
+    recent.remember(committed('1'));
+    expect((await outbox.uploadBlocks('1'))?.packets.map((p) => p.index)).toEqual([0]);
+    expect(await outbox.uploadBlocks('9')).toBe(stored);
+    // Taken once: asked again (a rewind), the store answers.
+    expect(await outbox.uploadBlocks('1')).toBeUndefined();
+    expect(reads).toEqual(['9', '1']);
   });
 });

@@ -1,0 +1,107 @@
+/**
+ * The device registry on either database: reads on the store's connection, writes through a
+ * `DeviceWrites` (on SQLite the writer thread's); the counters are fire and forget.
+ */
+import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
+import type { ReplayState } from '../../model/replay.js';
+import type { AuditEntry, DeviceRegistry, NewDevice, StoredAuditEntry } from '../../ports/storage.js';
+import { type Background, dropFailures } from './background.js';
+import { DEVICE_COLUMNS, type DeviceRow, deviceFromRow, type KeyRow, loadDevice } from './device-rows.js';
+import type { DeviceWrites } from './device-writes.js';
+import { json } from './row-values.js';
+import type { SqlSession } from './sql-executor.js';
+
+interface AuditRow {
+  id: number;
+  time: number;
+  actor: string;
+  action: string;
+  device_id: string | null;
+  reason: string | null;
+  detail: unknown;
+}
+
+export class SqlDeviceRegistry implements DeviceRegistry {
+  constructor(
+    private readonly db: SqlSession,
+    private readonly writes: Pick<DeviceWrites, keyof DeviceWrites>,
+    private readonly background: Background = dropFailures,
+  ) {}
+
+  getDevice(id: string): Promise<Device | undefined> {
+    return loadDevice(this.db, id);
+  }
+
+  async listDevices(): Promise<Device[]> {
+    const [rows, keyRows] = await Promise.all([
+      this.db.all<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY id`),
+      this.db.all<KeyRow>('SELECT * FROM device_keys ORDER BY created_at, kid'),
+    ]);
+    const keys = new Map<string, KeyRow[]>();
+    for (const k of keyRows) {
+      const list = keys.get(k.device_id) ?? [];
+      list.push(k);
+      keys.set(k.device_id, list);
+    }
+    return rows.map((r) => deviceFromRow(r, keys.get(r.id) ?? []));
+  }
+
+  async loadDecoderState(deviceId: string): Promise<string | null> {
+    const row = await this.db.one<{ decoder_state: string | null }>(
+      'SELECT decoder_state FROM devices WHERE id = ?',
+      [deviceId],
+    );
+    return row?.decoder_state ?? null;
+  }
+
+  createDevice(device: NewDevice, audit: AuditEntry): Promise<Device> {
+    return this.writes.createDevice(device, audit);
+  }
+
+  setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined> {
+    return this.writes.setDeviceStatus(id, status, audit);
+  }
+
+  setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Promise<Device | undefined> {
+    return this.writes.setDevicePolicy(id, policy, audit);
+  }
+
+  addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Promise<Device | undefined> {
+    return this.writes.addDeviceKey(id, key, audit);
+  }
+
+  retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined> {
+    return this.writes.retireDeviceKey(id, kid, audit);
+  }
+
+  resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined> {
+    return this.writes.resetReplay(id, state, audit);
+  }
+
+  countReject(deviceId: string, code: string): void {
+    this.background(this.writes.countReject(deviceId, code));
+  }
+
+  countControl(deviceId: string, kind: string): void {
+    this.background(this.writes.countControl(deviceId, kind));
+  }
+
+  async listAudit(q: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]> {
+    const rows =
+      q.deviceId === undefined
+        ? await this.db.all<AuditRow>('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?', [q.limit])
+        : await this.db.all<AuditRow>(
+            'SELECT * FROM audit_log WHERE device_id = ? ORDER BY id DESC LIMIT ?',
+            [q.deviceId, q.limit],
+          );
+    return rows.map((r) => ({
+      id: r.id,
+      time: r.time,
+      actor: r.actor,
+      action: r.action,
+      deviceId: r.device_id,
+      reason: r.reason,
+      ...(r.detail ? { detail: json<Record<string, unknown>>(r.detail) } : {}),
+    }));
+  }
+}
