@@ -8,7 +8,7 @@
 
 import type { FastifyBaseLogger } from 'fastify';
 import type { SecurityEvents } from '../observability/security-events.js';
-import type { SecurityEvent, Storage } from '../ports/storage.js';
+import type { DeviceRegistry, SecurityEvent } from '../ports/storage.js';
 
 export interface AlertSettings {
   webhookUrl: string | undefined;
@@ -52,7 +52,7 @@ export class AlertEngine {
 
   constructor(
     private readonly settings: AlertSettings,
-    private readonly storage: Pick<Storage, 'listDevices'>,
+    private readonly storage: Pick<DeviceRegistry, 'listDevices'>,
     /** Where a fired alert is written as an event (stored and fanned out like every other). */
     private readonly events: Pick<SecurityEvents, 'record'>,
     private readonly log: FastifyBaseLogger,

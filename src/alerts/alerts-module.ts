@@ -6,7 +6,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { Rollout } from '../model/firmware.js';
 import type { StallInfo } from '../mqtt/relay.js';
 import type { SecurityEvents } from '../observability/security-events.js';
-import type { Storage } from '../ports/storage.js';
+import type { DeviceRegistry } from '../ports/storage.js';
 import type { Settings } from '../settings.js';
 import { AlertEngine } from './alert-engine.js';
 
@@ -23,7 +23,7 @@ export interface AlertsModule {
 }
 
 export interface AlertsDeps {
-  storage: Storage;
+  storage: Pick<DeviceRegistry, 'listDevices'>;
   events: SecurityEvents;
   log: Logger;
 }

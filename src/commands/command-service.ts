@@ -6,7 +6,7 @@
 import { ApiError } from '../errors.js';
 import type { FieldErrors } from '../model/field-errors.js';
 import type { CommandStatus, CommandStore, ResultStatus, StoredCommand } from '../ports/command-store.js';
-import type { Storage } from '../ports/storage.js';
+import type { DeviceRegistry } from '../ports/storage.js';
 import { settleLease } from './command-lease.js';
 import { parseCommand } from './command-schema.js';
 
@@ -95,7 +95,7 @@ export function parseDeviceResult(doc: Record<string, unknown>): DeviceResult {
 export class CommandService {
   constructor(
     private readonly store: CommandStore,
-    private readonly registry: Pick<Storage, 'getDevice'>,
+    private readonly registry: Pick<DeviceRegistry, 'getDevice'>,
     private readonly defaults: CommandDefaults = {
       leaseSeconds: DEFAULT_COMMAND_LEASE_SECONDS,
       maxAttempts: DEFAULT_COMMAND_MAX_ATTEMPTS,

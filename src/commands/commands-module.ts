@@ -4,7 +4,7 @@ import type { ControlRequestGuard } from '../devices/control-request-guard.js';
 import { commandRoutes } from '../http/admin/command-routes.js';
 import { commandDeviceRoutes } from '../http/device/command-routes.js';
 import type { CommandStore } from '../ports/command-store.js';
-import type { Storage } from '../ports/storage.js';
+import type { DeviceRegistry } from '../ports/storage.js';
 import type { Settings } from '../settings.js';
 import { CommandService } from './command-service.js';
 
@@ -15,7 +15,7 @@ export interface CommandsModule {
 
 export interface CommandsDeps {
   store: CommandStore;
-  storage: Storage;
+  storage: Pick<DeviceRegistry, 'getDevice'>;
   guard: ControlRequestGuard;
   adminToken: string;
 }

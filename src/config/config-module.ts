@@ -10,7 +10,7 @@ import { configRoutes } from '../http/admin/config-routes.js';
 import { changesRoutes } from '../http/device/changes-routes.js';
 import { config13Routes } from '../http/device/config13-routes.js';
 import type { ConfigStore } from '../ports/config-store.js';
-import type { Storage } from '../ports/storage.js';
+import type { DeviceRegistry } from '../ports/storage.js';
 import { ConfigService } from './config-service.js';
 
 export interface ConfigModule {
@@ -21,7 +21,7 @@ export interface ConfigModule {
 
 export interface ConfigDeps {
   store: ConfigStore;
-  storage: Storage;
+  storage: Pick<DeviceRegistry, 'getDevice'>;
   guard: ControlRequestGuard;
   /** Opens device keys for the v2 key rotation carried by configuration answers. */
   vault: KeyVault;

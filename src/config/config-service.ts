@@ -28,7 +28,7 @@ import type {
   ReportedValue,
   ScopeConfig,
 } from '../ports/config-store.js';
-import type { Storage } from '../ports/storage.js';
+import type { DeviceRegistry } from '../ports/storage.js';
 import { registerById } from '../protocol/registers.js';
 import {
   buildChangesResponse,
@@ -126,7 +126,7 @@ function invalidConfig(fields: FieldErrors, devices?: Record<string, FieldErrors
 export class ConfigService implements FieldSettingsSink {
   constructor(
     private readonly store: ConfigStore,
-    private readonly registry: Pick<Storage, 'getDevice'>,
+    private readonly registry: Pick<DeviceRegistry, 'getDevice'>,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -4,7 +4,7 @@
  * storage, then kept current by `observe` with every committed upload.
  */
 import type { CommittedUpload } from '../ingest/ingest-service.js';
-import type { Storage } from '../ports/storage.js';
+import type { UploadStore } from '../ports/storage.js';
 import type { Quality } from '../protocol/codecs/types.js';
 
 /** RegID of the inverter output power (W). */
@@ -62,7 +62,7 @@ interface DeviceState {
 export class FleetTracker {
   private readonly devices = new Map<string, DeviceState>();
 
-  constructor(private readonly storage: Storage) {}
+  constructor(private readonly storage: UploadStore) {}
 
   private state(id: string): DeviceState {
     let s = this.devices.get(id);

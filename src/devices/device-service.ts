@@ -14,7 +14,7 @@ import {
   type KeyKind,
 } from '../model/device.js';
 import type { ReplayMode } from '../model/replay.js';
-import type { AuditEntry, Storage } from '../ports/storage.js';
+import type { AuditEntry, DeviceRegistry } from '../ports/storage.js';
 import type { KeyVault } from './key-vault.js';
 
 /** A new key as shown once to the administrator (never again: storage keeps it sealed). */
@@ -37,7 +37,7 @@ export const MAX_ACTIVE_KEYS = 2;
 
 export class DeviceService {
   constructor(
-    private readonly storage: Storage,
+    private readonly storage: DeviceRegistry,
     private readonly defaults: { allowUnsecured: boolean; replay: ReplayMode },
     /** Seals key material before it is stored; without one, keys are stored as given. */
     private readonly vault?: KeyVault,

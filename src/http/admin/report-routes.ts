@@ -5,12 +5,12 @@
 import type { FastifyInstance } from 'fastify';
 import { energyView, faultView, REPORT_RETENTION, registrationView } from '../../devices/device-reports.js';
 import type { DeviceService } from '../../devices/device-service.js';
-import type { Storage } from '../../ports/storage.js';
+import type { ReportStore } from '../../ports/storage.js';
 import { requireAdminToken } from './admin-auth.js';
 import { parseLimit } from './params.js';
 
 export interface ReportAdminDeps {
-  storage: Pick<Storage, 'listReports' | 'listUnknownDeviceReports'>;
+  storage: Pick<ReportStore, 'listReports' | 'listUnknownDeviceReports'>;
   devices: DeviceService;
   adminToken: string;
 }
