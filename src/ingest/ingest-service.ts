@@ -18,10 +18,13 @@ import { gen13Decoder } from './gen13-decoder.js';
 import type { GenerationDecoder, UploadHeader } from './generation-decoder.js';
 import { type AnswerDeps, answerUpload, type IngestResponse } from './stages/answer-upload.js';
 import { type CommitDeps, type CommitSettings, commitUpload } from './stages/commit-upload.js';
-import { decodeUpload } from './stages/decode-upload.js';
-import { limitDeviceRate } from './stages/limit-device-rate.js';
-import { type OpenedUpload, openEnvelope } from './stages/open-envelope.js';
-import { readDocument } from './stages/read-document.js';
+import {
+  decodeUpload,
+  limitDeviceRate,
+  type OpenedUpload,
+  openEnvelope,
+  readDocument,
+} from './stages/receive-upload.js';
 
 export interface IngestConfig extends CommitSettings {
   pollIntervalMs: number;

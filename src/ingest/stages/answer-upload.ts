@@ -9,7 +9,7 @@ import type { SecurityEvents } from '../../observability/security-events.js';
 import type { PacketRecord } from '../../ports/storage.js';
 import type { UploadHeader } from '../generation-decoder.js';
 import type { CommittedOutcome } from './commit-upload.js';
-import type { AuthenticatedUpload } from './read-document.js';
+import type { AuthenticatedUpload } from './receive-upload.js';
 
 export interface PacketSummary {
   index: number;

@@ -15,7 +15,7 @@ import type { CommitOutcome, PacketRecord, Storage } from '../../ports/storage.j
 import { classifyCounterReset, counterResetAdvice } from '../counter-reset.js';
 import type { UploadHeader } from '../generation-decoder.js';
 import { storageCall } from '../storage-call.js';
-import type { AuthenticatedUpload } from './read-document.js';
+import type { AuthenticatedUpload } from './receive-upload.js';
 
 export interface CommitSettings {
   /** The policy of a device registered by this upload. */

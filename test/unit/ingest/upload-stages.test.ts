@@ -8,9 +8,12 @@ import { quarantinedPacket } from '../../../src/ingest/decode-packets.js';
 import { e84f720Decoder } from '../../../src/ingest/e84f720-decoder.js';
 import { answerUpload } from '../../../src/ingest/stages/answer-upload.js';
 import { type CommitDeps, commitUpload } from '../../../src/ingest/stages/commit-upload.js';
-import { limitDeviceRate } from '../../../src/ingest/stages/limit-device-rate.js';
-import { openEnvelope } from '../../../src/ingest/stages/open-envelope.js';
-import { type AuthenticatedUpload, readDocument } from '../../../src/ingest/stages/read-document.js';
+import {
+  type AuthenticatedUpload,
+  limitDeviceRate,
+  openEnvelope,
+  readDocument,
+} from '../../../src/ingest/stages/receive-upload.js';
 import type { UploadDocument } from '../../../src/ingest/upload-document.js';
 import type { Device } from '../../../src/model/device.js';
 import { SecurityEvents } from '../../../src/observability/security-events.js';
