@@ -45,6 +45,11 @@ export async function startChild(entry: string, args: string[], env: Record<stri
  * `devices` requests apart (they arrive in order even at high concurrency).
  */
 export function presealUploads(devices: number, perDevice: number, encrypt = false): string[] {
+  return [...sealedUploads(devices, perDevice, encrypt)];
+}
+
+/** The same uploads one by one, for runs too long to hold them all in memory. */
+export function* sealedUploads(devices: number, perDevice: number, encrypt = false): Generator<string> {
   const fleet = Array.from(
     { length: devices },
     (_, i) =>
@@ -58,17 +63,15 @@ export function presealUploads(devices: number, perDevice: number, encrypt = fal
         startTime: Date.UTC(2026, 5, 21, 12),
       }),
   );
-  const out: string[] = [];
   for (let k = 0; k < perDevice; k++) {
     for (const d of fleet) {
       d.advance();
       const u = d.prepareUpload();
       if (!u) throw new Error('no packet');
       d.uploadFinished(true);
-      out.push(u.body);
+      yield u.body;
     }
   }
-  return out;
 }
 
 export interface LoadResult {
@@ -87,7 +90,7 @@ export interface LoadResult {
 }
 
 /** CPU seconds a process has used so far (all threads), from /proc; `null` where there is none. */
-function processCpuSeconds(pid: number | undefined): number | null {
+export function processCpuSeconds(pid: number | undefined): number | null {
   if (pid === undefined) return null;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
