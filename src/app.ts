@@ -1,7 +1,8 @@
 /**
  * Composition root: settings → stores → the pieces every capability shares → one factory per
  * capability → routes. Each capability's factory (in its own folder) builds its services and
- * mounts its routes; the profile in `adapters/open-stores.ts` picks the adapters.
+ * mounts its routes from its own section of the settings (the one place that sees them all is
+ * here); the profile in `adapters/open-stores.ts` picks the adapters.
  */
 import type { FastifyInstance } from 'fastify';
 import { openRateLimits, openStores } from './adapters/open-stores.js';
@@ -27,7 +28,8 @@ import { Metrics } from './observability/metrics.js';
 import { createOps } from './observability/ops-module.js';
 import { SecurityEvents } from './observability/security-events.js';
 import type { Storage } from './ports/storage.js';
-import { effectiveUnsecuredControl, type Settings, SettingsError } from './settings.js';
+import type { Settings } from './settings/sections.js';
+import { settingsWarnings } from './settings/validate-settings.js';
 
 export interface App {
   http: FastifyInstance;
@@ -39,41 +41,40 @@ export interface App {
   close(): Promise<void>;
 }
 
+/** `settings` as `loadSettings` returns them: resolved, and checked together. */
 export async function createApp(settings: Settings): Promise<App> {
   const warnings: string[] = [];
-  const fleet = resolveFleetKeys(settings);
+  const fleet = resolveFleetKeys(settings.devices, settings.server.mode);
   if (fleet.wellKnown) {
     warnings.push(
       "Using the field firmware's WELL-KNOWN fleet key: anyone can forge uploads. Set ECOWATT_FLEET_HMAC_KEY or ECOWATT_FLEET_KEY_FILE.",
     );
   }
-  if (settings.mode === 'production' && settings.defaultAllowUnsecured) {
-    throw new SettingsError(
-      'ECOWATT_DEFAULT_ALLOW_UNSECURED cannot be true in production mode; allow unsecured uploads per device instead.',
-    );
-  }
-  const adminToken = loadOrCreateAdminToken(settings.dataDir, settings.adminToken);
-  const { vault, notice: vaultNotice } = loadKeyVault(settings);
+  const adminToken = loadOrCreateAdminToken(settings.storage.dataDir, settings.server.adminToken);
+  const { vault, notice: vaultNotice } = loadKeyVault(settings.devices, settings.storage.dataDir);
   if (vaultNotice) warnings.push(vaultNotice);
+  warnings.push(...settingsWarnings(settings));
 
-  const stores = await openStores(settings, warnings);
+  const stores = await openStores(settings.storage, settings.mqtt);
   const { storage } = stores;
 
-  const http = createHttpServer(settings);
+  const http = createHttpServer(settings.server);
   const log = http.log;
   // Every security event (uploads, control requests, alerts, the MQTT outbox) is written and fanned
   // out here: stored, then alerts, metrics and the dashboard's live feed.
   const events = new SecurityEvents(storage, log);
-  const limits = await openRateLimits(settings, log);
-  if (settings.rateLimitSource) {
-    registerSourceLimit(http, limits.limiter('per-source', settings.rateLimitSource));
-  }
+  const limits = await openRateLimits(
+    settings.limits,
+    { url: settings.storage.redisUrl, keyPrefix: settings.storage.redisKeyPrefix },
+    log,
+  );
+  if (limits.source) registerSourceLimit(http, limits.source);
   const metrics = new Metrics(storage);
   metrics.instrument(http);
   registerJsonBody(http);
   registerV2ResponseSigning(http);
   // Who sent a device request, for uploads and control requests alike; refusals leave one way.
-  const refusals = new Refusals(events, settings.mode);
+  const refusals = new Refusals(events, settings.server.mode);
   const authenticator = new DeviceAuthenticator(storage, { fleetKeys: fleet.keys, vault }, refusals, log);
   const guard = new ControlRequestGuard(
     authenticator,
@@ -81,42 +82,56 @@ export async function createApp(settings: Settings): Promise<App> {
     refusals,
     events,
     {
-      counterResetThreshold: settings.counterResetThreshold,
-      unsecuredControl: effectiveUnsecuredControl(settings),
-      sourceWindowMs: settings.controlSourceWindowSeconds * 1000,
+      counterResetThreshold: settings.devices.counterResetThreshold,
+      unsecuredControl: settings.devices.unsecuredControl,
+      sourceWindowMs: settings.devices.controlSourceWindowSeconds * 1000,
     },
     log,
   );
 
   // Before MQTT: its settings topic changes the same configuration model as the admin API.
   const config = createConfig({ store: stores.config, storage, guard, vault, adminToken });
-  const alerts = createAlerts(settings, { storage, events, log });
+  const alerts = createAlerts(settings.alerts, { storage, events, log });
   const mqtt = await stores
     .startMqtt({ sink: config.service, log, onStall: (info) => alerts.outboxStalled(info) })
     .catch(async (err: unknown) => {
       await storage.close();
       throw err;
     });
-  if (mqtt) warnings.push(...mqtt.warnings);
-  const ingest = createIngest(settings, {
+  const ingest = createIngest(settings.devices, {
     storage,
     authenticator,
     refusals,
     events,
-    limiter: limits.limiter,
+    deviceLimiter: limits.device,
+    // Only the SQLite profile's one process writes the store; instances sharing PostgreSQL read it back.
+    cacheDecoderState: settings.storage.databaseUrl === undefined,
     log,
   });
   // Listeners run in subscription order: the engine hears each event before metrics and the
   // dashboard do, as each upload reaches metrics before MQTT and the dashboard.
   alerts.start();
-  const ops = createOps(settings, { storage, metrics, ingest: ingest.service, events, guard, mqtt });
+  const ops = createOps(settings.server.mode, {
+    storage,
+    metrics,
+    ingest: ingest.service,
+    events,
+    guard,
+    mqtt,
+  });
   // The relay also polls; this only makes publication prompt.
   if (mqtt) ingest.service.onCommitted((upload) => mqtt.committed(upload));
-  const devices = createDevices(settings, { storage, vault, guard, adminToken });
-  const firmware = createFirmware(settings, { store: stores.firmware, guard, adminToken, log });
+  const devices = createDevices(settings.devices, { storage, vault, guard, adminToken });
+  const firmware = createFirmware(settings.firmware, {
+    dataDir: settings.storage.dataDir,
+    store: stores.firmware,
+    guard,
+    adminToken,
+    log,
+  });
   firmware.ota.onRolloutHalted((rollout) => alerts.rolloutHalted(rollout));
   warnings.push(...firmware.warnings);
-  const commands = createCommands(settings, { store: stores.commands, storage, guard, adminToken });
+  const commands = createCommands(settings.commands, { store: stores.commands, storage, guard, adminToken });
   const dashboard = createDashboard({
     storage,
     devices: devices.service,

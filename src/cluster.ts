@@ -2,31 +2,17 @@
  * `--workers N`: N server processes on one machine sharing the listening port (Node's cluster
  * module). Worker processes are stateless, so this needs the shared-state profile: PostgreSQL for
  * storage and, when MQTT is on, an external broker (the embedded broker and the SQLite file
- * belong to one process). A worker that dies is replaced.
+ * belong to one process); settings/validate-settings.ts refuses anything else. A worker that
+ * dies is replaced.
  */
 import cluster from 'node:cluster';
-import { type Settings, SettingsError } from './settings.js';
 
-export function checkClusterSettings(settings: Settings): void {
-  if (settings.workers <= 1) return;
-  if (settings.databaseUrl === undefined) {
-    throw new SettingsError(
-      `--workers ${settings.workers} needs the PostgreSQL profile (ECOWATT_DATABASE_URL): one SQLite file belongs to one process.`,
-    );
-  }
-  if (settings.mqttEmbedded !== false && settings.mqttUrl === undefined) {
-    throw new SettingsError(
-      `--workers ${settings.workers} needs an external MQTT broker (ECOWATT_MQTT_URL) or MQTT off (ECOWATT_MQTT_EMBEDDED=false).`,
-    );
-  }
-}
-
-/** Runs the primary: forks the workers and keeps them running until a signal stops them all. */
-export function runPrimary(settings: Settings): void {
+/** Runs the primary: forks `workers` workers and keeps them running until a signal stops them all. */
+export function runPrimary(workers: number): void {
   let stopping = false;
   const restarts: number[] = [];
   const fork = () => cluster.fork();
-  for (let i = 0; i < settings.workers; i++) fork();
+  for (let i = 0; i < workers; i++) fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
@@ -39,7 +25,7 @@ export function runPrimary(settings: Settings): void {
       `ecowatt: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`,
     );
     // A worker that keeps dying (bad settings, port taken) must not spin forever.
-    if (restarts.length > 5 * settings.workers) {
+    if (restarts.length > 5 * workers) {
       process.stderr.write('ecowatt: workers keep exiting; giving up\n');
       process.exit(1);
     }

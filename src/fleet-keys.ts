@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { FIELD_KEYS, type V1Keys } from './protocol/envelope-v1.js';
-import { type Settings, SettingsError } from './settings.js';
+import { SettingsError } from './settings/parsers.js';
+import type { DeviceSettings, Mode } from './settings/sections.js';
 
 export interface FleetKeys {
   keys: V1Keys;
@@ -35,18 +36,20 @@ function fromFile(file: string): { hmac_key?: string; aes_key?: string; iv?: str
   return { hmac_key: check('hmac_key', 32), aes_key: check('aes_key', 16), iv: check('iv', 16) };
 }
 
-export function resolveFleetKeys(settings: Settings): FleetKeys {
-  const file = settings.fleetKeyFile ? fromFile(settings.fleetKeyFile) : {};
-  const hmac = settings.fleetHmacKey ?? file.hmac_key;
-  const aes = settings.fleetAesKey ?? file.aes_key;
-  const iv = settings.fleetIv ?? file.iv;
+export function resolveFleetKeys(devices: DeviceSettings, mode: Mode): FleetKeys {
+  const file = devices.fleetKeyFile ? fromFile(devices.fleetKeyFile) : {};
+  const hmac = devices.fleetHmacKey ?? file.hmac_key;
+  const aes = devices.fleetAesKey ?? file.aes_key;
+  const iv = devices.fleetIv ?? file.iv;
   const keys: V1Keys = {
     hmacKey: hmac ? Buffer.from(hmac, 'hex') : FIELD_KEYS.hmacKey,
     aesKey: aes ? Buffer.from(aes, 'hex') : FIELD_KEYS.aesKey,
     iv: iv ? Buffer.from(iv, 'hex') : FIELD_KEYS.iv,
   };
   const wellKnown = Buffer.from(keys.hmacKey).equals(FIELD_KEYS.hmacKey);
-  if (wellKnown && settings.mode === 'production') {
+  // Load refused production without any fleet key; a key file may still leave the HMAC key out
+  // (or a setting name the well-known one), which only its content tells.
+  if (wellKnown && mode === 'production') {
     throw new SettingsError(
       "Production mode refuses the field firmware's well-known fleet key: set ECOWATT_FLEET_HMAC_KEY (and ECOWATT_FLEET_AES_KEY) or ECOWATT_FLEET_KEY_FILE.",
     );

@@ -6,26 +6,20 @@
 import cluster from 'node:cluster';
 import { adminTokenFile } from './admin-token.js';
 import { createApp } from './app.js';
-import { checkClusterSettings, runPrimary } from './cluster.js';
+import { runPrimary } from './cluster.js';
 import { listenHttps } from './http/https-listener.js';
-import {
-  effectiveUnsecuredControl,
-  type LoadOptions,
-  loadSettings,
-  redactSettings,
-  redactUrl,
-  type Settings,
-  SettingsError,
-} from './settings.js';
+import { type LoadOptions, loadSettings } from './settings/load-settings.js';
+import { SettingsError } from './settings/parsers.js';
+import { redactSettings, redactUrl } from './settings/redact.js';
+import type { DeviceSettings, Settings } from './settings/sections.js';
 
 export async function serve(opts: LoadOptions = {}): Promise<void> {
-  let settings: ReturnType<typeof loadSettings>;
+  let settings: Settings;
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
     settings = loadSettings(opts);
-    checkClusterSettings(settings);
-    if (settings.workers > 1 && cluster.isPrimary) {
-      runPrimary(settings);
+    if (settings.server.workers > 1 && cluster.isPrimary) {
+      runPrimary(settings.server.workers);
       return;
     }
     app = await createApp(settings);
@@ -40,62 +34,47 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
     app.http.log.warn(w);
     process.stderr.write(`\n  WARNING: ${w}\n\n`);
   }
+  const { server, storage } = settings;
   let address: string;
   try {
-    address = await app.http.listen({ host: settings.host, port: settings.port });
+    address = await app.http.listen({ host: server.host, port: server.port });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     process.stderr.write(
       e.code === 'EADDRINUSE'
-        ? `ecowatt: port ${settings.port} is already in use; choose another with --port or ECOWATT_PORT\n`
-        : `ecowatt: cannot listen on ${settings.host}:${settings.port}: ${e.message}\n`,
+        ? `ecowatt: port ${server.port} is already in use; choose another with --port or ECOWATT_PORT\n`
+        : `ecowatt: cannot listen on ${server.host}:${server.port}: ${e.message}\n`,
     );
     await app.close();
     process.exit(2);
   }
-  let httpsUrl: string | null = null;
-  let httpsServer: import('node:https').Server | null = null;
-  if (settings.tlsCert || settings.tlsKey) {
-    if (!settings.tlsCert || !settings.tlsKey) {
-      process.stderr.write('ecowatt: HTTPS needs both ECOWATT_TLS_CERT and ECOWATT_TLS_KEY\n');
-      await app.close();
-      process.exit(2);
-    }
-    try {
-      const https = await listenHttps(app.http, {
-        port: settings.tlsPort,
-        host: settings.host,
-        certFile: settings.tlsCert,
-        keyFile: settings.tlsKey,
-        clientCaFile: settings.tlsClientCa,
-      });
-      httpsUrl = https.url;
-      httpsServer = https.server;
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      process.stderr.write(
-        e.code === 'EADDRINUSE'
-          ? `ecowatt: HTTPS port ${settings.tlsPort} is already in use; choose another with ECOWATT_TLS_PORT\n`
-          : `ecowatt: cannot start HTTPS: ${e.message}\n`,
-      );
-      await app.close();
-      process.exit(2);
-    }
+  let https: Awaited<ReturnType<typeof listenHttps>> = null;
+  try {
+    https = await listenHttps(app.http, settings.tls, server.host);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(
+      e.code === 'EADDRINUSE'
+        ? `ecowatt: HTTPS port ${settings.tls.port} is already in use; choose another with ECOWATT_TLS_PORT\n`
+        : `ecowatt: cannot start HTTPS: ${e.message}\n`,
+    );
+    await app.close();
+    process.exit(2);
   }
-  const tokenSource = settings.adminToken
+  const tokenSource = server.adminToken
     ? 'from ECOWATT_ADMIN_TOKEN'
-    : `kept in ${adminTokenFile(settings.dataDir)}`;
+    : `kept in ${adminTokenFile(storage.dataDir)}`;
   app.http.log.info({ settings: redactSettings(settings) }, 'settings');
   process.stderr.write(
     [
-      `EcoWatt Cloud listening on ${address} (${settings.mode} mode)`,
+      `EcoWatt Cloud listening on ${address} (${server.mode} mode)`,
       `  device uploads: POST ${address}/process (e84f720), POST ${address}/aggregated/<id> (1.3)`,
-      `  unsigned control requests (ECOWATT_UNSECURED_CONTROL): ${describeUnsecuredControl(settings)}`,
-      ...(httpsUrl ? [`  HTTPS: listening on ${httpsUrl}`] : []),
-      `  data directory: ${settings.dataDir}`,
+      `  unsigned control requests (ECOWATT_UNSECURED_CONTROL): ${describeUnsecuredControl(settings.devices)}`,
+      ...(https ? [`  HTTPS: listening on ${https.url}`] : []),
+      `  data directory: ${storage.dataDir}`,
       `  storage: ${
-        settings.databaseUrl
-          ? `PostgreSQL ${redactUrl(settings.databaseUrl)}, replay state in ${settings.replayStore === 'redis' ? 'Redis' : 'the device rows'}`
+        storage.databaseUrl
+          ? `PostgreSQL ${redactUrl(storage.databaseUrl)}, replay state in ${storage.replayStore === 'redis' ? 'Redis' : 'the device rows'}`
           : 'SQLite in the data directory'
       }`,
       `  admin token (${tokenSource}): ${app.adminToken}`,
@@ -111,7 +90,7 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
     app.http.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
-    httpsServer?.close();
+    https?.server.close();
     app.close().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -124,9 +103,9 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-function describeUnsecuredControl(settings: Settings): string {
-  const setting = effectiveUnsecuredControl(settings);
-  const window = `${settings.controlSourceWindowSeconds} s`;
+function describeUnsecuredControl(devices: DeviceSettings): string {
+  const setting = devices.unsecuredControl;
+  const window = `${devices.controlSourceWindowSeconds} s`;
   switch (setting) {
     case 'off':
       return 'off (only devices whose own policy allows them)';

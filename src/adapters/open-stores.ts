@@ -5,15 +5,15 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { type Limiter, RateLimiter } from '../http/rate-limit.js';
 import { startMqttInProcess } from '../mqtt/in-process-host.js';
-import { mqttEnabled } from '../mqtt/mqtt-plan.js';
+import { type MqttRuntimeSettings, mqttEnabled } from '../mqtt/mqtt-plan.js';
 import type { MqttHandle, MqttStartDeps } from '../mqtt/mqtt-service.js';
 import { MqttThread } from '../mqtt/mqtt-thread.js';
 import type { CommandStore } from '../ports/command-store.js';
 import type { ConfigStore } from '../ports/config-store.js';
 import type { FirmwareStore } from '../ports/firmware-store.js';
-import type { ReplayStore } from '../ports/replay-store.js';
 import type { Storage } from '../ports/storage.js';
-import { type RateSpec, type Settings, SettingsError } from '../settings.js';
+import type { RateSpec } from '../settings/parsers.js';
+import type { LimitSettings, MqttSettings, StorageSettings } from '../settings/sections.js';
 import { PostgresStorage } from './postgres/postgres-storage.js';
 import { RedisRateLimiter } from './redis/redis-rate-limiter.js';
 import { RedisReplayStore } from './redis/redis-replay-store.js';
@@ -35,78 +35,84 @@ export interface Stores {
   startMqtt(deps: MqttStartDeps): Promise<MqttHandle | null>;
 }
 
-export async function openStores(settings: Settings, warnings: string[]): Promise<Stores> {
-  const outbox = mqttEnabled(settings);
-  if (settings.databaseUrl === undefined) {
-    if (settings.replayStore === 'redis') {
-      throw new SettingsError(
-        'ECOWATT_REPLAY_STORE=redis needs ECOWATT_DATABASE_URL (the PostgreSQL profile).',
-      );
-    }
-    if (settings.retentionDays > 0) {
-      warnings.push(
-        'ECOWATT_RETENTION_DAYS applies to the PostgreSQL profile only; the SQLite file keeps everything.',
-      );
-    }
-    const storage = await SqliteStorage.open({
-      dataDir: settings.dataDir,
-      synchronous: settings.sqliteSynchronous,
-      maxBatch: settings.groupCommitMaxBatch,
+/**
+ * Opens the stores `storage` names, and MQTT (`mqtt`) beside them. The combinations that cannot
+ * work (a Redis replay store without PostgreSQL or Redis) were refused at load.
+ */
+export async function openStores(storage: StorageSettings, mqtt: MqttSettings): Promise<Stores> {
+  const outbox = mqttEnabled(mqtt);
+  const runtime: MqttRuntimeSettings = { mqtt, dataDir: storage.dataDir, databaseUrl: storage.databaseUrl };
+  if (storage.databaseUrl === undefined) {
+    const sqlite = await SqliteStorage.open({
+      dataDir: storage.dataDir,
+      synchronous: storage.sqliteSynchronous,
+      maxBatch: storage.groupCommitMaxBatch,
       outbox,
     });
     return {
-      storage,
-      config: new SqlConfigStore(storage.sql, storage.writer.writes.config),
-      commands: new SqlCommandStore(storage.sql, storage.writer.writes.commands),
-      firmware: new SqlFirmwareStore(storage.sql, storage.writer.writes.firmware),
+      storage: sqlite,
+      config: new SqlConfigStore(sqlite.sql, sqlite.writer.writes.config),
+      commands: new SqlCommandStore(sqlite.sql, sqlite.writer.writes.commands),
+      firmware: new SqlFirmwareStore(sqlite.sql, sqlite.writer.writes.firmware),
       // With the SQLite file, the MQTT runtime gets a thread of its own (with its own read
       // connection); an in-memory database has no writer thread to share, so it runs here.
       startMqtt: (deps) =>
-        storage.writesOnThread && outbox
-          ? MqttThread.start(settings, {
-              ...deps,
-              attachWriter: () => storage.attachWriter(),
-              worker: new URL('./sqlite/mqtt-worker.js', import.meta.url),
-            })
-          : startMqttInProcess(settings, { ...deps, outbox: storage, devices: storage }),
+        sqlite.writesOnThread && outbox
+          ? MqttThread.start(
+              { runtime, sqliteSynchronous: storage.sqliteSynchronous },
+              {
+                ...deps,
+                attachWriter: () => sqlite.attachWriter(),
+                worker: new URL('./sqlite/mqtt-worker.js', import.meta.url),
+              },
+            )
+          : startMqttInProcess(runtime, { ...deps, outbox: sqlite, devices: sqlite }),
     };
   }
-  let replay: ReplayStore | undefined;
-  if (settings.replayStore === 'redis') {
-    if (settings.redisUrl === undefined) {
-      throw new SettingsError('ECOWATT_REPLAY_STORE=redis needs ECOWATT_REDIS_URL.');
-    }
-    replay = await RedisReplayStore.open({ url: settings.redisUrl, keyPrefix: settings.redisKeyPrefix });
-  }
-  const storage = await PostgresStorage.open({
-    url: settings.databaseUrl,
-    poolSize: settings.databasePoolSize,
+  const replay =
+    storage.replayStore === 'redis' && storage.redisUrl !== undefined
+      ? await RedisReplayStore.open({ url: storage.redisUrl, keyPrefix: storage.redisKeyPrefix })
+      : undefined;
+  const postgres = await PostgresStorage.open({
+    url: storage.databaseUrl,
+    poolSize: storage.databasePoolSize,
     outbox,
     ...(replay ? { replay } : {}),
-    retentionDays: settings.retentionDays,
+    retentionDays: storage.retentionDays,
   });
   return {
-    storage,
-    config: new SqlConfigStore(storage.sql, new ConfigWrites(storage.sql)),
-    commands: new SqlCommandStore(storage.sql, new CommandWrites(storage.sql)),
-    firmware: new SqlFirmwareStore(storage.sql, new FirmwareWrites(storage.sql)),
-    startMqtt: (deps) => startMqttInProcess(settings, { ...deps, outbox: storage, devices: storage }),
+    storage: postgres,
+    config: new SqlConfigStore(postgres.sql, new ConfigWrites(postgres.sql)),
+    commands: new SqlCommandStore(postgres.sql, new CommandWrites(postgres.sql)),
+    firmware: new SqlFirmwareStore(postgres.sql, new FirmwareWrites(postgres.sql)),
+    startMqtt: (deps) => startMqttInProcess(runtime, { ...deps, outbox: postgres, devices: postgres }),
   };
 }
 
 export interface RateLimits {
-  limiter(name: string, spec: RateSpec): Limiter;
+  /** Per source address (`null`: off). */
+  source: Limiter | null;
+  /** Per device, once it is authenticated (`null`: off). */
+  device: Limiter | null;
   close(): void;
 }
 
-/** Several instances share their limits through Redis when it is configured. */
-export async function openRateLimits(settings: Settings, log: FastifyBaseLogger): Promise<RateLimits> {
-  const redis = settings.redisUrl ? await RedisRateLimiter.connect(settings.redisUrl) : undefined;
+/** The limits `limits` sets; several instances share them through Redis when it is configured. */
+export async function openRateLimits(
+  limits: LimitSettings,
+  redis: { url: string | undefined; keyPrefix: string },
+  log: FastifyBaseLogger,
+): Promise<RateLimits> {
+  const client = redis.url ? await RedisRateLimiter.connect(redis.url) : undefined;
+  const limiter = (name: string, spec: RateSpec | null): Limiter | null => {
+    if (spec === null) return null;
+    return client
+      ? new RedisRateLimiter(name, spec, client, redis.keyPrefix, log)
+      : new RateLimiter(name, spec);
+  };
   return {
-    limiter: (name, spec) =>
-      redis
-        ? new RedisRateLimiter(name, spec, redis, settings.redisKeyPrefix, log)
-        : new RateLimiter(name, spec),
-    close: () => redis?.disconnect(),
+    source: limiter('per-source', limits.source),
+    device: limiter('per-device', limits.device),
+    close: () => client?.disconnect(),
   };
 }

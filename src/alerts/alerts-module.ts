@@ -7,7 +7,7 @@ import type { Rollout } from '../model/firmware.js';
 import type { StallInfo } from '../mqtt/relay.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type { DeviceRegistry } from '../ports/storage.js';
-import type { Settings } from '../settings.js';
+import type { AlertingSettings } from '../settings/sections.js';
 import { AlertEngine } from './alert-engine.js';
 
 export interface AlertsModule {
@@ -28,15 +28,15 @@ export interface AlertsDeps {
   log: Logger;
 }
 
-export function createAlerts(settings: Settings, { storage, events, log }: AlertsDeps): AlertsModule {
+export function createAlerts(settings: AlertingSettings, { storage, events, log }: AlertsDeps): AlertsModule {
   const engine = new AlertEngine(
     {
-      webhookUrl: settings.alertWebhookUrl,
-      cooldownMs: settings.alertCooldownSeconds * 1000,
-      windowMs: settings.alertWindowSeconds * 1000,
-      macFailures: settings.alertMacFailures,
-      replays: settings.alertReplays,
-      silentIntervals: settings.alertSilentIntervals,
+      webhookUrl: settings.webhookUrl,
+      cooldownMs: settings.cooldownSeconds * 1000,
+      windowMs: settings.windowSeconds * 1000,
+      macFailures: settings.macFailures,
+      replays: settings.replays,
+      silentIntervals: settings.silentIntervals,
       uploadIntervalMs: 15_000,
     },
     storage,

@@ -5,7 +5,7 @@ import { commandRoutes } from '../http/admin/command-routes.js';
 import { commandDeviceRoutes } from '../http/device/command-routes.js';
 import type { CommandStore } from '../ports/command-store.js';
 import type { DeviceRegistry } from '../ports/storage.js';
-import type { Settings } from '../settings.js';
+import type { CommandSettings } from '../settings/sections.js';
 import { CommandService } from './command-service.js';
 
 export interface CommandsModule {
@@ -20,11 +20,11 @@ export interface CommandsDeps {
   adminToken: string;
 }
 
-export function createCommands(settings: Settings, deps: CommandsDeps): CommandsModule {
+export function createCommands(settings: CommandSettings, deps: CommandsDeps): CommandsModule {
   const { guard, adminToken } = deps;
   const service = new CommandService(deps.store, deps.storage, {
-    leaseSeconds: settings.commandLeaseSeconds,
-    maxAttempts: settings.commandMaxAttempts,
+    leaseSeconds: settings.leaseSeconds,
+    maxAttempts: settings.maxAttempts,
   });
   return {
     service,

@@ -15,7 +15,7 @@ import { checkUploadPolicy } from '../ingest/upload-policy.js';
 import type { Device, Generation } from '../model/device.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type { Storage } from '../ports/storage.js';
-import type { UnsecuredControl } from '../settings.js';
+import type { UnsecuredControl } from '../settings/sections.js';
 import type { AuthenticatedRequest, DeviceAuthenticator, DeviceRequest } from './device-authenticator.js';
 import type { Refusals } from './refusals.js';
 

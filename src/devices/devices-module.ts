@@ -7,7 +7,7 @@ import { adminRoutes } from '../http/admin/admin-routes.js';
 import { reportAdminRoutes } from '../http/admin/report-routes.js';
 import { reportRoutes } from '../http/device/report-routes.js';
 import type { Storage } from '../ports/storage.js';
-import { effectiveUnsecuredControl, type Settings } from '../settings.js';
+import type { DeviceSettings } from '../settings/sections.js';
 import type { ControlRequestGuard } from './control-request-guard.js';
 import { DeviceService } from './device-service.js';
 import type { KeyVault } from './key-vault.js';
@@ -25,7 +25,7 @@ export interface DevicesDeps {
   adminToken: string;
 }
 
-export function createDevices(settings: Settings, deps: DevicesDeps): DevicesModule {
+export function createDevices(settings: DeviceSettings, deps: DevicesDeps): DevicesModule {
   const { storage, guard, adminToken } = deps;
   const service = new DeviceService(
     storage,
@@ -39,7 +39,7 @@ export function createDevices(settings: Settings, deps: DevicesDeps): DevicesMod
       await app.register(reportRoutes, {
         guard,
         storage,
-        unsecuredControl: effectiveUnsecuredControl(settings),
+        unsecuredControl: settings.unsecuredControl,
       });
       await app.register(reportAdminRoutes, { prefix: '/api', storage, devices: service, adminToken });
     },

@@ -9,7 +9,7 @@
  */
 import { ApiError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { SecurityEvents } from '../observability/security-events.js';
-import type { Mode } from '../settings.js';
+import type { Mode } from '../settings/sections.js';
 
 /** What every device request carries for its events. */
 export interface RequestFacts {

@@ -7,9 +7,10 @@ import type { ControlRequestGuard } from '../devices/control-request-guard.js';
 import { firmwareAdminRoutes, otaStatusRoute } from '../http/admin/firmware-routes.js';
 import { otaDeviceRoutes } from '../http/device/ota-routes.js';
 import type { FirmwareStore } from '../ports/firmware-store.js';
-import { type Settings, SettingsError } from '../settings.js';
+import { SettingsError } from '../settings/parsers.js';
+import type { FirmwareSettings } from '../settings/sections.js';
 import { FirmwareCatalogue } from './firmware-catalogue.js';
-import { type FirmwareKeys, KeyError, keyWarnings, loadKeySets, resolveKeyDir } from './firmware-keys.js';
+import { type FirmwareKeys, KeyError, keyWarnings, loadKeySets } from './firmware-keys.js';
 import { OtaService } from './ota-service.js';
 import { RolloutService } from './rollout-service.js';
 
@@ -22,15 +23,17 @@ export interface FirmwareModule {
 }
 
 export interface FirmwareDeps {
+  /** Where uploaded images are kept. */
+  dataDir: string;
   store: FirmwareStore;
   guard: ControlRequestGuard;
   adminToken: string;
   log: Logger;
 }
 
-export function createFirmware(settings: Settings, deps: FirmwareDeps): FirmwareModule {
+export function createFirmware(settings: FirmwareSettings, deps: FirmwareDeps): FirmwareModule {
   const { store, guard, adminToken } = deps;
-  const keyDir = resolveKeyDir(settings.dataDir, settings.keyDir);
+  const { keyDir } = settings;
   // One set per firmware generation (e84f720 at the top of the directory, 1.3 in `1.3/`).
   let keys: FirmwareKeys[];
   try {
@@ -40,9 +43,9 @@ export function createFirmware(settings: Settings, deps: FirmwareDeps): Firmware
     throw err;
   }
   const catalogue = new FirmwareCatalogue(store, keys, {
-    dataDir: settings.dataDir,
-    maxBytes: settings.firmwareMaxBytes,
-    chunkSize: settings.firmwareChunkSize,
+    dataDir: deps.dataDir,
+    maxBytes: settings.maxBytes,
+    chunkSize: settings.chunkSize,
     keyDir,
   });
   const rollouts = new RolloutService(store, catalogue);

@@ -1,10 +1,10 @@
 /** The Fastify instance every capability mounts its routes on, with the one error shape. */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import type { Settings } from '../settings.js';
+import type { ServerSettings } from '../settings/sections.js';
 import { registerErrorHandling } from './error-handler.js';
 
-export function createHttpServer(settings: Settings): FastifyInstance {
+export function createHttpServer(settings: ServerSettings): FastifyInstance {
   const http = Fastify({
     logger: { level: settings.logLevel },
     bodyLimit: settings.bodyLimit,

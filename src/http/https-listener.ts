@@ -5,16 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { FastifyInstance } from 'fastify';
-import { SettingsError } from '../settings.js';
-
-export interface HttpsOptions {
-  port: number;
-  host: string;
-  certFile: string;
-  keyFile: string;
-  /** CA bundle: when given, clients must present a certificate it signed. */
-  clientCaFile: string | undefined;
-}
+import { SettingsError } from '../settings/parsers.js';
+import type { TlsSettings } from '../settings/sections.js';
 
 function read(file: string, setting: string): Buffer {
   try {
@@ -24,17 +16,23 @@ function read(file: string, setting: string): Buffer {
   }
 }
 
+/**
+ * HTTPS on `tls.port` of `host` when a certificate is set (load refused one without its key),
+ * else `null`. With `tls.clientCa`, clients must present a certificate it signed.
+ */
 export async function listenHttps(
   app: FastifyInstance,
-  opts: HttpsOptions,
-): Promise<{ server: Server; url: string }> {
+  tls: TlsSettings,
+  host: string,
+): Promise<{ server: Server; url: string } | null> {
+  if (!tls.cert || !tls.key) return null;
   const server = createServer(
     {
-      cert: read(opts.certFile, 'ECOWATT_TLS_CERT'),
-      key: read(opts.keyFile, 'ECOWATT_TLS_KEY'),
-      ...(opts.clientCaFile
+      cert: read(tls.cert, 'ECOWATT_TLS_CERT'),
+      key: read(tls.key, 'ECOWATT_TLS_KEY'),
+      ...(tls.clientCa
         ? {
-            ca: read(opts.clientCaFile, 'ECOWATT_TLS_CLIENT_CA'),
+            ca: read(tls.clientCa, 'ECOWATT_TLS_CLIENT_CA'),
             requestCert: true,
             rejectUnauthorized: true,
           }
@@ -46,13 +44,13 @@ export async function listenHttps(
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
+    server.listen(tls.port, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : opts.port;
-  const host = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
-  return { server, url: `https://${host}:${port}` };
+  const port = typeof address === 'object' && address ? address.port : tls.port;
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return { server, url: `https://${shown}:${port}` };
 }

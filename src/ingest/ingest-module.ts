@@ -7,7 +7,7 @@ import { registerProcessRoute } from '../http/device/process-route.js';
 import type { Limiter } from '../http/rate-limit.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type { Storage } from '../ports/storage.js';
-import type { RateSpec, Settings } from '../settings.js';
+import type { DeviceSettings } from '../settings/sections.js';
 import { IngestService } from './ingest-service.js';
 
 export interface IngestModule {
@@ -21,11 +21,14 @@ export interface IngestDeps {
   authenticator: DeviceAuthenticator;
   refusals: Refusals;
   events: SecurityEvents;
-  limiter(name: string, spec: RateSpec): Limiter;
+  /** Per-device rate limit (`null`: off). */
+  deviceLimiter: Limiter | null;
+  /** Only this process writes the store (SQLite), so decoder state may be kept in memory. */
+  cacheDecoderState: boolean;
   log: Logger;
 }
 
-export function createIngest(settings: Settings, deps: IngestDeps): IngestModule {
+export function createIngest(settings: DeviceSettings, deps: IngestDeps): IngestModule {
   const service = new IngestService(
     deps.storage,
     {
@@ -34,10 +37,8 @@ export function createIngest(settings: Settings, deps: IngestDeps): IngestModule
       defaultReplayMode: settings.defaultReplayMode,
       counterResetThreshold: settings.counterResetThreshold,
       nonceGapEventThreshold: settings.nonceGapEventThreshold,
-      cacheDecoderState: settings.databaseUrl === undefined,
-      ...(settings.rateLimitDevice
-        ? { deviceLimiter: deps.limiter('per-device', settings.rateLimitDevice) }
-        : {}),
+      cacheDecoderState: deps.cacheDecoderState,
+      ...(deps.deviceLimiter ? { deviceLimiter: deps.deviceLimiter } : {}),
     },
     deps.authenticator,
     deps.refusals,

@@ -12,7 +12,8 @@ import net from 'node:net';
 import type { AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
 import { Aedes } from 'aedes';
 import type { FastifyBaseLogger } from 'fastify';
-import { type MqttAnonymous, SettingsError } from '../settings.js';
+import { SettingsError } from '../settings/parsers.js';
+import type { MqttAnonymous } from '../settings/sections.js';
 import { isSettingsTopic } from './settings-topic.js';
 
 export const DEFAULT_MQTT_PORT = 1883;

@@ -3,12 +3,15 @@
  * with the uploads this process commits remembered in front of it, so it need not read each one
  * back moments after storing it.
  */
-import type { Settings } from '../settings.js';
+import type { MqttRuntimeSettings } from './mqtt-plan.js';
 import { type MqttPorts, MqttRuntime } from './mqtt-runtime.js';
 import type { MqttHandle } from './mqtt-service.js';
 import { RecentUploads, withRecentUploads } from './recent-uploads.js';
 
-export async function startMqttInProcess(settings: Settings, ports: MqttPorts): Promise<MqttHandle | null> {
+export async function startMqttInProcess(
+  settings: MqttRuntimeSettings,
+  ports: MqttPorts,
+): Promise<MqttHandle | null> {
   const recent = new RecentUploads();
   const runtime = await MqttRuntime.start(settings, {
     ...ports,
@@ -16,7 +19,6 @@ export async function startMqttInProcess(settings: Settings, ports: MqttPorts): 
   });
   if (!runtime) return null;
   return {
-    warnings: runtime.warnings,
     describe: () => runtime.describe(),
     ready: () => runtime.ready(),
     status: () => runtime.status(),

@@ -5,10 +5,23 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Settings, SettingsError } from '../settings.js';
+import { SettingsError } from '../settings/parsers.js';
+import type { MqttSettings } from '../settings/sections.js';
 import type { TopicConfig } from './messages.js';
 
 export type MqttMode = 'embedded' | 'external';
+
+/**
+ * What the runtime is given: its section, and the two storage facts that name it (on the MQTT
+ * thread too, so no more than this crosses to it).
+ */
+export interface MqttRuntimeSettings {
+  mqtt: MqttSettings;
+  /** Where the server's client id is kept when `mqtt.clientId` is not set. */
+  dataDir: string;
+  /** The shared database, when instances share one: message ids name its outbox. */
+  databaseUrl: string | undefined;
+}
 
 export interface MqttPlan {
   mode: MqttMode;
@@ -18,7 +31,6 @@ export interface MqttPlan {
   users: Map<string, string>;
   topics: TopicConfig;
   clientId: string;
-  warnings: string[];
 }
 
 function readFileSetting(file: string, setting: string): Buffer {
@@ -30,7 +42,7 @@ function readFileSetting(file: string, setting: string): Buffer {
 }
 
 /** `user:password` pairs, from the list setting and from the file (one per line, `#` comments). */
-function loadUsers(settings: Settings): Map<string, string> {
+function loadUsers(mqtt: MqttSettings): Map<string, string> {
   const users = new Map<string, string>();
   const add = (entry: string, setting: string) => {
     const colon = entry.indexOf(':');
@@ -39,9 +51,9 @@ function loadUsers(settings: Settings): Map<string, string> {
     }
     users.set(entry.slice(0, colon), entry.slice(colon + 1));
   };
-  if (settings.mqttUsers) for (const e of settings.mqttUsers.split(',')) add(e, 'ECOWATT_MQTT_USERS');
-  if (settings.mqttUsersFile) {
-    const text = readFileSetting(settings.mqttUsersFile, 'ECOWATT_MQTT_USERS_FILE').toString('utf8');
+  if (mqtt.users) for (const e of mqtt.users.split(',')) add(e, 'ECOWATT_MQTT_USERS');
+  if (mqtt.usersFile) {
+    const text = readFileSetting(mqtt.usersFile, 'ECOWATT_MQTT_USERS_FILE').toString('utf8');
     for (const raw of text.split(/\r?\n/)) {
       const line = raw.trim();
       if (line !== '' && !line.startsWith('#')) add(line, 'ECOWATT_MQTT_USERS_FILE');
@@ -64,57 +76,46 @@ function loadOrCreateClientId(dataDir: string): string {
 }
 
 /** Whether anything publishes (else the storage keeps no outbox, which would only grow). */
-export function mqttEnabled(settings: Settings): boolean {
-  return settings.mqttUrl !== undefined || settings.mqttEmbedded !== false;
+export function mqttEnabled(mqtt: MqttSettings): boolean {
+  return mqtt.url !== undefined || mqtt.embedded !== false;
 }
 
-/** Settings → what to run, or `null` when MQTT is off. Throws `SettingsError` naming the setting. */
-export function planMqtt(settings: Settings): MqttPlan | null {
-  const external = settings.mqttUrl;
-  if (external && settings.mqttEmbedded === true) {
-    throw new SettingsError(
-      'ECOWATT_MQTT_EMBEDDED=true and ECOWATT_MQTT_URL cannot be combined: the server publishes to one broker',
-    );
-  }
-  if (!external && settings.mqttEmbedded === false) return null;
-  const warnings: string[] = [];
+/**
+ * Settings → what to run, or `null` when MQTT is off. Throws `SettingsError` naming the setting
+ * when a file it names cannot be read; how the settings combine was checked at load
+ * (settings/validate-settings.ts).
+ */
+export function planMqtt({ mqtt, dataDir, databaseUrl }: MqttRuntimeSettings): MqttPlan | null {
+  const external = mqtt.url;
+  if (!external && mqtt.embedded === false) return null;
   const tls: MqttPlan['tls'] = {};
   const tlsFiles = [
-    ['ca', settings.mqttCa, 'ECOWATT_MQTT_CA'],
-    ['cert', settings.mqttCert, 'ECOWATT_MQTT_CERT'],
-    ['key', settings.mqttKey, 'ECOWATT_MQTT_KEY'],
+    ['ca', mqtt.ca, 'ECOWATT_MQTT_CA'],
+    ['cert', mqtt.cert, 'ECOWATT_MQTT_CERT'],
+    ['key', mqtt.key, 'ECOWATT_MQTT_KEY'],
   ] as const;
   for (const [key, file, setting] of tlsFiles) {
-    if (!file) continue;
-    if (!external || !/^(mqtts|wss):/i.test(external)) {
-      throw new SettingsError(`${setting} is set but ECOWATT_MQTT_URL is not an mqtts:// (or wss://) URL`);
-    }
-    tls[key] = readFileSetting(file, setting);
+    if (file) tls[key] = readFileSetting(file, setting);
   }
-  const users = loadUsers(settings);
-  if (external && users.size > 0) {
-    warnings.push(
-      'ECOWATT_MQTT_USERS/ECOWATT_MQTT_USERS_FILE are ignored with an external broker: configure users and ACLs on that broker.',
-    );
-  }
-  const clientId = settings.mqttClientId ?? loadOrCreateClientId(settings.dataDir);
+  // Read even for an external broker (which ignores them) so a bad entry or file still stops start-up.
+  const users = loadUsers(mqtt);
+  const clientId = mqtt.clientId ?? loadOrCreateClientId(dataDir);
   return {
     mode: external ? 'external' : 'embedded',
     ...(external ? { url: external } : {}),
     tls,
     users,
     topics: {
-      prefix: settings.mqttTopicPrefix,
-      haPrefix: settings.mqttHaDiscovery ? settings.mqttHaPrefix : null,
+      prefix: mqtt.topicPrefix,
+      haPrefix: mqtt.haDiscovery ? mqtt.haPrefix : null,
       // Message ids name the outbox they come from: the shared database when instances share
       // one (so a repeat after a relay handover keeps its id), else this data directory.
       instance: createHash('sha256')
-        .update(settings.databaseUrl ? databaseIdentity(settings.databaseUrl) : clientId)
+        .update(databaseUrl ? databaseIdentity(databaseUrl) : clientId)
         .digest('hex')
         .slice(0, 8),
     },
     clientId,
-    warnings,
   };
 }
 

@@ -6,12 +6,12 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Outbox } from '../ports/outbox.js';
-import { redactUrl, type Settings } from '../settings.js';
+import { redactUrl } from '../settings/redact.js';
 import { BrokerLink } from './broker-link.js';
 import { EmbeddedBroker } from './embedded-broker.js';
 import { FIELD_DATA_TOPIC, type TopicConfig } from './messages.js';
 import { type Link, MqttLink } from './mqtt-link.js';
-import { type MqttMode, type MqttPlan, planMqtt } from './mqtt-plan.js';
+import { type MqttMode, type MqttPlan, type MqttRuntimeSettings, planMqtt } from './mqtt-plan.js';
 import type { MqttReadiness, MqttStatus } from './mqtt-service.js';
 import { type DeviceDirectory, OutboxMessageBuilder } from './outbox-messages.js';
 import { OutboxRelay, type StallInfo } from './relay.js';
@@ -90,7 +90,6 @@ export class MqttRuntime {
     readonly mode: MqttMode,
     /** The broker URL as safe to print. */
     readonly url: string,
-    readonly warnings: string[],
     private readonly topics: TopicConfig,
     private readonly relay: OutboxRelay,
     private readonly link: Link,
@@ -98,19 +97,20 @@ export class MqttRuntime {
   ) {}
 
   /** Starts publishing; `null` when the settings turn MQTT off. */
-  static async start(settings: Settings, ports: MqttPorts): Promise<MqttRuntime | null> {
+  static async start(settings: MqttRuntimeSettings, ports: MqttPorts): Promise<MqttRuntime | null> {
     const plan = planMqtt(settings);
     if (!plan) return null;
+    const { mqtt } = settings;
     const { topics } = plan;
-    const reservedPrefixes = [...new Set([topics.prefix, 'ecowatt', 'esp32', settings.mqttHaPrefix])];
+    const reservedPrefixes = [...new Set([topics.prefix, 'ecowatt', 'esp32', mqtt.haPrefix])];
     const haStatusTopic = topics.haPrefix === null ? null : `${topics.haPrefix}/status`;
 
     const broker =
       plan.mode === 'embedded'
         ? await EmbeddedBroker.start({
-            host: settings.mqttHost,
-            port: settings.mqttPort,
-            anonymous: settings.mqttAnonymous,
+            host: mqtt.host,
+            port: mqtt.port,
+            anonymous: mqtt.anonymous,
             users: plan.users,
             reservedPrefixes,
             // Home Assistant announces itself here, with or without credentials.
@@ -123,13 +123,13 @@ export class MqttRuntime {
     const onMessage = inbound(haStatusTopic, builder, ports.sink, ports.log);
     const link = await openLink(plan, broker, subscriptions, onMessage, ports.log);
     const relay = new OutboxRelay(ports.outbox, builder, link, {
-      stallMs: settings.mqttStallSeconds * 1000,
+      stallMs: mqtt.stallSeconds * 1000,
       log: ports.log,
       ...(ports.onStall ? { onStall: ports.onStall } : {}),
     });
     // The link shows the broker's address as safe to print.
     const url = link.status().url;
-    const runtime = new MqttRuntime(plan.mode, url, plan.warnings, topics, relay, link, broker);
+    const runtime = new MqttRuntime(plan.mode, url, topics, relay, link, broker);
     relay.start();
     return runtime;
   }

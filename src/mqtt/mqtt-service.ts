@@ -26,7 +26,6 @@ export interface MqttStatus {
 }
 
 export interface MqttHandle {
-  readonly warnings: string[];
   /** Start-up lines for the operator. */
   describe(): string[];
   ready(): MqttReadiness;

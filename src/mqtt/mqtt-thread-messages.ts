@@ -1,13 +1,20 @@
 /** What the request thread and the MQTT thread ask of each other (see mqtt-thread.ts). */
 import type { MessagePort } from 'node:worker_threads';
-import type { Settings } from '../settings.js';
-import type { MqttMode } from './mqtt-plan.js';
+import type { MqttMode, MqttRuntimeSettings } from './mqtt-plan.js';
 import type { MqttStatus } from './mqtt-service.js';
 import type { StallInfo } from './relay.js';
 import type { FieldSettingsSink } from './settings-topic.js';
 
-export interface MqttThreadData {
-  settings: Settings;
+/** What the thread is started with: a structured clone, so only what the thread reads. */
+export interface MqttThreadSettings {
+  runtime: MqttRuntimeSettings;
+  /** For the thread's entry to open its own connection to the SQLite file in `runtime.dataDir`. */
+  sqliteSynchronous: 'FULL' | 'NORMAL';
+}
+
+export interface MqttThreadData extends MqttThreadSettings {
+  /** The level of the log the host was handed: the thread logs to its own. */
+  logLevel: string;
   /** Attached to the storage writer thread: the relay marks records published through it. */
   writerPort: MessagePort;
 }
@@ -34,6 +41,5 @@ export type MqttThreadStart =
       url: string;
       connected: boolean;
       describe: string[];
-      warnings: string[];
     }
   | { type: 'failed'; settingsError: boolean; message: string };

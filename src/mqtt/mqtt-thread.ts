@@ -8,10 +8,16 @@
  * server restart; uploads are accepted meanwhile.
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
-import { type Settings, SettingsError } from '../settings.js';
+import { SettingsError } from '../settings/parsers.js';
 import { startWorker } from '../worker-start.js';
 import type { MqttHandle, MqttReadiness, MqttStartDeps, MqttStatus } from './mqtt-service.js';
-import type { MqttThreadApi, MqttThreadData, MqttThreadStart, ServerApi } from './mqtt-thread-messages.js';
+import type {
+  MqttThreadApi,
+  MqttThreadData,
+  MqttThreadSettings,
+  MqttThreadStart,
+  ServerApi,
+} from './mqtt-thread-messages.js';
 import { ThreadChannel } from './thread-channel.js';
 
 export interface MqttThreadDeps extends MqttStartDeps {
@@ -37,9 +43,13 @@ interface Running {
 }
 
 /** Starts an MQTT thread and waits until it reports started (or why it could not start). */
-async function spawn(settings: Settings, deps: MqttThreadDeps, server: ServerApi): Promise<Running> {
+async function spawn(
+  settings: MqttThreadSettings,
+  deps: MqttThreadDeps,
+  server: ServerApi,
+): Promise<Running> {
   const writerPort = deps.attachWriter();
-  const data: MqttThreadData = { settings, writerPort };
+  const data: MqttThreadData = { ...settings, logLevel: deps.log.level, writerPort };
   const { worker, ready } = await startWorker<MqttThreadStart, Started>(
     deps.worker,
     { workerData: data, transferList: [writerPort] },
@@ -95,11 +105,11 @@ export class MqttThread implements MqttHandle {
   };
 
   private constructor(
-    private readonly settings: Settings,
+    private readonly settings: MqttThreadSettings,
     private readonly deps: MqttThreadDeps,
   ) {}
 
-  static async start(settings: Settings, deps: MqttThreadDeps): Promise<MqttThread> {
+  static async start(settings: MqttThreadSettings, deps: MqttThreadDeps): Promise<MqttThread> {
     const thread = new MqttThread(settings, deps);
     thread.adopt(await spawn(settings, deps, thread.server));
     return thread;
@@ -157,10 +167,6 @@ export class MqttThread implements MqttHandle {
       );
     }, delay);
     this.restartTimer.unref();
-  }
-
-  get warnings(): string[] {
-    return this.running.started.warnings;
   }
 
   describe(): string[] {

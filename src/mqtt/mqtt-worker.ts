@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { Outbox } from '../ports/outbox.js';
-import { SettingsError } from '../settings.js';
+import { SettingsError } from '../settings/parsers.js';
 import { MqttRuntime } from './mqtt-runtime.js';
 import type { MqttThreadApi, MqttThreadData, MqttThreadStart, ServerApi } from './mqtt-thread-messages.js';
 import type { DeviceDirectory } from './outbox-messages.js';
@@ -23,16 +23,15 @@ export async function runMqttWorker(openStore: (data: MqttThreadData) => MqttThr
   const port = parentPort;
   if (!port) throw new Error('mqtt-worker must run in a worker thread');
   const data = workerData as MqttThreadData;
-  const { settings } = data;
   const report = (msg: MqttThreadStart) => port.postMessage(msg);
-  const log = pino({ level: settings.logLevel });
+  const log = pino({ level: data.logLevel });
   const store = openStore(data);
   const server = new ThreadChannel<MqttThreadApi, ServerApi>(port);
   port.on('message', (msg: unknown) => server.receive(msg));
 
   let runtime: MqttRuntime | null;
   try {
-    runtime = await MqttRuntime.start(settings, {
+    runtime = await MqttRuntime.start(data.runtime, {
       outbox: store,
       devices: store,
       // Settings received over MQTT change the configuration owned by the request thread.
@@ -64,6 +63,5 @@ export async function runMqttWorker(openStore: (data: MqttThreadData) => MqttThr
     url,
     connected: ok,
     describe: running.describe(),
-    warnings: running.warnings,
   });
 }

@@ -9,7 +9,7 @@ import { registerMetricsRoute } from '../http/ops/metrics-route.js';
 import type { IngestService } from '../ingest/ingest-service.js';
 import type { MqttHandle } from '../mqtt/mqtt-service.js';
 import type { Storage } from '../ports/storage.js';
-import type { Settings } from '../settings.js';
+import type { Mode } from '../settings/sections.js';
 import { VERSION } from '../version.js';
 import type { Metrics } from './metrics.js';
 import type { SecurityEvents } from './security-events.js';
@@ -28,19 +28,14 @@ export interface OpsDeps {
   mqtt: MqttHandle | null;
 }
 
-export function createOps(settings: Settings, deps: OpsDeps): OpsModule {
+export function createOps(mode: Mode, deps: OpsDeps): OpsModule {
   const { storage, metrics, mqtt } = deps;
   metrics.observe(deps.ingest, deps.events);
   deps.guard.onUnsecuredAccepted((_device, generation) => metrics.unsecuredControl(generation));
   return {
     async register(app) {
       registerMetricsRoute(app, metrics);
-      registerHealthRoutes(
-        app,
-        storage,
-        { version: VERSION, mode: settings.mode, startedAt: Date.now() },
-        mqtt,
-      );
+      registerHealthRoutes(app, storage, { version: VERSION, mode, startedAt: Date.now() }, mqtt);
     },
   };
 }

@@ -28,9 +28,11 @@ describe('MQTT thread', () => {
     );
     const { MqttThread: Thread } =
       await fromDist<typeof import('../../src/mqtt/mqtt-thread.js')>('src/mqtt/mqtt-thread.js');
-    const { loadSettings } = await fromDist<typeof import('../../src/settings.js')>('src/settings.js');
+    const { loadSettings } = await fromDist<typeof import('../../src/settings/load-settings.js')>(
+      'src/settings/load-settings.js',
+    );
     const dataDir = tempDataDir();
-    const settings = loadSettings({
+    const { mqtt, storage: stored } = loadSettings({
       env: {
         ECOWATT_DATA_DIR: dataDir,
         ECOWATT_MQTT_PORT: String(await freePort()),
@@ -39,6 +41,11 @@ describe('MQTT thread', () => {
     });
     const storage = await SqliteStorage.open({ dataDir, synchronous: 'FULL', maxBatch: 64 });
     cleanups.push(() => storage.close());
+    // What the SQLite profile starts the thread with (adapters/open-stores.ts).
+    const settings = {
+      runtime: { mqtt, dataDir: stored.dataDir, databaseUrl: stored.databaseUrl },
+      sqliteSynchronous: stored.sqliteSynchronous,
+    };
     const thread: MqttThread = await Thread.start(settings, {
       attachWriter: () => storage.attachWriter(),
       worker: pathToFileURL(`${ROOT}/dist/src/adapters/sqlite/mqtt-worker.js`),

@@ -207,7 +207,9 @@ describe('abuse', () => {
   it('the whole app in process (Fastify inject, real SQLite file): never a 500, no hang, heap bounded', async () => {
     const dataDir = tempDir();
     const { createApp } = await fromDist<typeof import('../../src/app.js')>('src/app.js');
-    const { loadSettings } = await fromDist<typeof import('../../src/settings.js')>('src/settings.js');
+    const { loadSettings } = await fromDist<typeof import('../../src/settings/load-settings.js')>(
+      'src/settings/load-settings.js',
+    );
     const settings = loadSettings({
       env: {
         ...NO_RATE_LIMITS,

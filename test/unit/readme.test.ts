@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
-import { SETTINGS_TABLE } from '../../src/settings.js';
+import { SETTINGS_TABLE } from '../../src/settings/specs.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 

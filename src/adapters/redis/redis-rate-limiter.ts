@@ -8,7 +8,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Redis } from 'ioredis';
 import { ApiError } from '../../errors.js';
 import type { Limiter } from '../../http/rate-limit.js';
-import type { RateSpec } from '../../settings.js';
+import type { RateSpec } from '../../settings/parsers.js';
 
 const TAKE_LUA = `
 local rate = tonumber(ARGV[1])

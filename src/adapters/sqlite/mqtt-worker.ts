@@ -7,6 +7,6 @@ import { runMqttWorker } from '../../mqtt/mqtt-worker.js';
 import { SqliteStorage } from './sqlite-storage.js';
 import { AttachedWriter } from './writer-client.js';
 
-await runMqttWorker(({ settings, writerPort }) =>
-  SqliteStorage.attached(settings.dataDir, settings.sqliteSynchronous, new AttachedWriter(writerPort)),
+await runMqttWorker(({ runtime, sqliteSynchronous, writerPort }) =>
+  SqliteStorage.attached(runtime.dataDir, sqliteSynchronous, new AttachedWriter(writerPort)),
 );

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { migrateUrl } from '../../adapters/postgres/migrate.js';
 import { PG_MIGRATIONS } from '../../adapters/postgres/schema.js';
-import { redactUrl } from '../../settings.js';
+import { redactUrl } from '../../settings/redact.js';
 
 export function registerMigrateCommand(program: Command): void {
   program

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { serve } from '../../server.js';
-import type { SettingsOverrides } from '../../settings.js';
+import type { SettingsOverrides } from '../../settings/load-settings.js';
 
 export function registerServeCommand(program: Command): void {
   program

@@ -25,7 +25,7 @@ import {
 import { ApiError } from '../../errors.js';
 import { storageCall } from '../../ingest/storage-call.js';
 import type { DeviceReportKind, Storage } from '../../ports/storage.js';
-import type { UnsecuredControl } from '../../settings.js';
+import type { UnsecuredControl } from '../../settings/sections.js';
 import { controlRequest, isBareDocument, namingDevice } from './device-reply.js';
 
 export interface ReportRouteDeps {

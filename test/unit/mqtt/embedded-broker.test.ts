@@ -4,7 +4,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedBroker, type EmbeddedBrokerOptions, isLoopback } from '../../../src/mqtt/embedded-broker.js';
-import { SettingsError } from '../../../src/settings.js';
+import { SettingsError } from '../../../src/settings/parsers.js';
 
 const log = pino({ level: 'silent' });
 const options = (extra: Partial<EmbeddedBrokerOptions> = {}): EmbeddedBrokerOptions => ({

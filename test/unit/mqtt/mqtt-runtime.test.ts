@@ -5,10 +5,11 @@
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MqttRuntimeSettings } from '../../../src/mqtt/mqtt-plan.js';
 import { MqttRuntime } from '../../../src/mqtt/mqtt-runtime.js';
 import type { ParsedFieldSettings } from '../../../src/mqtt/settings-topic.js';
 import type { Outbox, OutboxRecord, UploadBlocks } from '../../../src/ports/outbox.js';
-import { loadSettings } from '../../../src/settings.js';
+import { loadSettings } from '../../../src/settings/load-settings.js';
 import { eventually } from '../../helpers/eventually.js';
 import { tempDataDir } from '../../helpers/server-process.js';
 
@@ -32,13 +33,16 @@ const outbox: Outbox = {
   uploadBlocks: async (id) => blocks.get(id),
 };
 const applied: { target: string | null; settings: ParsedFieldSettings }[] = [];
-const settings = loadSettings({
-  env: {
-    ECOWATT_DATA_DIR: tempDataDir(),
-    ECOWATT_MQTT_PORT: '0',
-    ECOWATT_MQTT_USERS: 'nodered:s3cret',
-    ECOWATT_LOG_LEVEL: 'silent',
-  },
+/** What the store profile hands the runtime (adapters/open-stores.ts). */
+const runtimeSettings = (env: NodeJS.ProcessEnv): MqttRuntimeSettings => {
+  const { mqtt, storage } = loadSettings({ env });
+  return { mqtt, dataDir: storage.dataDir, databaseUrl: storage.databaseUrl };
+};
+const settings = runtimeSettings({
+  ECOWATT_DATA_DIR: tempDataDir(),
+  ECOWATT_MQTT_PORT: '0',
+  ECOWATT_MQTT_USERS: 'nodered:s3cret',
+  ECOWATT_LOG_LEVEL: 'silent',
 });
 
 let runtime: MqttRuntime;
@@ -69,7 +73,7 @@ afterAll(async () => {
 
 describe('MQTT runtime', () => {
   it('is off when the settings turn MQTT off', async () => {
-    const off = loadSettings({ env: { ECOWATT_DATA_DIR: tempDataDir(), ECOWATT_MQTT_EMBEDDED: 'false' } });
+    const off = runtimeSettings({ ECOWATT_DATA_DIR: tempDataDir(), ECOWATT_MQTT_EMBEDDED: 'false' });
     expect(
       await MqttRuntime.start(off, {
         outbox,
