@@ -151,6 +151,22 @@ export interface RolloutCounts {
   recentUnauthenticatedFailed: number;
 }
 
+/** A rollout's counts before any session. */
+export const EMPTY_ROLLOUT_COUNTS: Readonly<RolloutCounts> = Object.freeze({
+  sessions: 0,
+  downloading: 0,
+  downloaded: 0,
+  verified: 0,
+  succeeded: 0,
+  failed: 0,
+  cancelled: 0,
+  inFlight: 0,
+  recentSucceeded: 0,
+  recentFailed: 0,
+  recentUnauthenticatedSucceeded: 0,
+  recentUnauthenticatedFailed: 0,
+});
+
 export type SessionOutcome = (
   | { kind: 'verified' }
   | { kind: 'succeeded'; detail: string }

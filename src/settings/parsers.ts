@@ -72,20 +72,6 @@ export const rateSpec: Parser<RateSpec | null> = (raw, name) => {
 export const replayMode: Parser<ReplayMode> = (raw, name) =>
   readReplayMode(raw) ?? fail(name, REPLAY_MODE_EXPECTED);
 
-export const mqttUrl: Parser<string> = (raw, name) => {
-  const s = String(raw).trim();
-  let url: URL | undefined;
-  try {
-    url = new URL(s);
-  } catch {
-    url = undefined;
-  }
-  if (!url || !['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol) || !url.hostname) {
-    fail(name, 'expected a broker URL such as mqtt://user:pass@host:1883 or mqtts://host:8883');
-  }
-  return s;
-};
-
 /** `user:pass,user2:pass2`; a password may hold ':' but not ','. */
 export const mqttUserList: Parser<string> = (raw, name) => {
   const s = String(raw).trim();
@@ -107,16 +93,29 @@ export const topicPrefix: Parser<string> = (raw, name) => {
   return s;
 };
 
+/** `raw` as a URL, or `undefined` when it is not one. */
+function asUrl(raw: string): URL | undefined {
+  try {
+    return new URL(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 export const urlWith =
   (protocols: readonly string[], example: string): Parser<string> =>
   (raw, name) => {
     const s = String(raw).trim();
-    let url: URL | undefined;
-    try {
-      url = new URL(s);
-    } catch {
-      url = undefined;
-    }
+    const url = asUrl(s);
     if (!url || !protocols.includes(url.protocol)) fail(name, `expected a URL such as ${example}`);
     return s;
   };
+
+export const mqttUrl: Parser<string> = (raw, name) => {
+  const s = String(raw).trim();
+  const url = asUrl(s);
+  if (!url || !['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol) || !url.hostname) {
+    fail(name, 'expected a broker URL such as mqtt://user:pass@host:1883 or mqtts://host:8883');
+  }
+  return s;
+};

@@ -1,14 +1,15 @@
 /** Row shapes of the firmware tables as either database returns them, and their mapping to the model. */
 import { parseGeneration } from '../../model/device.js';
-import type {
-  FirmwareImage,
-  OtaSession,
-  Rollout,
-  RolloutCounts,
-  RolloutState,
-  RolloutTarget,
-  SessionClient,
-  SessionState,
+import {
+  EMPTY_ROLLOUT_COUNTS,
+  type FirmwareImage,
+  type OtaSession,
+  type Rollout,
+  type RolloutCounts,
+  type RolloutState,
+  type RolloutTarget,
+  type SessionClient,
+  type SessionState,
 } from '../../model/firmware.js';
 import { bool, json } from './row-values.js';
 
@@ -162,20 +163,7 @@ export interface CountRow {
 }
 
 export function countsFrom(rows: CountRow[]): RolloutCounts {
-  const c: RolloutCounts = {
-    sessions: 0,
-    downloading: 0,
-    downloaded: 0,
-    verified: 0,
-    succeeded: 0,
-    failed: 0,
-    cancelled: 0,
-    inFlight: 0,
-    recentSucceeded: 0,
-    recentFailed: 0,
-    recentUnauthenticatedSucceeded: 0,
-    recentUnauthenticatedFailed: 0,
-  };
+  const c: RolloutCounts = { ...EMPTY_ROLLOUT_COUNTS };
   for (const r of rows) {
     c.sessions += r.n;
     c.inFlight += r.live;

@@ -33,7 +33,12 @@ import {
   unauthenticatedHold,
 } from '../../../src/firmware/rollout-rules.js';
 import { RolloutService } from '../../../src/firmware/rollout-service.js';
-import type { OtaSession, Rollout, RolloutCounts } from '../../../src/model/firmware.js';
+import {
+  EMPTY_ROLLOUT_COUNTS,
+  type OtaSession,
+  type Rollout,
+  type RolloutCounts,
+} from '../../../src/model/firmware.js';
 import { FirmwareReceiver } from '../../../src/protocol/firmware/device-update.js';
 import { deviceKeysFromDir } from '../../../src/sim/ota-device-keys.js';
 
@@ -331,21 +336,7 @@ const rollout = (over: Partial<Rollout> = {}): Rollout => ({
   ...over,
 });
 
-const counts = (over: Partial<RolloutCounts> = {}): RolloutCounts => ({
-  sessions: 0,
-  downloading: 0,
-  downloaded: 0,
-  verified: 0,
-  succeeded: 0,
-  failed: 0,
-  cancelled: 0,
-  inFlight: 0,
-  recentSucceeded: 0,
-  recentFailed: 0,
-  recentUnauthenticatedSucceeded: 0,
-  recentUnauthenticatedFailed: 0,
-  ...over,
-});
+const counts = (over: Partial<RolloutCounts> = {}): RolloutCounts => ({ ...EMPTY_ROLLOUT_COUNTS, ...over });
 
 const session = (over: Partial<OtaSession> = {}): OtaSession => ({
   id: 1,

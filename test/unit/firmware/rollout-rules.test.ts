@@ -8,7 +8,12 @@ import {
   targets,
   validSteps,
 } from '../../../src/firmware/rollout-rules.js';
-import type { OtaSession, Rollout, RolloutCounts } from '../../../src/model/firmware.js';
+import {
+  EMPTY_ROLLOUT_COUNTS,
+  type OtaSession,
+  type Rollout,
+  type RolloutCounts,
+} from '../../../src/model/firmware.js';
 
 const rollout = (over: Partial<Rollout> = {}): Rollout => ({
   id: 1,
@@ -51,21 +56,7 @@ const session = (over: Partial<OtaSession> = {}): OtaSession => ({
   ...over,
 });
 
-const counts = (over: Partial<RolloutCounts> = {}): RolloutCounts => ({
-  sessions: 0,
-  downloading: 0,
-  downloaded: 0,
-  verified: 0,
-  succeeded: 0,
-  failed: 0,
-  cancelled: 0,
-  inFlight: 0,
-  recentSucceeded: 0,
-  recentFailed: 0,
-  recentUnauthenticatedSucceeded: 0,
-  recentUnauthenticatedFailed: 0,
-  ...over,
-});
+const counts = (over: Partial<RolloutCounts> = {}): RolloutCounts => ({ ...EMPTY_ROLLOUT_COUNTS, ...over });
 
 describe('offers', () => {
   it('offers 1.0.10 to a device on 1.0.9 (semantic, not string, order)', () => {
