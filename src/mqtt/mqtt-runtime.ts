@@ -121,7 +121,13 @@ export class MqttRuntime {
     const builder = new OutboxMessageBuilder(topics, ports.outbox, ports.devices, ports.log);
     const subscriptions = [...SETTINGS_SUBSCRIPTIONS, ...(haStatusTopic ? [haStatusTopic] : [])];
     const onMessage = inbound(haStatusTopic, builder, ports.sink, ports.log);
-    const link = await openLink(plan, broker, subscriptions, onMessage, ports.log);
+    // A broker we started must not stay listening when the server cannot use it.
+    const link = await openLink(plan, broker, subscriptions, onMessage, ports.log).catch(
+      async (err: unknown) => {
+        await broker?.close();
+        throw err;
+      },
+    );
     const relay = new OutboxRelay(ports.outbox, builder, link, {
       stallMs: mqtt.stallSeconds * 1000,
       log: ports.log,
