@@ -64,10 +64,10 @@ export interface AuthenticatorConfig {
   vault?: KeyVault;
 }
 
-/** The authenticated plaintext as JSON (what it means is the caller's business). */
-function parsePlaintext(plaintext: Buffer): Outcome<unknown> {
+/** The opened request, its authenticated plaintext read as JSON (what it means is the caller's business). */
+function withPlaintext(plaintext: Buffer, opened: Omit<OpenedRequest, 'inner'>): Outcome<OpenedRequest> {
   try {
-    return { ok: true, value: JSON.parse(plaintext.toString('utf8')) };
+    return { ok: true, value: { inner: JSON.parse(plaintext.toString('utf8')), ...opened } };
   } catch {
     return refused(quietRefusal('malformed_payload', 'The authenticated payload is not valid JSON.'));
   }
@@ -83,6 +83,15 @@ export function claimMismatch(opened: OpenedRequest, deviceId: string): Refusal 
   });
 }
 
+/** The device id a control document names (the same rule and error as an upload's). */
+export function documentDeviceId(doc: Record<string, unknown>): string {
+  const id = doc.device_id;
+  if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) {
+    throw new ApiError('malformed_payload', 'device_id must be 1-128 letters, digits or _.:- characters');
+  }
+  return id;
+}
+
 const activeKeys = (d: Device | undefined) => (d ? d.keys.filter((k) => k.status === 'active') : []);
 
 export class DeviceAuthenticator {
@@ -94,7 +103,7 @@ export class DeviceAuthenticator {
   ) {}
 
   /** Opens an envelope (or takes a bare body as it is): authentication only, no policy. */
-  async open(req: DeviceRequest): Promise<OpenedRequest> {
+  private async open(req: DeviceRequest): Promise<OpenedRequest> {
     const opened = await this.openEnvelope(req);
     if (!opened.ok) this.refusals.answer(req, opened.refusal);
     return opened.value;
@@ -144,20 +153,14 @@ export class DeviceAuthenticator {
         }),
       );
     }
-    const inner = parsePlaintext(opened.plaintext);
-    if (!inner.ok) return inner;
-    return {
-      ok: true,
-      value: {
-        inner: inner.value,
-        nonce: opened.nonce,
-        keyKid: keyring.length > 0 ? keyring[opened.keyIndex].kid : null,
-        protocol: 'v1',
-        encrypted: env.encrypted,
-        claim,
-        generation: 'compressed' in body ? '1.3' : undefined,
-      },
-    };
+    return withPlaintext(opened.plaintext, {
+      nonce: opened.nonce,
+      keyKid: keyring.length > 0 ? keyring[opened.keyIndex].kid : null,
+      protocol: 'v1',
+      encrypted: env.encrypted,
+      claim,
+      generation: 'compressed' in body ? '1.3' : undefined,
+    });
   }
 
   /** Protocol v2 (§11): the device and key are named in the MAC, verified before decryption. */
@@ -184,20 +187,14 @@ export class DeviceAuthenticator {
         nonce: opened.nonce,
       });
     }
-    const inner = parsePlaintext(opened.plaintext);
-    if (!inner.ok) return inner;
-    return {
-      ok: true,
-      value: {
-        inner: inner.value,
-        nonce: opened.nonce,
-        keyKid: opened.kid,
-        protocol: 'v2',
-        encrypted: env.iv !== undefined,
-        claim: env.deviceId,
-        generation: undefined,
-      },
-    };
+    return withPlaintext(opened.plaintext, {
+      nonce: opened.nonce,
+      keyKid: opened.kid,
+      protocol: 'v2',
+      encrypted: env.iv !== undefined,
+      claim: env.deviceId,
+      generation: undefined,
+    });
   }
 
   private openKey(stored: string): string {
@@ -219,11 +216,7 @@ export class DeviceAuthenticator {
    */
   async authenticateRequest(req: DeviceRequest): Promise<AuthenticatedRequest> {
     const opened = await this.open(req);
-    const inner = opened.inner as Record<string, unknown>;
-    const deviceId = inner.device_id;
-    if (typeof deviceId !== 'string' || !DEVICE_ID_PATTERN.test(deviceId)) {
-      throw new ApiError('malformed_payload', 'device_id must be 1-128 letters, digits or _.:- characters');
-    }
+    const deviceId = documentDeviceId(opened.inner as Record<string, unknown>);
     const mismatch = claimMismatch(opened, deviceId);
     if (mismatch) this.refusals.answer(req, mismatch);
     if (opened.protocol === 'v1' && opened.keyKid === null) {

@@ -4,7 +4,6 @@
  * the bodies (every problem names its field) and the shapes the admin API shows.
  */
 import { ApiError } from '../errors.js';
-import { DEVICE_ID_PATTERN } from '../model/device.js';
 import type { ReportRetention, StoredDeviceReport } from '../ports/storage.js';
 
 /** Newest reports kept per device: one registration, ~1 day of 5-min energy reports, 200 faults. */
@@ -39,14 +38,8 @@ function invalid(field: string, message: string): never {
   throw new ApiError('invalid_parameter', `${field}: ${message}`, { details: { field } });
 }
 
-/** The device id of a bare report body (the same rule and error as an upload's). */
-export function reportDeviceId(doc: Doc): string {
-  const id = doc.device_id;
-  if (typeof id !== 'string' || !DEVICE_ID_PATTERN.test(id)) {
-    throw new ApiError('malformed_payload', 'device_id must be 1-128 letters, digits or _.:- characters');
-  }
-  return id;
-}
+/** The device id of a bare report body: checked as an authenticated control document's is. */
+export { documentDeviceId as reportDeviceId } from './device-authenticator.js';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
 const CONTROL = /[\u0000-\u001f\u007f]/;

@@ -9,7 +9,7 @@
  *        0x01, d as i16 LE                 otherwise
  */
 
-import { type DecodeResult, decodeFailure, type Quality } from './types.js';
+import { type DecodeFailed, type DecodeResult, decodeFailure, type Quality } from './types.js';
 
 const BASE = 0x70;
 const DELTA = 0x71;
@@ -302,7 +302,24 @@ function decodeDelta(
       }
     }
   }
-  const values = new Array<number>(n);
+  const deltas = readTemporalDeltas(bytes, n);
+  if (!deltas.ok) return deltas;
+  // Predictions use the state before this frame: the device updates T only afterwards.
+  const values = deltas.deltas.map((d, i) => (ctx.predict(layout[i]) + d) & 0xffff);
+  ctx.advance(values, layout);
+  return { ok: true, method: 'temporal_delta', values, quality: allExact(n), notes: [] };
+}
+
+/**
+ * The n deltas of a `0x71` frame (after its 2-byte header), each in the one form the device
+ * writes it: one byte for |d| ≤ 63, `00 i8` for 64..127, `01 i16` otherwise. Firmware 1.3 kept
+ * the frame, so its decoder reads it here too.
+ */
+export function readTemporalDeltas(
+  bytes: Uint8Array,
+  n: number,
+): { ok: true; deltas: number[] } | DecodeFailed {
+  const deltas = new Array<number>(n);
   let p = 2;
   for (let i = 0; i < n; i++) {
     if (p >= bytes.length) return decodeFailure('truncated', `temporal delta: value ${i} missing`);
@@ -317,7 +334,6 @@ function decodeDelta(
     } else if (tag === 0x00) {
       if (p + 1 >= bytes.length) return decodeFailure('truncated', `temporal delta: value ${i} cut short`);
       d = (bytes[p + 1] << 24) >> 24;
-      // The device uses this form only for 64 ≤ |d| ≤ 127.
       if (d >= -63 && d <= 63)
         return decodeFailure('bad_value', `temporal delta: ${d} in the 8-bit form at ${i}`);
       if (d === -128) return decodeFailure('bad_value', `temporal delta: −128 in the 8-bit form at ${i}`);
@@ -331,13 +347,11 @@ function decodeDelta(
     } else {
       return decodeFailure('bad_value', `temporal delta: tag 0x${tag.toString(16)} at value ${i}`);
     }
-    // Predictions use the state before this frame: the device updates T only afterwards.
-    values[i] = (ctx.predict(layout[i]) + d) & 0xffff;
+    deltas[i] = d;
   }
   if (p < bytes.length)
     return decodeFailure('trailing_bytes', `temporal delta: ${bytes.length - p} extra bytes`);
-  ctx.advance(values, layout);
-  return { ok: true, method: 'temporal_delta', values, quality: allExact(n), notes: [] };
+  return { ok: true, deltas };
 }
 
 function allExact(n: number): Quality[] {

@@ -45,8 +45,10 @@ export interface DecodeFailure {
   readonly message: string;
 }
 
-export type DecodeResult = ({ readonly ok: true } & Decoded) | ({ readonly ok: false } & DecodeFailure);
+export type DecodeFailed = { readonly ok: false } & DecodeFailure;
 
-export function decodeFailure(code: DecodeErrorCode, message: string): DecodeResult {
+export type DecodeResult = ({ readonly ok: true } & Decoded) | DecodeFailed;
+
+export function decodeFailure(code: DecodeErrorCode, message: string): DecodeFailed {
   return { ok: false, code, message };
 }

@@ -93,6 +93,8 @@ export function decodeSemantic13(bytes: Uint8Array, registers: readonly number[]
   const groups = bytes[2];
   const values = new Array<number | null>(n).fill(null);
   const quality = new Array<Quality>(n).fill('missing');
+  // A position is claimed when its group lists it, before its run (and so its quality) is read.
+  const taken = new Uint8Array(n);
   let at = 3;
   let seenTypes = 0;
   let lastFirst = -1;
@@ -118,8 +120,7 @@ export function decodeSemantic13(bytes: Uint8Array, registers: readonly number[]
       if (j > 0 && p <= positions[j - 1]) {
         return decodeFailure('bad_value', `semantic: positions of type ${t} are not strictly ascending`);
       }
-      if (quality[p] !== 'missing')
-        return decodeFailure('bad_value', `semantic: position ${p} appears twice`);
+      if (taken[p]) return decodeFailure('bad_value', `semantic: position ${p} appears twice`);
       const expected = semanticType13(registers[p]);
       if (expected !== t) {
         return decodeFailure(
@@ -127,7 +128,7 @@ export function decodeSemantic13(bytes: Uint8Array, registers: readonly number[]
           `semantic: type ${t} at position ${p}, but register ${registers[p]} has type ${expected}`,
         );
       }
-      quality[p] = 'approximate'; // placeholder until its run is read; marks the position as taken
+      taken[p] = 1;
     }
     if (positions[0] <= lastFirst) {
       return decodeFailure('bad_value', `semantic: group of type ${t} is out of first-appearance order`);

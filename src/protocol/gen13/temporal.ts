@@ -17,6 +17,7 @@
  * `0x70`; the write slot becomes sel[11] + 1 and bufferFull sel[12] ≠ 0. Bytes 13 and on land in
  * padding, `lastTimestamp` and then whatever the linker placed after the struct: not modelled.
  */
+import { encodeTemporal, readTemporalDeltas, TemporalContext } from '../codecs/temporal.js';
 import { type DecodeResult, decodeFailure } from '../codecs/types.js';
 import { allExact, assertBatch, hex2, isRegisterId, isU16, REGISTER_IDS } from './values.js';
 
@@ -44,100 +45,11 @@ function overrun(
   };
 }
 
-export interface Temporal13StateJSON {
-  readonly v: 13;
-  readonly table: number[];
-  readonly lastRegisters: number[];
-  readonly lastCount: number;
-  readonly writeIndex: number;
-  readonly full: boolean;
-}
-
-/** The firmware's TemporalContext, exactly (for an encoder: simulators, tests). Starts zeroed. */
-export class Temporal13State {
-  private readonly table = new Uint16Array(SLOTS * REGISTER_IDS);
-  private readonly last = new Uint8Array(REGISTER_IDS);
-  private slot = 0;
-  private count = 0;
-  private isFull = false;
-
-  get writeIndex(): number {
-    return this.slot;
-  }
-
-  get lastCount(): number {
-    return this.count;
-  }
-
-  get full(): boolean {
-    return this.isFull;
-  }
-
-  get lastRegisters(): number[] {
-    return Array.from(this.last);
-  }
-
-  history(slot: number, register: number): number {
-    return this.table[(slot & 7) * REGISTER_IDS + register];
-  }
-
-  /** Whether the firmware sends `0x71` for this layout now. */
-  compatible(registers: readonly number[]): boolean {
-    const n = registers.length;
-    if (!this.isFull || this.count !== n || n > REGISTER_IDS) return false;
-    for (let i = 0; i < n; i++) if (registers[i] !== this.last[i]) return false;
-    return true;
-  }
-
-  predict(register: number): number {
-    const p1 = this.table[((this.slot + 7) & 7) * REGISTER_IDS + register];
-    const p2 = this.table[((this.slot + 6) & 7) * REGISTER_IDS + register];
-    return clampPrediction(p1, p2);
-  }
-
-  /** The update at the end of every compressWithTemporalDelta call. Input is not checked here. */
-  advance(values: readonly number[], registers: readonly number[]): void {
-    const n = registers.length;
-    const row = this.slot * REGISTER_IDS;
-    for (let i = 0; i < n; i++) this.table[row + registers[i]] = values[i];
-    for (let i = 0; i < n && i < REGISTER_IDS; i++) this.last[i] = registers[i];
-    const next = overrun(registers, this.slot, this.isFull);
-    this.count = n & 0xff;
-    this.slot = (next.slot + 1) % SLOTS;
-    this.isFull = next.full === true || this.slot === 0;
-  }
-
-  clone(): Temporal13State {
-    return Temporal13State.fromJSON(this.toJSON()) as Temporal13State;
-  }
-
-  toJSON(): Temporal13StateJSON {
-    return {
-      v: 13,
-      table: Array.from(this.table),
-      lastRegisters: Array.from(this.last),
-      lastCount: this.count,
-      writeIndex: this.slot,
-      full: this.isFull,
-    };
-  }
-
-  /** From `toJSON()` output or its JSON text; undefined if it is not one. */
-  static fromJSON(x: unknown): Temporal13State | undefined {
-    const o = parseObject(x);
-    if (o?.v !== 13 || typeof o.full !== 'boolean') return undefined;
-    if (!isIntIn(o.writeIndex, 0, SLOTS - 1) || !isIntIn(o.lastCount, 0, 0xff)) return undefined;
-    if (!isArrayOf(o.table, SLOTS * REGISTER_IDS, (e) => isIntIn(e, 0, 0xffff))) return undefined;
-    if (!isArrayOf(o.lastRegisters, REGISTER_IDS, (e) => isIntIn(e, 0, 0xff))) return undefined;
-    const s = new Temporal13State();
-    s.table.set(o.table as number[]);
-    s.last.set(o.lastRegisters as number[]);
-    s.slot = o.writeIndex;
-    s.count = o.lastCount;
-    s.isFull = o.full;
-    return s;
-  }
-}
+/**
+ * The firmware's TemporalContext, exactly (for an encoder: simulators, tests). Starts zeroed.
+ * 1.3 kept e84f720's struct, update and overrun, so this is that generation's mirror.
+ */
+export { TemporalContext as Temporal13State };
 
 export interface Temporal13ContextJSON {
   readonly v: 13;
@@ -203,7 +115,7 @@ export class Temporal13Context {
   }
 
   /** An exact mirror of an encoder state. */
-  static fromState(state: Temporal13State): Temporal13Context {
+  static fromState(state: TemporalContext): Temporal13Context {
     const s = state.toJSON();
     return new Temporal13Context(s.table, s.lastRegisters, s.lastCount, s.writeIndex, true, s.full);
   }
@@ -295,7 +207,14 @@ export class Temporal13Context {
   }
 
   clone(): Temporal13Context {
-    return Temporal13Context.fromJSON(this.toJSON()) as Temporal13Context;
+    return new Temporal13Context(
+      [...this.table],
+      [...this.last],
+      this.count,
+      this.slot,
+      this.slotKnown,
+      this.isFull,
+    );
   }
 
   toJSON(): Temporal13ContextJSON {
@@ -343,27 +262,10 @@ export class Temporal13Context {
 export function encodeTemporal13(
   values: readonly number[],
   registers: readonly number[],
-  state: Temporal13State,
+  state: TemporalContext,
 ): Uint8Array {
   assertBatch(registers, values);
-  const n = values.length;
-  const out: number[] = [];
-  if (!state.compatible(registers)) {
-    out.push(TEMPORAL13_BASE, n & 0xff);
-    for (const r of registers) out.push(r);
-    for (const v of values) out.push(v & 0xff, v >>> 8);
-  } else {
-    out.push(TEMPORAL13_DELTA, n & 0xff);
-    for (let i = 0; i < n; i++) {
-      // int16 − int16 stored in an int16: the difference mod 2^16, read signed.
-      const d = ((values[i] - state.predict(registers[i])) << 16) >> 16;
-      if (d >= -63 && d <= 63) out.push(0x80 | (d < 0 ? 0x40 : 0) | Math.abs(d));
-      else if (d >= -127 && d <= 127) out.push(0x00, d & 0xff);
-      else out.push(0x01, d & 0xff, (d >> 8) & 0xff);
-    }
-  }
-  state.advance(values, registers);
-  return Uint8Array.from(out);
+  return encodeTemporal(values, registers, state);
 }
 
 /**
@@ -441,46 +343,9 @@ function decodeDelta(
   }
   const predicted = context.predictions(registers);
   if (!predicted.ok) return decodeFailure('no_context', `temporal delta: ${predicted.message}`);
-  const values = new Array<number>(n);
-  let p = 2;
-  for (let i = 0; i < n; i++) {
-    if (p >= bytes.length) return decodeFailure('truncated', `temporal delta: value ${i} missing`);
-    const tag = bytes[p];
-    let d: number;
-    if (tag & 0x80) {
-      const magnitude = tag & 0x3f;
-      if (tag & 0x40 && magnitude === 0) return decodeFailure('bad_value', `temporal delta: −0 at ${i}`);
-      d = tag & 0x40 ? -magnitude : magnitude;
-      p += 1;
-    } else if (tag === 0x00) {
-      if (p + 2 > bytes.length)
-        return decodeFailure('truncated', `temporal delta: 8-bit delta ${i} cut short`);
-      d = (bytes[p + 1] << 24) >> 24;
-      if (Math.abs(d) <= 63 || d === -128) {
-        return decodeFailure(
-          'bad_value',
-          `temporal delta: 8-bit form for ${d} at ${i}, which the firmware codes otherwise`,
-        );
-      }
-      p += 2;
-    } else if (tag === 0x01) {
-      if (p + 3 > bytes.length)
-        return decodeFailure('truncated', `temporal delta: 16-bit delta ${i} cut short`);
-      d = ((bytes[p + 1] | (bytes[p + 2] << 8)) << 16) >> 16;
-      if (Math.abs(d) <= 127) {
-        return decodeFailure(
-          'bad_value',
-          `temporal delta: 16-bit form for ${d} at ${i}, which the firmware codes shorter`,
-        );
-      }
-      p += 3;
-    } else {
-      return decodeFailure('bad_value', `temporal delta: tag 0x${hex2(tag)} at value ${i}`);
-    }
-    values[i] = (predicted.values[i] + d) & 0xffff;
-  }
-  if (p < bytes.length)
-    return decodeFailure('trailing_bytes', `temporal delta: ${bytes.length - p} extra bytes`);
+  const deltas = readTemporalDeltas(bytes, n);
+  if (!deltas.ok) return deltas;
+  const values = deltas.deltas.map((d, i) => (predicted.values[i] + d) & 0xffff);
   return { ok: true, method: 'temporal_delta', values, quality: allExact(n), notes: [] };
 }
 

@@ -9,18 +9,9 @@ import { decodeDictionary } from '../../../../src/protocol/codecs/dictionary.js'
 import { decodeSemantic } from '../../../../src/protocol/codecs/semantic.js';
 import { TemporalContext } from '../../../../src/protocol/codecs/temporal.js';
 import type { DecodeResult } from '../../../../src/protocol/codecs/types.js';
+import { DECODE_ERROR_CODES as CODES } from '../decode-error-codes.js';
 import { bytesOf, VECTORS } from './compression-fixture.js';
 
-const CODES = new Set([
-  'truncated',
-  'trailing_bytes',
-  'bad_count',
-  'unknown_marker',
-  'bad_width',
-  'bad_value',
-  'no_context',
-  'empty',
-]);
 const MARKERS = [0x00, 0x01, 0x50, 0x70, 0x71, 0xd0, 0xe1];
 
 /** Shape every decoder result must have, whatever went in. */

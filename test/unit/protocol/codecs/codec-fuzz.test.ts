@@ -9,17 +9,8 @@ import { decodeBitPacked, decodeBitPackedHeaderless } from '../../../../src/prot
 import { decodeE1 } from '../../../../src/protocol/codecs/lossless-e1.js';
 import { decodeRaw, decodeRawHeaderless } from '../../../../src/protocol/codecs/raw.js';
 import { decodeTemporal, encodeTemporal, TemporalContext } from '../../../../src/protocol/codecs/temporal.js';
+import { DECODE_ERROR_CODES as CODES } from '../decode-error-codes.js';
 
-const CODES = new Set([
-  'truncated',
-  'trailing_bytes',
-  'bad_count',
-  'unknown_marker',
-  'bad_width',
-  'bad_value',
-  'no_context',
-  'empty',
-]);
 const QUALITIES = new Set(['exact', 'approximate', 'ambiguous', 'missing']);
 const RUNS = 3000;
 let cases = 0;

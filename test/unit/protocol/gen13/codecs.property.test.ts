@@ -22,6 +22,7 @@ import {
   Temporal13Context,
   Temporal13State,
 } from '../../../../src/protocol/gen13/index.js';
+import { DECODE_ERROR_CODES as CODES } from '../decode-error-codes.js';
 import { bytesOf, COMPRESSION } from './fixtures.js';
 
 const u16 = fc.integer({ min: 0, max: 0xffff });
@@ -47,17 +48,6 @@ const batch = (maxRegs: number, maxSamples: number) =>
       const values = registers.map((_r, i) => pool[i % pool.length]);
       return { registers, values };
     });
-
-const CODES = new Set([
-  'truncated',
-  'trailing_bytes',
-  'bad_count',
-  'unknown_marker',
-  'bad_width',
-  'bad_value',
-  'no_context',
-  'empty',
-]);
 
 function expectExactRight(r: { values: (number | null)[]; quality: string[] }, values: number[]): void {
   r.quality.forEach((q, i) => {
