@@ -20,12 +20,12 @@ import type pg from 'pg';
 import { armedAt } from '../../ingest/replay-window.js';
 import { checkUploadPolicy } from '../../ingest/upload-policy.js';
 import { keysRetiredByUse } from '../../model/device.js';
-import { parseReplayMode, type ReplayState, replayModeToString } from '../../model/replay.js';
+import { parseReplayMode, type ReplayState } from '../../model/replay.js';
 import type { OutboxRecord } from '../../ports/outbox.js';
 import type { ReplayStore } from '../../ports/replay-store.js';
 import type { CommitOutcome, NonceOutcome, UploadCommit } from '../../ports/storage.js';
 import { SqlDeviceRegistry } from '../sql/device-registry.js';
-import { encodeSeen, policyFromRow, replayFromRow } from '../sql/device-rows.js';
+import { encodeSeen, newDeviceValues, policyFromRow, replayFromRow } from '../sql/device-rows.js';
 import { DeviceWrites, type RegistryHooks } from '../sql/device-writes.js';
 import { SqlSecurityEventStore } from '../sql/event-store.js';
 import { EventWrites } from '../sql/event-writes.js';
@@ -216,10 +216,11 @@ export class PostgresStorage extends SqlStorage {
 
   /** The policy and replay decision on a device row (locked, or this instance's cached copy). */
   private async decide(row: LockedDeviceRow, u: UploadCommit, fresh: boolean): Promise<Decision> {
+    const policy = policyFromRow(row);
     const rejection = checkUploadPolicy(
       {
         status: row.status === 'disabled' ? 'disabled' : 'active',
-        policy: policyFromRow(row),
+        policy,
         hasOwnKeys: row.active_kids.length > 0,
       },
       u,
@@ -233,7 +234,7 @@ export class PostgresStorage extends SqlStorage {
         deviceId: u.deviceId,
         nonce: u.nonce,
         // The device row's mode is the one that counts.
-        mode: parseReplayMode(row.replay_mode, 'replay_mode'),
+        mode: policy.replay,
         counterResetThreshold: u.counterResetThreshold,
         stored: before,
         fresh,
@@ -328,20 +329,17 @@ export class PostgresStorage extends SqlStorage {
           u,
         );
         if (rejection) return { commit: false, value: { ok: false, code: 'policy', reason: rejection } };
-        const replay = armedAt(u.initialHigh);
-        const inserted = await c.query(`${REGISTER_DEVICE} ON CONFLICT (id) DO NOTHING`, [
-          id,
-          'active',
-          u.registerWith.allowUnsecured,
-          u.registerWith.requireEncryption,
-          replayModeToString(u.registerWith.replay),
-          true,
-          u.receivedAt,
-          replay.high,
-          encodeSeen(replay.seen),
-          u.registerWith.allowUnsecuredConfig ?? false,
-          u.registerWith.requireV2 ?? false,
-        ]);
+        const inserted = await c.query(
+          REGISTER_DEVICE,
+          newDeviceValues({
+            id,
+            status: 'active',
+            policy: u.registerWith,
+            autoRegistered: true,
+            createdAt: u.receivedAt,
+            replay: armedAt(u.initialHigh),
+          }),
+        );
         // Not inserted: registered concurrently by another upload, whose row then decides.
         registered = inserted.rowCount === 1;
         const [l, k] = await this.send(c, this.readDevice(id));

@@ -21,7 +21,8 @@
 import type { ReplayState } from '../../model/replay.js';
 import type { UploadCommit } from '../../ports/storage.js';
 import { encodeQualities } from '../blocks.js';
-import { encodeSeen } from '../sql/device-rows.js';
+import { encodeSeen, INSERT_DEVICE } from '../sql/device-rows.js';
+import { numberParameters } from '../sql/sql-executor.js';
 
 /** What the upload commit reads of a device under its row lock (LOCK_DEVICE, ACTIVE_KIDS). */
 export interface LockedDeviceRow {
@@ -55,9 +56,8 @@ export const ACTIVE_KIDS = {
     WHERE device_id = $1 AND status = 'active'`,
 };
 
-export const REGISTER_DEVICE = `INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode,
-  auto_registered, created_at, replay_high, replay_seen, allow_unsecured_config, require_v2)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+/** A device's first upload registers it; one registered concurrently by another upload is kept. */
+export const REGISTER_DEVICE = `${numberParameters(INSERT_DEVICE)} ON CONFLICT (id) DO NOTHING`;
 
 export const WRITE_UPLOAD = {
   name: 'ecowatt_write_upload',

@@ -26,6 +26,7 @@ import {
   versionFromRow,
 } from './config-rows.js';
 import type { ConfigWrites } from './config-writes.js';
+import { groupRows } from './row-values.js';
 import type { SqlSession } from './sql-executor.js';
 
 export class SqlConfigStore implements ConfigStore {
@@ -92,12 +93,11 @@ export class SqlConfigStore implements ConfigStore {
         WHERE upload_id IN (${ids.map(() => '?').join(', ')}) ORDER BY upload_id, idx`,
       ids,
     );
-    const byUpload = new Map<number, (number | null)[]>();
-    for (const p of packets) {
-      const list = byUpload.get(p.upload_id) ?? [];
-      list.push(p.device_timestamp);
-      byUpload.set(p.upload_id, list);
-    }
+    const byUpload = groupRows(
+      packets,
+      (p) => p.upload_id,
+      (p) => p.device_timestamp,
+    );
     return uploads.reverse().map((u) => ({
       receivedAt: u.received_at,
       deviceTimestamp: u.device_timestamp,

@@ -8,7 +8,7 @@ import type { AuditEntry, DeviceRegistry, NewDevice, StoredAuditEntry } from '..
 import { type Background, dropFailures } from './background.js';
 import { DEVICE_COLUMNS, type DeviceRow, deviceFromRow, type KeyRow, loadDevice } from './device-rows.js';
 import type { DeviceWrites } from './device-writes.js';
-import { json } from './row-values.js';
+import { groupRows, json } from './row-values.js';
 import type { SqlSession } from './sql-executor.js';
 
 interface AuditRow {
@@ -37,12 +37,11 @@ export class SqlDeviceRegistry implements DeviceRegistry {
       this.db.all<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY id`),
       this.db.all<KeyRow>('SELECT * FROM device_keys ORDER BY created_at, kid'),
     ]);
-    const keys = new Map<string, KeyRow[]>();
-    for (const k of keyRows) {
-      const list = keys.get(k.device_id) ?? [];
-      list.push(k);
-      keys.set(k.device_id, list);
-    }
+    const keys = groupRows(
+      keyRows,
+      (k) => k.device_id,
+      (k) => k,
+    );
     return rows.map((r) => deviceFromRow(r, keys.get(r.id) ?? []));
   }
 

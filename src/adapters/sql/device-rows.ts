@@ -3,10 +3,11 @@ import {
   type Device,
   type DeviceKey,
   type DevicePolicy,
+  type DeviceStatus,
   type KeyStatus,
   parseGeneration,
 } from '../../model/device.js';
-import { parseReplayMode, type ReplayState } from '../../model/replay.js';
+import { parseReplayMode, type ReplayState, replayModeToString } from '../../model/replay.js';
 import { bool, json } from './row-values.js';
 import type { SqlSession } from './sql-executor.js';
 
@@ -60,6 +61,38 @@ export interface KeyRow {
 
 /** The replay bitmap as stored: hexadecimal text, which both databases compare as written. */
 export const encodeSeen = (seen: bigint): string => seen.toString(16);
+
+/**
+ * A new device row, whether an operator created it or its first upload registered it (each
+ * adapter's upload commit runs this too, on its own connection): with `newDeviceValues`, one
+ * column list for every place a device is inserted.
+ */
+export const INSERT_DEVICE = `INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode,
+  auto_registered, created_at, replay_high, replay_seen, allow_unsecured_config, require_v2)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export function newDeviceValues(d: {
+  id: string;
+  status: DeviceStatus;
+  policy: DevicePolicy;
+  autoRegistered: boolean;
+  createdAt: number;
+  replay: ReplayState;
+}): (string | number | boolean | null)[] {
+  return [
+    d.id,
+    d.status,
+    d.policy.allowUnsecured,
+    d.policy.requireEncryption,
+    replayModeToString(d.policy.replay),
+    d.autoRegistered,
+    d.createdAt,
+    d.replay.high,
+    encodeSeen(d.replay.seen),
+    d.policy.allowUnsecuredConfig ?? false,
+    d.policy.requireV2 ?? false,
+  ];
+}
 
 export const replayFromRow = (r: Pick<DeviceRow, 'replay_high' | 'replay_seen'>): ReplayState => ({
   high: r.replay_high,

@@ -7,7 +7,7 @@ import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/
 import { type ReplayState, replayModeToString } from '../../model/replay.js';
 import type { AuditEntry, NewDevice } from '../../ports/storage.js';
 import { insertAudit } from './audit-log.js';
-import { encodeSeen, loadDevice } from './device-rows.js';
+import { encodeSeen, INSERT_DEVICE, loadDevice, newDeviceValues } from './device-rows.js';
 import type { SqlExecutor, SqlSession } from './sql-executor.js';
 
 /**
@@ -38,24 +38,7 @@ export class DeviceWrites {
   async createDevice(d: NewDevice, audit: AuditEntry): Promise<Device> {
     this.hooks.forget?.(d.id);
     return this.sql.transaction(null, async (tx) => {
-      await tx.run(
-        `INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode, auto_registered,
-          created_at, replay_high, replay_seen, allow_unsecured_config, require_v2)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          d.id,
-          d.status,
-          d.policy.allowUnsecured,
-          d.policy.requireEncryption,
-          replayModeToString(d.policy.replay),
-          false,
-          d.createdAt,
-          d.replay.high,
-          encodeSeen(d.replay.seen),
-          d.policy.allowUnsecuredConfig ?? false,
-          d.policy.requireV2 ?? false,
-        ],
-      );
+      await tx.run(INSERT_DEVICE, newDeviceValues({ ...d, autoRegistered: false }));
       // Before the commit: if this fails nothing is created; if the commit fails, the device does
       // not exist and the next create sets the state again.
       await this.hooks.replaySet?.(d.id, d.replay);

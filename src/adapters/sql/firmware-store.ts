@@ -33,6 +33,7 @@ import {
   sessionFromRow,
 } from './firmware-rows.js';
 import type { FirmwareWrites } from './firmware-writes.js';
+import { groupRows } from './row-values.js';
 import type { SqlSession } from './sql-executor.js';
 
 /** What the store needs of the writes: their methods, called here or on the writer thread. */
@@ -155,16 +156,14 @@ export class SqlFirmwareStore implements FirmwareStore {
   }
 
   async listGroups(): Promise<Map<string, string[]>> {
-    const out = new Map<string, string[]>();
     const rows = await this.sql.all<{ group_name: string; device_id: string }>(
       'SELECT group_name, device_id FROM rollout_groups ORDER BY group_name, device_id',
     );
-    for (const r of rows) {
-      const list = out.get(r.group_name) ?? [];
-      list.push(r.device_id);
-      out.set(r.group_name, list);
-    }
-    return out;
+    return groupRows(
+      rows,
+      (r) => r.group_name,
+      (r) => r.device_id,
+    );
   }
 
   setGroup(name: string, devices: readonly string[], audit: AuditEntry): Promise<string[]> {

@@ -13,6 +13,7 @@ import type {
   UploadProtocol,
 } from '../../ports/storage.js';
 import { type BlockRow, blockReadings } from '../blocks.js';
+import { groupRows } from './row-values.js';
 import type { SqlSession } from './sql-executor.js';
 
 /** Longest span of one packet's samples (5 samples at the slowest poll interval setting). */
@@ -162,12 +163,11 @@ export class UploadReads {
       `SELECT * FROM packets WHERE upload_id IN (${ids.map(() => '?').join(', ')}) ORDER BY upload_id, idx`,
       ids,
     );
-    const byUpload = new Map<number, PacketRow[]>();
-    for (const p of packets) {
-      const list = byUpload.get(p.upload_id) ?? [];
-      list.push(p);
-      byUpload.set(p.upload_id, list);
-    }
+    const byUpload = groupRows(
+      packets,
+      (p) => p.upload_id,
+      (p) => p,
+    );
     return uploads.map((u) => uploadFromRows(u, byUpload.get(u.id) ?? []));
   }
 }

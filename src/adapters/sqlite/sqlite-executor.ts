@@ -10,7 +10,7 @@ import type { GroupCommitter } from './group-commit.js';
 const MAX_STATEMENTS = 256;
 
 /** better-sqlite3 binds no booleans: the schema stores them as 0/1. */
-const bind = (params: readonly unknown[]): unknown[] =>
+export const bind = (params: readonly unknown[]): unknown[] =>
   params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
 
 export const SQLITE_DIALECT: SqlDialect = {

@@ -8,11 +8,20 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { armedAt, checkReplay } from '../../ingest/replay-window.js';
 import { checkUploadPolicy } from '../../ingest/upload-policy.js';
-import { type DevicePolicy, keysRetiredByUse } from '../../model/device.js';
-import { parseReplayMode, type ReplayState, replayModeToString } from '../../model/replay.js';
-import type { AuditEntry, CommitOutcome, NonceOutcome, UploadCommit } from '../../ports/storage.js';
+import { keysRetiredByUse } from '../../model/device.js';
+import type { ReplayState } from '../../model/replay.js';
+import type { CommitOutcome, NonceOutcome, UploadCommit } from '../../ports/storage.js';
 import { encodeQualities } from '../blocks.js';
-import { type DeviceRow, encodeSeen, policyFromRow } from '../sql/device-rows.js';
+import { auditValues, INSERT_AUDIT } from '../sql/audit-log.js';
+import {
+  type DeviceRow,
+  encodeSeen,
+  INSERT_DEVICE,
+  newDeviceValues,
+  policyFromRow,
+  replayFromRow,
+} from '../sql/device-rows.js';
+import { bind } from './sqlite-executor.js';
 
 type CommitDeviceRow = Pick<
   DeviceRow,
@@ -36,17 +45,15 @@ export class SqliteWriter {
   ) {
     const p = (sql: string) => db.prepare(sql);
     this.st = {
-      device: p('SELECT * FROM devices WHERE id = ?'),
-      // What a commit decides with, and no more: building the whole row costs more than the read.
+      // What a commit or a nonce decides with, and no more: the whole row (its decoder state
+      // included) costs more to read than the decision.
       commitDevice:
         p(`SELECT status, allow_unsecured, require_encryption, replay_mode, allow_unsecured_config,
         require_v2, replay_high, replay_seen FROM devices WHERE id = ?`),
       activeKeys: p(
         "SELECT kid FROM device_keys WHERE device_id = ? AND status = 'active' ORDER BY created_at, kid",
       ),
-      insertDevice: p(`INSERT INTO devices (id, status, allow_unsecured, require_encryption, replay_mode,
-        auto_registered, created_at, replay_high, replay_seen, allow_unsecured_config, require_v2)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertDevice: p(INSERT_DEVICE),
       insertUpload:
         p(`INSERT INTO uploads (device_id, nonce, protocol, encrypted, key_kid, received_at, source,
         request_id, device_timestamp, gap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -71,73 +78,49 @@ export class SqliteWriter {
       retireKey: p(
         "UPDATE device_keys SET status = 'retired', retired_at = ? WHERE device_id = ? AND kid = ? AND status = 'active'",
       ),
-      insertAudit: p(`INSERT INTO audit_log (time, actor, action, device_id, reason, detail)
-        VALUES (?, ?, ?, ?, ?, ?)`),
+      insertAudit: p(INSERT_AUDIT),
       advanceReplay: p(
         'UPDATE devices SET replay_high = ?, replay_seen = ?, last_nonce = ?, nonce_gaps = nonce_gaps + ? WHERE id = ?',
       ),
     };
   }
 
-  private writeAudit(a: AuditEntry): void {
-    this.st.insertAudit.run(
-      a.time,
-      a.actor,
-      a.action,
-      a.deviceId,
-      a.reason,
-      a.detail ? JSON.stringify(a.detail) : null,
-    );
-  }
-
-  private insertDevice(
-    id: string,
-    policy: DevicePolicy,
-    auto: boolean,
-    createdAt: number,
-    replay: ReplayState,
-  ): void {
-    this.st.insertDevice.run(
-      id,
-      'active',
-      policy.allowUnsecured ? 1 : 0,
-      policy.requireEncryption ? 1 : 0,
-      replayModeToString(policy.replay),
-      auto ? 1 : 0,
-      createdAt,
-      replay.high,
-      encodeSeen(replay.seen),
-      policy.allowUnsecuredConfig ? 1 : 0,
-      policy.requireV2 ? 1 : 0,
-    );
-  }
-
   commitUpload(u: UploadCommit): CommitOutcome {
     let row = this.st.commitDevice.get(u.deviceId) as CommitDeviceRow | undefined;
+    // The device row's policy, read inside the transaction, is the one that counts; a device this
+    // upload registers gets `registerWith`.
+    const policy = row ? policyFromRow(row) : u.registerWith;
     const rejection = checkUploadPolicy(
-      row
-        ? {
-            status: row.status === 'disabled' ? 'disabled' : 'active',
-            policy: policyFromRow(row),
-            hasOwnKeys: this.st.activeKeys.get(u.deviceId) !== undefined,
-          }
-        : { status: 'active', policy: u.registerWith, hasOwnKeys: false },
+      {
+        status: row?.status === 'disabled' ? 'disabled' : 'active',
+        policy,
+        hasOwnKeys: row !== undefined && this.st.activeKeys.get(u.deviceId) !== undefined,
+      },
       u,
     );
     if (rejection) return { ok: false, code: 'policy', reason: rejection };
     let registered = false;
     if (!row) {
-      this.insertDevice(u.deviceId, u.registerWith, true, u.receivedAt, armedAt(u.initialHigh));
+      this.st.insertDevice.run(
+        ...bind(
+          newDeviceValues({
+            id: u.deviceId,
+            status: 'active',
+            policy,
+            autoRegistered: true,
+            createdAt: u.receivedAt,
+            replay: armedAt(u.initialHigh),
+          }),
+        ),
+      );
       row = this.st.commitDevice.get(u.deviceId) as CommitDeviceRow;
       registered = true;
     }
 
-    let state: ReplayState = { high: row.replay_high, seen: BigInt(`0x${row.replay_seen}`) };
+    let state: ReplayState = replayFromRow(row);
     let gap = 0;
     if (u.nonce !== null) {
-      // The device row's mode, read inside the transaction, is the one that counts.
-      const mode = parseReplayMode(row.replay_mode, 'replay_mode');
-      const decision = checkReplay(state, u.nonce, mode, u.counterResetThreshold);
+      const decision = checkReplay(state, u.nonce, policy.replay, u.counterResetThreshold);
       if (!decision.accept)
         return { ok: false, code: 'replayed_nonce', reason: decision.reason, high: state.high };
       state = decision.next;
@@ -227,9 +210,9 @@ export class SqliteWriter {
   }
 
   acceptNonce(deviceId: string, nonce: number, counterResetThreshold: number): NonceOutcome {
-    const row = this.st.device.get(deviceId) as DeviceRow | undefined;
+    const row = this.st.commitDevice.get(deviceId) as CommitDeviceRow | undefined;
     if (!row) return { ok: false, reason: 'unknown_device', high: null };
-    const state: ReplayState = { high: row.replay_high, seen: BigInt(`0x${row.replay_seen}`) };
+    const state: ReplayState = replayFromRow(row);
     const decision = checkReplay(state, nonce, policyFromRow(row).replay, counterResetThreshold);
     if (!decision.accept) return { ok: false, reason: decision.reason, high: state.high };
     this.st.advanceReplay.run(
@@ -249,14 +232,16 @@ export class SqliteWriter {
     const retired = keysRetiredByUse(active, kid);
     for (const old of retired) {
       this.st.retireKey.run(now, deviceId, old);
-      this.writeAudit({
-        time: now,
-        actor: 'system',
-        action: 'key.retired',
-        deviceId,
-        reason: `device used its new key ${kid}`,
-        detail: { kid: old },
-      });
+      this.st.insertAudit.run(
+        ...auditValues({
+          time: now,
+          actor: 'system',
+          action: 'key.retired',
+          deviceId,
+          reason: `device used its new key ${kid}`,
+          detail: { kid: old },
+        }),
+      );
     }
     return retired;
   }

@@ -60,12 +60,11 @@ export function openWriteSide(db: Database, opts: WriteSideOptions) {
     reports: new ReportWrites(sql),
     outbox: new OutboxWrites(sql, 'id'),
   };
-  return { targets, committer, sql };
+  return { targets, committer };
 }
 
 /** The writes a store can call, wherever the write connection is. */
 export type WriteTargets = ReturnType<typeof openWriteSide>['targets'];
-export type WriteTarget = keyof WriteTargets;
 
 /** The write side on the calling thread (an in-memory database, or the inline writer of a file). */
 export function inlineWriter(db: Database, opts: WriteSideOptions): WriterPort {
