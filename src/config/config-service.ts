@@ -30,12 +30,7 @@ import type {
 } from '../ports/config-store.js';
 import type { DeviceRegistry } from '../ports/storage.js';
 import { registerById } from '../protocol/registers.js';
-import {
-  buildChangesResponse,
-  type ChangesOffer,
-  type ChangesResponse,
-  isEmptyOffer,
-} from './changes-response.js';
+import { buildChangesResponse, type ChangesOffer, type ChangesResponse } from './changes-response.js';
 import { FIRMWARE_DEFAULTS, isSafeCadence, mergeConfig, parseConfigPatch } from './config-schema.js';
 import {
   buildOffer,
@@ -52,7 +47,6 @@ import {
   type Config13Answer,
   type Config13Offer,
   GEN13_FIRMWARE,
-  offeredBy,
   parseAcknowledgement13,
   parseRunningConfig13,
 } from './config13-response.js';
@@ -100,6 +94,37 @@ function offeredValues(offer: Config13Offer, keys: readonly KeyStatus[], version
   return (Object.entries(offer) as [ConfigKey, ConfigValue][])
     .filter(([, value]) => value !== undefined)
     .map(([key, value]) => ({ key, value, version: versionOf.get(key) ?? version }));
+}
+
+/** What the answering channel adds to the state both generations judge the same way. */
+type ChannelStatus = Pick<DeviceConfigStatus, 'generation' | 'firmware' | 'offer' | 'nextAnswer'> & {
+  /** The values `nextAnswer` carries. */
+  carried: Config13Offer;
+};
+
+function assembleStatus(
+  deviceId: string,
+  { fleet, own, desired }: { fleet: ScopeConfig; own: ScopeConfig; desired: DeviceConfig },
+  keys: KeyStatus[],
+  running: Partial<Record<ConfigKey, Running>>,
+  { generation, firmware, offer, nextAnswer, carried }: ChannelStatus,
+): DeviceConfigStatus {
+  const version = Math.max(fleet.version, own.version);
+  return {
+    deviceId,
+    generation,
+    firmware,
+    version,
+    state: overallState(keys),
+    desired,
+    fleet: fleet.values,
+    overrides: own.values,
+    running,
+    keys,
+    offer,
+    nextAnswer,
+    offered: offeredValues(carried, keys, version),
+  };
 }
 
 export interface ChangeMeta {
@@ -210,22 +235,13 @@ export class ConfigService implements FieldSettingsSink {
         }
       }
     }
-    const version = Math.max(fleet.version, own.version);
-    return {
-      deviceId,
+    return assembleStatus(deviceId, { fleet, own, desired }, keys, running, {
       generation: 'e84f720',
       firmware: FIELD_FIRMWARE,
-      version,
-      state: overallState(keys),
-      desired,
-      fleet: fleet.values,
-      overrides: own.values,
-      running,
-      keys,
       offer,
       nextAnswer: buildChangesResponse(offer),
-      offered: offeredValues(offer as Config13Offer, keys, version),
-    };
+      carried: offer as Config13Offer,
+    });
   }
 
   /** Generation 1.3: the state of each key from what the device reported; the `GET /config` answer. */
@@ -253,41 +269,29 @@ export class ConfigService implements FieldSettingsSink {
     }
     // A value taken without an acknowledgement is the best knowledge of what runs.
     for (const k of keys) if (k.running && k.running.basis === 'unacknowledged') running[k.key] = k.running;
-    const version = Math.max(fleet.version, own.version);
-    return {
-      deviceId,
+    return assembleStatus(deviceId, { fleet, own, desired }, keys, running, {
       generation: '1.3',
       firmware: GEN13_FIRMWARE,
-      version,
-      state: overallState(keys),
-      desired,
-      fleet: fleet.values,
-      overrides: own.values,
-      running,
-      keys,
       offer: {},
       nextAnswer: buildConfig13Answer(offer),
-      offered: offeredValues(offer, keys, version),
-    };
+      carried: offer,
+    });
   }
 
   /** The `/changes` answer for this device; what it carries is recorded as delivered. */
   async answerChanges(deviceId: string): Promise<ChangesResponse> {
     await this.requireDevice(deviceId);
     const status = await this.statusField(deviceId);
-    const response = buildChangesResponse(status.offer);
-    if (!isEmptyOffer(status.offer)) await this.store.recordDeliveries(deviceId, status.offered, this.now());
-    return response;
+    if (status.offered.length > 0) await this.store.recordDeliveries(deviceId, status.offered, this.now());
+    return status.nextAnswer as ChangesResponse;
   }
 
   /** The `GET /config/<id>` answer (generation 1.3); what it carries is recorded as delivered. */
   async answerConfig13(deviceId: string): Promise<Config13Answer> {
     await this.requireDevice(deviceId);
     const status = await this.status13(deviceId);
-    const answer = status.nextAnswer as Config13Answer;
-    const offered = offeredValues(offeredBy(answer), status.keys, status.version);
-    if (offered.length > 0) await this.store.recordDeliveries(deviceId, offered, this.now());
-    return answer;
+    if (status.offered.length > 0) await this.store.recordDeliveries(deviceId, status.offered, this.now());
+    return status.nextAnswer as Config13Answer;
   }
 
   /**

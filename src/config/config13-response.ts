@@ -122,17 +122,6 @@ export function buildConfig13Answer(offer: Config13Offer): Config13Answer {
   return { is_pending: true, pending_config: { config_update: update } };
 }
 
-/** The keys (and values) an answer carries, as the device will read them. */
-export function offeredBy(answer: Config13Answer): Config13Offer {
-  if (!answer.is_pending) return {};
-  const out: Config13Offer = {};
-  for (const [k, v] of Object.entries(answer.pending_config.config_update)) {
-    if (k === 'power_management') out.power_management = (v as { enabled: boolean }).enabled;
-    else out[k as ConfigKey] = v as ConfigValue;
-  }
-  return out;
-}
-
 /** Register selections compare as sets: the device keeps a bitmask and reads in RegID order. */
 export function sameRunning13(
   key: ConfigKey,

@@ -24,6 +24,7 @@ import type { Packet13 } from './gen13-uploader.js';
 import type { InverterProfile } from './inverter.js';
 import type { FirmwareFault } from './misbehaviour.js';
 import { attemptUpdate, type OtaFault, type OtaResult, OtaServerError } from './ota-update.js';
+import { sleep } from './sleep.js';
 import type { Requester } from './transport.js';
 
 /** Control requests of 1.3 devices, by kind (`commands` and `firmware` as the e84f720 devices'). */
@@ -152,23 +153,6 @@ const TIMER_OF: Partial<Record<Config13Key, Exclude<keyof Timers13, 'poll'>>> = 
   firmware_check_interval: 'firmware',
   energy_poll_interval: 'energy',
 };
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve();
-    };
-    const t = setTimeout(
-      () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      },
-      Math.max(0, ms),
-    );
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 interface Answer {
   status: number;

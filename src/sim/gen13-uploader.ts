@@ -11,6 +11,7 @@
 import {
   buildUpload13,
   compressSmart13,
+  encodeBitpack13,
   nextNonce13,
   seal13,
   type Temporal13State,
@@ -20,6 +21,29 @@ import {
 export const RING_13 = 20;
 export const PACKETS_PER_POST_13 = 8;
 export const RETRY_DELAY_MS_13 = 300;
+
+/**
+ * One sealed upload of three bit-packed samples of the ten registers, the last read at `now`: it
+ * authenticates a device and the address it calls from where what it read does not matter.
+ */
+export function sealedUpload13(deviceId: string, nonce: number, psk: Uint8Array, now = Date.now()): string {
+  const values: number[] = [];
+  for (let s = 0; s < 3; s++) values.push(2430 + s, 177, 5000, 3500, 3400, 73, 70, 605, 100, 4331 + s);
+  const json = buildUpload13({
+    deviceId,
+    timestamp: Math.floor(now / 1000),
+    samplingInterval: 5,
+    packets: [
+      {
+        bytes: encodeBitpack13(values),
+        registerLayout: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        sampleCount: 3,
+        lastSampleMs: now,
+      },
+    ],
+  });
+  return seal13(json, nonce, psk);
+}
 
 /** One compressed batch: every sample read since the previous upload. */
 export interface Packet13 {

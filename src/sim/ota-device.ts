@@ -13,9 +13,10 @@
 import { DeviceCompressor } from '../protocol/codecs/device-compressor.js';
 import { sealV1, type V1Keys } from '../protocol/envelope-v1.js';
 import type { DeviceFirmwareKeys } from '../protocol/firmware/device-update.js';
-import { buildUpload13, encodeBitpack13, NONCE13_BOOT_FLOOR, seal13 } from '../protocol/gen13/index.js';
+import { NONCE13_BOOT_FLOOR } from '../protocol/gen13/index.js';
 import { BATCH_LAYOUT } from '../protocol/registers.js';
 import { buildUploadJson } from '../protocol/upload-json.js';
+import { sealedUpload13 } from './gen13-uploader.js';
 import {
   attemptUpdate,
   type OtaClient,
@@ -126,25 +127,8 @@ export class OtaDevice {
     let route: string;
     let body: string;
     if (this.opts.client === 'later') {
-      // Three samples of the ten registers, bit-packed, in the 1.3 upload and envelope.
-      const values: number[] = [];
-      for (let s = 0; s < 3; s++) values.push(2430 + s, 177, 5000, 3500, 3400, 73, 70, 605, 100, 4331 + s);
-      const now = Date.now();
-      const json = buildUpload13({
-        deviceId: this.id,
-        timestamp: Math.floor(now / 1000),
-        samplingInterval: 5,
-        packets: [
-          {
-            bytes: encodeBitpack13(values),
-            registerLayout: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-            sampleCount: 3,
-            lastSampleMs: now,
-          },
-        ],
-      });
       route = `/aggregated/${encodeURIComponent(this.id)}`;
-      body = seal13(json, this.nonce, keys.hmacKey);
+      body = sealedUpload13(this.id, this.nonce, keys.hmacKey);
     } else {
       const values: number[] = [];
       for (let s = 0; s < 5; s++) values.push(2430 + s, 177, 73, 4331 + 3 * s, 70, 605);

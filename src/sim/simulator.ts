@@ -37,6 +37,7 @@ import {
   tamperEnvelope,
   truncateBody,
 } from './misbehaviour.js';
+import { sleep } from './sleep.js';
 import { boundRequester, fetchRequester, type Poster, posterOf, type Requester } from './transport.js';
 import { answerMacValid } from './v2-answers.js';
 
@@ -213,20 +214,6 @@ function hasMode(index: number, mode: DeviceMode | FirmwareFault, rate: number):
 /** Seconds → ms of a control timer; 0, absent or negative: off. */
 const periodMs = (seconds: number | undefined) =>
   seconds !== undefined && seconds > 0 ? seconds * 1000 : Number.POSITIVE_INFINITY;
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve();
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;

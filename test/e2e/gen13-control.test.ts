@@ -9,10 +9,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { arduinoJsonBytes, COMMAND_DOCUMENT_BYTES } from '../../src/commands/command-answer.js';
-import { FIELD_KEYS } from '../../src/protocol/envelope-v1.js';
-import { buildUpload13, seal13 } from '../../src/protocol/gen13/index.js';
 import { ecowatt } from '../helpers/cli.js';
-import { type DeviceAnswer, deviceRequest } from '../helpers/device-request.js';
+import { authenticatingUploads13, type DeviceAnswer, deviceRequest } from '../helpers/device-request.js';
 import {
   currentConfigBody,
   emulateCommandPoll,
@@ -20,7 +18,6 @@ import {
   freshNvs,
 } from '../helpers/gen13-firmware.js';
 import { type RunningServer, startServer } from '../helpers/server-process.js';
-import { fixture } from '../helpers/uploads.js';
 
 let server: RunningServer;
 
@@ -48,30 +45,8 @@ function device(
   return deviceRequest(server.url, method, route, body, { from: localAddress });
 }
 
-const PACKET = fixture<{ packets_hex: string[] }[]>('head/uploads.json')[0].packets_hex[0];
-const nonces = new Map<string, number>();
-
 /** A sealed 1.3 upload (`POST /aggregated/<id>`): it authenticates the device and its address. */
-async function upload13(id: string): Promise<void> {
-  const nonce = (nonces.get(id) ?? 11_000) + 1;
-  nonces.set(id, nonce);
-  const now = Date.now();
-  const plaintext = buildUpload13({
-    deviceId: id,
-    timestamp: Math.floor(now / 1000),
-    samplingInterval: 5,
-    packets: [
-      {
-        bytes: Buffer.from(PACKET, 'hex'),
-        registerLayout: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-        sampleCount: 3,
-        lastSampleMs: now,
-      },
-    ],
-  });
-  const res = await device('POST', `/aggregated/${id}`, seal13(plaintext, nonce, FIELD_KEYS.hmacKey));
-  expect(res.status, res.raw).toBe(200);
-}
+const upload13 = authenticatingUploads13(() => server.url);
 
 async function addDevice(id: string): Promise<void> {
   const res = await server.admin('POST', '/api/devices', { id });

@@ -14,11 +14,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIELD_KEYS } from '../../src/protocol/envelope-v1.js';
 import type { DeviceFirmwareKeys } from '../../src/protocol/firmware/device-update.js';
-import { buildUpload13, encodeBitpack13, seal13 } from '../../src/protocol/gen13/index.js';
 import { deviceKeysFromDir } from '../../src/sim/ota-device-keys.js';
 import { runOtaFleet } from '../../src/sim/ota-fleet.js';
 import { ecowatt } from '../helpers/cli.js';
-import { type DeviceAnswer, deviceRequest } from '../helpers/device-request.js';
+import { authenticatingUploads13, type DeviceAnswer, deviceRequest } from '../helpers/device-request.js';
 import { type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
 
 let server: RunningServer;
@@ -53,31 +52,8 @@ function device(
   });
 }
 
-const nonces = new Map<string, number>();
-
 /** A sealed 1.3 upload (`POST /aggregated/<id>`): it authenticates the device and its address. */
-async function upload13(id: string): Promise<void> {
-  const nonce = (nonces.get(id) ?? 11_000) + 1;
-  nonces.set(id, nonce);
-  const values: number[] = [];
-  for (let s = 0; s < 3; s++) values.push(2430 + s, 177, 5000, 3500, 3400, 73, 70, 605, 100, 4331 + s);
-  const now = Date.now();
-  const plaintext = buildUpload13({
-    deviceId: id,
-    timestamp: Math.floor(now / 1000),
-    samplingInterval: 5,
-    packets: [
-      {
-        bytes: encodeBitpack13(values),
-        registerLayout: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-        sampleCount: 3,
-        lastSampleMs: now,
-      },
-    ],
-  });
-  const res = await device('POST', `/aggregated/${id}`, seal13(plaintext, nonce, FIELD_KEYS.hmacKey));
-  expect(res.status, res.raw).toBe(200);
-}
+const upload13 = authenticatingUploads13(() => server.url);
 
 async function register(id: string): Promise<void> {
   const r = await server.admin('POST', '/api/devices', { id });

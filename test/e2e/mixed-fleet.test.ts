@@ -19,7 +19,14 @@ import { type AcknowledgedUpload, runSimulation, type SimulationSummary } from '
 import { type DeviceAnswer, deviceRequest } from '../helpers/device-request.js';
 import { eventually } from '../helpers/eventually.js';
 import { expectedReadings, type Reading } from '../helpers/gen13-readings.js';
-import { post, ROOT, type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
+import {
+  expectingAdmin,
+  post,
+  ROOT,
+  type RunningServer,
+  startServer,
+  tempDataDir,
+} from '../helpers/server-process.js';
 
 const run = promisify(execFile);
 const E84 = ['mix-0001', 'mix-0002'];
@@ -35,11 +42,7 @@ let summary: SimulationSummary;
 const commands = new Map<string, string>();
 let rolloutId: number;
 
-async function admin(method: string, route: string, body?: unknown, status = 200) {
-  const res = await server.admin(method, route, body);
-  expect(res.status, `${method} ${route}: ${JSON.stringify(res.json)}`).toBe(status);
-  return res.json;
-}
+const admin = expectingAdmin(() => server);
 
 async function cli(...args: string[]) {
   const r = await run(process.execPath, [path.join(ROOT, 'bin/ecowatt.js'), ...args]);

@@ -11,7 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceFirmwareKeys } from '../../src/protocol/firmware/device-update.js';
 import { deviceKeysFromDir } from '../../src/sim/ota-device-keys.js';
 import { runSimulation } from '../../src/sim/simulator.js';
-import { ROOT, type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
+import {
+  expectingAdmin,
+  ROOT,
+  type RunningServer,
+  startServer,
+  tempDataDir,
+} from '../helpers/server-process.js';
 
 const run = promisify(execFile);
 let server: RunningServer;
@@ -27,11 +33,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function admin(method: string, route: string, body?: unknown, status = 200) {
-  const res = await server.admin(method, route, body);
-  expect(res.status, `${method} ${route}: ${JSON.stringify(res.json)}`).toBe(status);
-  return res.json;
-}
+const admin = expectingAdmin(() => server);
 
 async function provision(id: string): Promise<{ deviceId: string; kid: string; key: Buffer }> {
   const made = await admin('POST', '/api/devices', { id, key_kind: 'v2' }, 201);

@@ -14,7 +14,13 @@ import { freshNvs13 } from '../../src/sim/gen13-config.js';
 import { deviceKeysFromDir } from '../../src/sim/ota-device-keys.js';
 import { runSimulation } from '../../src/sim/simulator.js';
 import { expectedReadings, type Reading } from '../helpers/gen13-readings.js';
-import { ROOT, type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
+import {
+  expectingAdmin,
+  ROOT,
+  type RunningServer,
+  startServer,
+  tempDataDir,
+} from '../helpers/server-process.js';
 
 const run = promisify(execFile);
 let server: RunningServer;
@@ -42,11 +48,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function admin(method: string, route: string, body?: unknown, status = 200) {
-  const res = await server.admin(method, route, body);
-  expect(res.status, `${method} ${route}: ${JSON.stringify(res.json)}`).toBe(status);
-  return res.json;
-}
+const admin = expectingAdmin(() => server);
 
 describe('generation 1.3 devices in the fleet simulator', () => {
   it('uploads as the firmware does: every upload accepted, every reading stored as read', async () => {

@@ -4,6 +4,9 @@
  * machine, so a test can make the server see another source than the device's uploads.
  */
 import http from 'node:http';
+import { expect } from 'vitest';
+import { FIELD_KEYS } from '../../src/protocol/envelope-v1.js';
+import { sealedUpload13 } from '../../src/sim/gen13-uploader.js';
 
 export interface DeviceAnswer {
   status: number;
@@ -54,4 +57,20 @@ export function deviceRequest(
     req.on('error', reject);
     req.end(text);
   });
+}
+
+/**
+ * Sealed 1.3 uploads (`POST /aggregated/<id>`) on the fleet key, each with the device's next
+ * nonce: what authenticates a device and its address before its bare control requests. `base` is
+ * read at each call, the server being started in `beforeAll`.
+ */
+export function authenticatingUploads13(base: () => string): (id: string) => Promise<void> {
+  const nonces = new Map<string, number>();
+  return async (id) => {
+    const nonce = (nonces.get(id) ?? 11_000) + 1;
+    nonces.set(id, nonce);
+    const body = sealedUpload13(id, nonce, FIELD_KEYS.hmacKey);
+    const res = await deviceRequest(base(), 'POST', `/aggregated/${id}`, body);
+    expect(res.status, res.raw).toBe(200);
+  };
 }

@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
 import { profileSchemaUrl } from './services.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -108,6 +109,19 @@ export async function startServer(
       });
       return { status: res.status, json: await res.json() };
     },
+  };
+}
+
+/**
+ * The server's admin API for tests that only go on when it answers as expected: each call
+ * expects `status` (200 unless told) and gives the JSON. `server` is read at each call, the
+ * server being started in `beforeAll`.
+ */
+export function expectingAdmin(server: () => RunningServer) {
+  return async (method: string, route: string, body?: unknown, status = 200) => {
+    const res = await server().admin(method, route, body);
+    expect(res.status, `${method} ${route}: ${JSON.stringify(res.json)}`).toBe(status);
+    return res.json;
   };
 }
 

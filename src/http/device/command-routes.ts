@@ -6,11 +6,11 @@
  * `ECOWATT_UNSECURED_CONTROL` allows unsigned control requests from it (a GET has no body, so it
  * is always bare, and the firmware signs nothing).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { buildCommandPollAnswer } from '../../commands/command-answer.js';
 import type { CommandService } from '../../commands/command-service.js';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
-import { closeAfterReply, controlRequest, namingDevice } from './device-reply.js';
+import { authenticate13, closeAfterReply } from './device-reply.js';
 
 export interface CommandDeviceRouteDeps {
   guard: ControlRequestGuard;
@@ -23,14 +23,8 @@ export async function commandDeviceRoutes(app: FastifyInstance, deps: CommandDev
   closeAfterReply(app);
   const { guard, commands } = deps;
 
-  const poll = async (id: string, body: unknown, request: Parameters<typeof controlRequest>[0]) => {
-    const caller = await guard.authenticate(
-      controlRequest(request, Date.now(), {
-        body: namingDevice(body, id),
-        pathDeviceId: id,
-        generation: '1.3',
-      }),
-    );
+  const poll = async (id: string, body: unknown, request: FastifyRequest) => {
+    const caller = await authenticate13(guard, request, id, body);
     // Nothing but what the firmware reads: its document holds 512 bytes (command-answer.ts).
     return buildCommandPollAnswer(await commands.poll(caller.device.id));
   };
@@ -44,13 +38,7 @@ export async function commandDeviceRoutes(app: FastifyInstance, deps: CommandDev
 
   app.post<{ Params: IdParams }>('/commands/:id/result', async (request) => {
     const id = request.params.id;
-    const caller = await guard.authenticate(
-      controlRequest(request, Date.now(), {
-        body: namingDevice(request.body, id),
-        pathDeviceId: id,
-        generation: '1.3',
-      }),
-    );
+    const caller = await authenticate13(guard, request, id, request.body);
     const { command, duplicate } = await commands.report(caller.device.id, caller.document);
     return {
       success: true,

@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ConfigService } from '../../config/config-service.js';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
 import { ApiError } from '../../errors.js';
-import { closeAfterReply, controlRequest, namingDevice } from './device-reply.js';
+import { authenticate13, closeAfterReply } from './device-reply.js';
 
 export interface Config13RouteDeps {
   guard: ControlRequestGuard;
@@ -23,16 +23,8 @@ export async function config13Routes(app: FastifyInstance, deps: Config13RouteDe
   closeAfterReply(app);
   const { guard, config } = deps;
 
-  const authenticate = (request: FastifyRequest<{ Params: IdParams }>, body: unknown) => {
-    const id = request.params.id;
-    return guard.authenticate(
-      controlRequest(request, Date.now(), {
-        body: namingDevice(body, id),
-        pathDeviceId: id,
-        generation: '1.3',
-      }),
-    );
-  };
+  const authenticate = (request: FastifyRequest<{ Params: IdParams }>, body: unknown) =>
+    authenticate13(guard, request, request.params.id, body);
 
   /** A posted document must be a JSON object (the firmware always sends one). */
   const requireObject = (body: unknown): void => {

@@ -4,7 +4,11 @@
  * `Content-Length`, as the reference server sent them.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ControlRequest } from '../../devices/control-request-guard.js';
+import type {
+  ControlCaller,
+  ControlRequest,
+  ControlRequestGuard,
+} from '../../devices/control-request-guard.js';
 import { ApiError } from '../../errors.js';
 import type { Generation } from '../../model/device.js';
 import { isEnvelopeAttempt, isJsonObject } from '../../protocol/envelope-v1.js';
@@ -53,4 +57,24 @@ export function isBareDocument(body: unknown): body is Record<string, unknown> {
 export function namingDevice(body: unknown, id: string): unknown {
   if (body === undefined) return { device_id: id };
   return isBareDocument(body) && body.device_id === undefined ? { device_id: id, ...body } : body;
+}
+
+/**
+ * A 1.3 request to a route that names its device (`…/<id>`), authenticated as that device's: the
+ * body (none on a GET) names the device by the path when it does not say.
+ */
+export function authenticate13(
+  guard: ControlRequestGuard,
+  request: FastifyRequest,
+  id: string,
+  body: unknown,
+  receivedAt = Date.now(),
+): Promise<ControlCaller> {
+  return guard.authenticate(
+    controlRequest(request, receivedAt, {
+      body: namingDevice(body, id),
+      pathDeviceId: id,
+      generation: '1.3',
+    }),
+  );
 }

@@ -15,7 +15,7 @@ import { offeredManifest } from '../../firmware/firmware-catalogue.js';
 import type { OtaService } from '../../firmware/ota-service.js';
 import type { SessionOutcome } from '../../model/firmware.js';
 import { fieldCheckOffer, fieldChunkResponse } from '../../protocol/firmware/field-responses.js';
-import { controlRequest, namingDevice } from './device-reply.js';
+import { authenticate13, controlRequest } from './device-reply.js';
 
 export interface OtaRouteDeps {
   guard: ControlRequestGuard;
@@ -114,12 +114,9 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
   // Every 1.3 request is bare (the firmware signs none; a GET has no body to seal): the guard
   // accepts it only as its settings allow for generation 1.3 and from the device's address.
 
-  const caller13 = (request: FastifyRequest, id: string, body: unknown): Promise<ControlCaller> =>
-    guard.authenticate(controlRequest(request, Date.now(), { body, pathDeviceId: id, generation: '1.3' }));
-
   app.get<{ Params: IdParams; Querystring: Record<string, string> }>('/ota/check/:id', async (request) => {
     const id = request.params.id;
-    const c = await caller13(request, id, { device_id: id });
+    const c = await authenticate13(guard, request, id, undefined);
     const current = text(request.query, 'version', true);
     const result = await ota.check(c.device.id, current, 'later', {
       openSession: false,
@@ -157,7 +154,7 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
 
   app.post<{ Params: IdParams }>('/ota/initiate/:id', async (request, reply) => {
     const id = request.params.id;
-    const c = await caller13(request, id, namingDevice(request.body, id));
+    const c = await authenticate13(guard, request, id, request.body);
     const version = text(c.document, 'firmware_version', true);
     const session = await ota.initiate(
       c.device.id,
@@ -171,7 +168,7 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
 
   app.get<{ Params: IdParams; Querystring: Record<string, string> }>('/ota/chunk/:id', async (request) => {
     const id = request.params.id;
-    const c = await caller13(request, id, { device_id: id });
+    const c = await authenticate13(guard, request, id, undefined);
     const version = text(request.query, 'version', true);
     const n = chunkNumber(request.query.chunk, 'chunk');
     const served = await ota.chunk(c.device.id, version, n, 'later');
@@ -188,7 +185,7 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
 
   app.post<{ Params: IdParams }>('/ota/:id/progress', async (request) => {
     const id = request.params.id;
-    const c = await caller13(request, id, namingDevice(request.body, id));
+    const c = await authenticate13(guard, request, id, request.body);
     const phase = text(c.document, 'phase', true);
     const outcome: SessionOutcome =
       phase === 'verification_failed' || phase === 'rollback'
@@ -203,7 +200,7 @@ export async function otaDeviceRoutes(app: FastifyInstance, deps: OtaRouteDeps):
   // Sent after every boot with the version the device now runs (PROTOCOL-1.3.md §8.5, §9).
   app.post<{ Params: IdParams }>('/ota/:id/complete', async (request) => {
     const id = request.params.id;
-    const c = await caller13(request, id, namingDevice(request.body, id));
+    const c = await authenticate13(guard, request, id, request.body);
     const version = text(c.document, 'version', true);
     const status = text(c.document, 'status', true);
     await ota.bootReport(c.device.id, version, status, reason(c.document), reporter(c));
