@@ -1,12 +1,22 @@
 /** The Fastify instance every capability mounts its routes on, with the one error shape. */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import pino from 'pino';
 import type { ServerSettings } from '../settings/sections.js';
 import { registerErrorHandling } from './error-handler.js';
 
+const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
+
 export function createHttpServer(settings: ServerSettings): FastifyInstance {
+  const logger: FastifyBaseLogger = pino(
+    { level: settings.logLevel },
+    // A line per upload at info: written behind the request, never in its way. A stalled
+    // stdout (a slow disk, a reader that pauses) holds at most this much before lines are
+    // dropped, instead of blocking every answer; what is buffered is flushed on a normal exit.
+    pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES }),
+  );
   const http = Fastify({
-    logger: { level: settings.logLevel },
+    loggerInstance: logger,
     bodyLimit: settings.bodyLimit,
     genReqId: () => randomUUID(),
     // Uploads and rejections log their own line; framework request lines only when debugging.

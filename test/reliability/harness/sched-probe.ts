@@ -32,11 +32,27 @@ export interface ProbeResult {
 }
 
 export class SchedulingProbe {
-  private constructor(private readonly child: ChildProcess) {}
+  private constructor(private readonly child: ProbeProcess) {}
 
   static start(): SchedulingProbe {
-    return new SchedulingProbe(
-      spawn(process.execPath, ['-e', SCRIPT], { stdio: ['pipe', 'pipe', 'ignore'] }),
+    return new SchedulingProbe(ProbeProcess.spawn(SCRIPT));
+  }
+
+  stop(): Promise<ProbeResult> {
+    return this.child.stop();
+  }
+}
+
+/**
+ * A probe script in a child process of its own (so the test's own event loop never delays it):
+ * it measures until its stdin ends, then prints its ProbeResult as JSON.
+ */
+export class ProbeProcess {
+  private constructor(private readonly child: ChildProcess) {}
+
+  static spawn(script: string, args: string[] = []): ProbeProcess {
+    return new ProbeProcess(
+      spawn(process.execPath, ['-e', script, ...args], { stdio: ['pipe', 'pipe', 'ignore'] }),
     );
   }
 
