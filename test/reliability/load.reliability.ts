@@ -4,6 +4,7 @@
  * against its budget, and the slope of memory over time after warm-up (must be flat).
  */
 import { spawnSync } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runSimulation, type SimulationSummary } from '../../src/sim/simulator.js';
 import { loopbackAddresses } from '../../src/sim/transport.js';
@@ -73,6 +74,9 @@ describe('load held', () => {
     const memory = new MemorySampler(() => running, 1000).start();
     const probe = SchedulingProbe.start();
     const disk = DiskProbe.start(running.dataDir);
+    // The simulator measures latency from this process: a stall here would read as the server's.
+    const ownLoop = monitorEventLoopDelay({ resolution: 10 });
+    ownLoop.enable();
     fig.machineLoad('at start');
     const t0 = performance.now();
     const points: Record<string, number>[] = [];
@@ -106,12 +110,18 @@ describe('load held', () => {
     memory.stop();
     const machine = await probe.stop();
     const syncs = await disk.stop();
+    ownLoop.disable();
     const p99Budget = round(P.p99BaseMs + 2 * machine.p99 + syncs.max, 1);
     fig.machineLoad('at end');
     fig.info('scheduling delay of an idle process meanwhile, p99', round(machine.p99, 1), 'ms');
     fig.info(
       'disk sync (4 KiB + fdatasync every 50 ms) meanwhile, p50 / p99 / max',
       `${round(syncs.p50, 1)} / ${round(syncs.p99, 1)} / ${round(syncs.max, 1)}`,
+      'ms',
+    );
+    fig.info(
+      "the load generator's own event-loop delay, p99 / max",
+      `${round(ownLoop.percentile(99) / 1e6, 1)} / ${round(ownLoop.max / 1e6, 1)}`,
       'ms',
     );
     fig.series('soak', points);
