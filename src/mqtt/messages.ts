@@ -98,49 +98,19 @@ export interface SampleView {
   readings: ReadingView[];
 }
 
-interface Sample {
-  time: number;
-  packet: number;
-  sample: number;
-  regs: { reg: number; raw: number | null; quality: Quality }[];
-}
-
-// Three messages of one upload read its samples: worked out once per upload object (uploads are
-// not changed after they are read).
-const samplesMemo = new WeakMap<UploadBlocks, Sample[]>();
+// Two messages of one upload read its newest values: worked out once per upload object (uploads
+// are not changed after they are read).
 const newestMemo = new WeakMap<UploadBlocks, Map<number, NewestValue>>();
 
-/** The stored samples of an upload, in packet then sample order (the readings API's grouping). */
-function samplesOf(upload: UploadBlocks): Sample[] {
-  let out = samplesMemo.get(upload);
-  if (!out) {
-    out = readSamples(upload);
-    samplesMemo.set(upload, out);
-  }
-  return out;
+/** The upload's packets by index (stored order already is; a copy is sorted only if not). */
+function packetsInOrder(upload: UploadBlocks): UploadBlocks['packets'] {
+  const ps = upload.packets;
+  for (let k = 1; k < ps.length; k++)
+    if (ps[k - 1].index > ps[k].index) return [...ps].sort((a, b) => a.index - b.index);
+  return ps;
 }
 
-function readSamples(upload: UploadBlocks): Sample[] {
-  const out: Sample[] = [];
-  const packets = [...upload.packets].sort((a, b) => a.index - b.index);
-  for (const p of packets) {
-    const b = p.block;
-    const width = b.layout.length;
-    if (width === 0) continue;
-    const count = Math.min(b.samples, Math.floor(b.values.length / width));
-    for (let s = 0; s < count; s++) {
-      const regs = b.layout.map((reg, j) => {
-        const i = s * width + j;
-        const raw = b.values[i] ?? null;
-        return { reg, raw, quality: raw === null ? 'missing' : b.quality[i] };
-      });
-      out.push({ time: b.time + s * b.step, packet: p.index, sample: s, regs });
-    }
-  }
-  return out;
-}
-
-function readingView(reg: number, raw: number | null, quality: Quality): ReadingView {
+export function readingView(reg: number, raw: number | null, quality: Quality): ReadingView {
   const r = registerById(reg);
   return {
     register: r?.name ?? `reg${reg}`,
@@ -150,6 +120,48 @@ function readingView(reg: number, raw: number | null, quality: Quality): Reading
     unit: r?.unit ?? null,
     quality,
   };
+}
+
+/** A reading's JSON around its raw value, per register: written once, not per reading. */
+interface ReadingJson {
+  register: Register | undefined;
+  /** `{"register":…,"reg_id":…,"raw":` */
+  head: string;
+  /** `,"unit":…,"quality":` */
+  tail: string;
+}
+const readingJson = new Map<number, ReadingJson>();
+
+function readingJsonOf(reg: number): ReadingJson {
+  let j = readingJson.get(reg);
+  if (!j) {
+    const r = registerById(reg);
+    const name = JSON.stringify(r?.name ?? `reg${reg}`);
+    j = {
+      register: r,
+      head: `{"register":${name},"reg_id":${JSON.stringify(reg)},"raw":`,
+      tail: `,"unit":${JSON.stringify(r?.unit ?? null)},"quality":`,
+    };
+    if (readingJson.size < 4096) readingJson.set(reg, j);
+  }
+  return j;
+}
+
+/** A finite number as JSON.stringify writes it (non-finite numbers become null, as there). */
+function jsonNumber(n: number | null): string {
+  return n === null || !Number.isFinite(n) ? 'null' : String(n);
+}
+
+/**
+ * `readingView` as JSON text, written directly: an upload's readings are the bulk of what the
+ * relay publishes, and building an object per reading only to stringify it cost most of the
+ * message. The text is exactly `JSON.stringify(readingView(reg, raw, quality))`
+ * (test/unit/mqtt/messages.test.ts checks it).
+ */
+function readingText(reg: number, raw: number | null, quality: Quality): string {
+  const j = readingJsonOf(reg);
+  const value = j.register && raw !== null ? scaleRaw(j.register, raw) : null;
+  return `${j.head}${jsonNumber(raw)},"value":${jsonNumber(value)}${j.tail}${JSON.stringify(quality)}}`;
 }
 
 /**
@@ -162,26 +174,37 @@ export function readingsMessage(
   recordId: number,
   upload: UploadBlocks,
 ): MqttMessage | null {
-  const samples = samplesOf(upload);
-  if (samples.length === 0) return null;
+  // One pass over the blocks, in the order readSamples gives (packet, then sample).
+  let body = '';
+  for (const p of packetsInOrder(upload)) {
+    const b = p.block;
+    const width = b.layout.length;
+    if (width === 0) continue;
+    const count = Math.min(b.samples, Math.floor(b.values.length / width));
+    for (let s = 0; s < count; s++) {
+      body += `${body === '' ? '' : ','}{"time":"${iso(b.time + s * b.step)}","packet":${p.index},"sample":${s},"readings":[`;
+      for (let j = 0; j < width; j++) {
+        const i = s * width + j;
+        const raw = b.values[i] ?? null;
+        if (j > 0) body += ',';
+        body += readingText(b.layout[j], raw, raw === null ? 'missing' : b.quality[i]);
+      }
+      body += ']}';
+    }
+  }
+  if (body === '') return null;
   const id = messageId(cfg, recordId, 'readings');
-  const views: SampleView[] = samples.map((s) => ({
-    time: iso(s.time),
-    packet: s.packet,
-    sample: s.sample,
-    readings: s.regs.map((r) => readingView(r.reg, r.raw, r.quality)),
-  }));
-  const payload = {
+  // The envelope's fields in the order SampleView's consumers have always seen.
+  const head = JSON.stringify({
     message_id: id,
     device_id: upload.deviceId,
     upload_id: upload.uploadId,
     nonce: upload.nonce,
     received_at: iso(upload.receivedAt),
-    samples: views,
-  };
+  });
   return {
     topic: deviceTopic(cfg, upload.deviceId, 'readings'),
-    payload: JSON.stringify(payload),
+    payload: `${head.slice(0, -1)},"samples":[${body}]}`,
     retain: false,
     id,
   };
@@ -208,13 +231,21 @@ function newestValues(upload: UploadBlocks): Map<number, NewestValue> {
 
 function readNewestValues(upload: UploadBlocks): Map<number, NewestValue> {
   const out = new Map<number, NewestValue>();
-  // Stable sort keeps packet/sample order among equal times, so "later" is well defined; on a
-  // copy, as the samples are shared.
-  const samples = [...samplesOf(upload)].sort((a, b) => a.time - b.time);
-  for (let k = samples.length - 1; k >= 0; k--) {
-    const s = samples[k];
-    for (const r of s.regs) {
-      if (r.raw !== null && !out.has(r.reg)) out.set(r.reg, { raw: r.raw, quality: r.quality, time: s.time });
+  // In packet/sample order, so among equal times the later sample wins.
+  for (const p of packetsInOrder(upload)) {
+    const b = p.block;
+    const width = b.layout.length;
+    if (width === 0) continue;
+    const count = Math.min(b.samples, Math.floor(b.values.length / width));
+    for (let s = 0; s < count; s++) {
+      const time = b.time + s * b.step;
+      for (let j = 0; j < width; j++) {
+        const raw = b.values[s * width + j] ?? null;
+        if (raw === null) continue;
+        const reg = b.layout[j];
+        const known = out.get(reg);
+        if (!known || time >= known.time) out.set(reg, { raw, quality: b.quality[s * width + j], time });
+      }
     }
   }
   return out;

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   discoveryMessages,
@@ -7,6 +8,7 @@ import {
   haNodeId,
   mergeRegisters,
   readingsMessage,
+  readingView,
   stateMessage,
   type TopicConfig,
   topicSafeId,
@@ -267,5 +269,86 @@ describe('Home Assistant discovery', () => {
 
   it('announces nothing when discovery is off', () => {
     expect(discoveryMessages({ ...cfg, haPrefix: null }, 1, 'd', [0])).toEqual([]);
+  });
+});
+
+describe('readings payload written as text', () => {
+  /** What the payload has always been: an object per sample and reading, stringified. */
+  function asObjects(u: UploadBlocks): unknown {
+    const samples = [...u.packets]
+      .sort((a, b) => a.index - b.index)
+      .flatMap((p) => {
+        const b = p.block;
+        const width = b.layout.length;
+        const count = width === 0 ? 0 : Math.min(b.samples, Math.floor(b.values.length / width));
+        return Array.from({ length: count }, (_, s) => ({
+          time: new Date(b.time + s * b.step).toISOString(),
+          packet: p.index,
+          sample: s,
+          readings: b.layout.map((reg, j) => {
+            const raw = b.values[s * width + j] ?? null;
+            return readingView(reg, raw, raw === null ? 'missing' : b.quality[s * width + j]);
+          }),
+        }));
+      });
+    return samples.length === 0
+      ? null
+      : {
+          message_id: `${cfg.instance}-5-readings`,
+          device_id: u.deviceId,
+          upload_id: u.uploadId,
+          nonce: u.nonce,
+          received_at: new Date(u.receivedAt).toISOString(),
+          samples,
+        };
+  }
+
+  const quality = fc.constantFrom<Quality>('exact', 'approximate', 'ambiguous', 'missing');
+  const block = fc
+    .record({
+      // Known registers and ids the register map does not know.
+      layout: fc.array(fc.oneof(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 10, max: 70000 })), {
+        maxLength: 8,
+      }),
+      samples: fc.integer({ min: 0, max: 6 }),
+      time: fc.integer({ min: 0, max: 4102444800000 }),
+      step: fc.integer({ min: 0, max: 3_600_000 }),
+      extra: fc.integer({ min: -3, max: 3 }),
+    })
+    .chain((b) => {
+      const n = Math.max(0, b.layout.length * b.samples + b.extra);
+      return fc
+        .record({
+          values: fc.array(fc.option(fc.integer({ min: 0, max: 65535 }), { nil: null }), {
+            minLength: n,
+            maxLength: n,
+          }),
+          quality: fc.array(quality, { minLength: n, maxLength: n }),
+        })
+        .map((v) => ({ time: b.time, step: b.step, samples: b.samples, layout: b.layout, ...v }));
+    });
+
+  it('is byte for byte the stringified objects, for any stored blocks and device id', () => {
+    fc.assert(
+      fc.property(
+        fc.string(),
+        fc.option(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { nil: null }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 20 }), block), { maxLength: 4 }),
+        (deviceId, nonce, blocks) => {
+          const u: UploadBlocks = {
+            uploadId: '12',
+            deviceId,
+            receivedAt: T0,
+            nonce,
+            packets: blocks.map(([index, b]) => ({ index, method: 'dictionary', block: b })),
+          };
+          const expected = asObjects(u);
+          const m = readingsMessage(cfg, 5, u);
+          if (expected === null) expect(m).toBeNull();
+          else expect(m?.payload).toBe(JSON.stringify(expected));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
