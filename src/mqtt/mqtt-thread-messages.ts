@@ -21,8 +21,6 @@ export interface MqttThreadData extends MqttThreadSettings {
 
 /** Served on the MQTT thread by the runtime. */
 export interface MqttThreadApi {
-  /** New outbox records may be waiting. */
-  notify(): void;
   status(): Promise<MqttStatus>;
   close(): Promise<void>;
 }

@@ -89,7 +89,6 @@ export class MqttThread implements MqttHandle {
   private running!: Running;
   private connected = false;
   private alive = false;
-  private notifyScheduled = false;
   private lastStatus: MqttStatus | null = null;
   private closing: Promise<void> | null = null;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -212,15 +211,12 @@ export class MqttThread implements MqttHandle {
     };
   }
 
-  /** The MQTT thread reads the upload from storage itself; it only needs waking. */
-  committed(): void {
-    if (this.notifyScheduled || !this.alive) return;
-    this.notifyScheduled = true;
-    setImmediate(() => {
-      this.notifyScheduled = false;
-      if (this.alive) this.running.channel.tell('notify');
-    });
-  }
+  /**
+   * Nothing to do here: the thread reads the upload from storage itself, and the writer thread
+   * wakes it once the commit landed (adapters/sqlite/writer-worker.ts), one wake-up per group
+   * commit instead of a message from this thread per turn.
+   */
+  committed(): void {}
 
   close(): Promise<void> {
     this.closing ??= this.stop();

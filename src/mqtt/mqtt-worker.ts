@@ -18,14 +18,21 @@ export interface MqttThreadStore extends Outbox, DeviceDirectory {
   close(): Promise<void>;
 }
 
+/** The thread's store, and how it learns that the request thread's writes were committed. */
+export interface MqttThreadStorage {
+  store: MqttThreadStore;
+  /** Called after writes that may have added outbox records: the relay reads them then. */
+  onWritten(listener: () => void): void;
+}
+
 /** Runs the MQTT thread on the store `openStore` gives it; call once, from the thread's entry. */
-export async function runMqttWorker(openStore: (data: MqttThreadData) => MqttThreadStore): Promise<void> {
+export async function runMqttWorker(openStore: (data: MqttThreadData) => MqttThreadStorage): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error('mqtt-worker must run in a worker thread');
   const data = workerData as MqttThreadData;
   const report = (msg: MqttThreadStart) => port.postMessage(msg);
   const log = pino({ level: data.logLevel });
-  const store = openStore(data);
+  const { store, onWritten } = openStore(data);
   const server = new ThreadChannel<MqttThreadApi, ServerApi>(port);
   port.on('message', (msg: unknown) => server.receive(msg));
 
@@ -46,9 +53,9 @@ export async function runMqttWorker(openStore: (data: MqttThreadData) => MqttThr
     return;
   }
   const running = runtime;
+  onWritten(() => running.notify());
   running.onConnectionChange((connected) => server.tell('connection', connected));
   server.serve({
-    notify: () => running.notify(),
     status: () => running.status(),
     close: () =>
       running

@@ -16,6 +16,16 @@ interface OutboxRow {
   created_at: number;
 }
 
+/** An upload joined with its blocks: the block columns are null when it stored none. */
+type UploadBlockRow = {
+  device_id: string;
+  received_at: number;
+  nonce: number | null;
+  method: string | null;
+} & {
+  [K in keyof Omit<BlockRow, 'id' | 'upload_id'>]: BlockRow[K] | null;
+};
+
 const isId = (id: string) => /^\d{1,15}$/.test(id);
 
 export class SqlOutbox implements Outbox {
@@ -61,25 +71,27 @@ export class SqlOutbox implements Outbox {
   async uploadBlocks(uploadId: string): Promise<UploadBlocks | undefined> {
     if (!isId(uploadId)) return undefined;
     const id = Number(uploadId);
-    // The relay reads every upload back: only the columns it needs, not the packets and notes.
-    const [u, rows] = await Promise.all([
-      this.db.one<{ device_id: string; received_at: number; nonce: number | null }>(
-        'SELECT device_id, received_at, nonce FROM uploads WHERE id = ?',
-        [id],
-      ),
-      this.db.all<BlockRow & { method: string | null }>(
-        `SELECT b.*, p.method FROM blocks b JOIN packets p ON p.upload_id = b.upload_id AND p.idx = b.packet_idx
-          WHERE b.upload_id = ? ORDER BY b.packet_idx`,
-        [id],
-      ),
-    ]);
+    // The relay reads every upload back: one statement, only the columns it needs (an upload
+    // whose packets were all quarantined or duplicates comes back as one row without a block).
+    const rows = await this.db.all<UploadBlockRow>(
+      `SELECT u.device_id, u.received_at, u.nonce, b.packet_idx, b.time, b.step, b.samples, b.layout, b.raw,
+          b.quality, p.method
+        FROM uploads u
+        LEFT JOIN blocks b ON b.upload_id = u.id
+        LEFT JOIN packets p ON p.upload_id = b.upload_id AND p.idx = b.packet_idx
+        WHERE u.id = ? ORDER BY b.packet_idx`,
+      [id],
+    );
+    const u = rows[0];
     if (!u) return undefined;
     return {
       uploadId: String(id),
       deviceId: u.device_id,
       receivedAt: u.received_at,
       nonce: u.nonce,
-      packets: rows.map((r) => ({ index: r.packet_idx, method: r.method, block: blockFromRow(r) })),
+      packets: rows
+        .filter((r): r is UploadBlockRow & BlockRow => r.packet_idx !== null)
+        .map((r) => ({ index: r.packet_idx, method: r.method, block: blockFromRow(r) })),
     };
   }
 }

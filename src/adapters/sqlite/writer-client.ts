@@ -15,6 +15,7 @@ export class WriterClient implements Omit<WriterPort, 'close'> {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private failure: Error | undefined;
   private outbox: WriterRequest[] = [];
+  private readonly wroteListeners: (() => void)[] = [];
 
   constructor(private readonly port: MessagePort | Worker) {
     const target = (name: string) =>
@@ -44,8 +45,11 @@ export class WriterClient implements Omit<WriterPort, 'close'> {
         },
       },
     ) as WriteTargets;
-    port.on('message', (msg: WriterResponse[] | { closed: true } | { ready: true }) => {
-      if (!Array.isArray(msg)) return;
+    port.on('message', (msg: WriterResponse[] | { closed: true } | { ready: true } | { wrote: true }) => {
+      if (!Array.isArray(msg)) {
+        if ('wrote' in msg) for (const l of this.wroteListeners) l();
+        return;
+      }
       for (const r of msg) {
         const p = this.pending.get(r.id);
         if (!p) continue;
@@ -54,6 +58,11 @@ export class WriterClient implements Omit<WriterPort, 'close'> {
         else p.reject(fromWireError(r.error));
       }
     });
+  }
+
+  /** Called when the thread that started the writer had writes committed (attached clients only). */
+  onWrote(listener: () => void): void {
+    this.wroteListeners.push(listener);
   }
 
   /** The writer is gone: every call in flight and every later one fails with `err`. */

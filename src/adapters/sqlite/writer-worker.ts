@@ -59,7 +59,14 @@ function perform(req: WriterRequest, args: unknown[]): Promise<unknown> {
   return (method as (...a: unknown[]) => Promise<unknown>).apply(target, args);
 }
 
-/** Answers the write requests arriving on `port`. */
+/** Threads attached with a port of their own (the MQTT relay, which reads what the requests add). */
+const attached: MessagePort[] = [];
+
+/**
+ * Answers the write requests arriving on `port`. Once the request thread's writes of a turn are
+ * answered (committed), the attached threads are told, so the relay reads the new outbox records
+ * without the request thread waking it per turn.
+ */
 function serve(port: MessagePort | typeof parent): (requests: WriterRequest[]) => void {
   // Answers go back in one message per event-loop turn: a wake-up of the requesting thread costs
   // more than the answer itself.
@@ -68,6 +75,7 @@ function serve(port: MessagePort | typeof parent): (requests: WriterRequest[]) =
     const batch = answers;
     answers = [];
     port?.postMessage(batch);
+    if (port === parent) for (const reader of attached) reader.postMessage({ wrote: true });
   };
   const answer = (r: WriterResponse) => {
     if (answers.length === 0) setImmediate(flush);
@@ -92,7 +100,9 @@ parent.on('message', (msg: WriterRequest[] | { close: true } | { attach: Message
   }
   if ('attach' in msg) {
     const port = msg.attach;
+    attached.push(port);
     port.on('message', serve(port));
+    port.on('close', () => attached.splice(attached.indexOf(port), 1));
     return;
   }
   side.committer
