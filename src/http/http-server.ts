@@ -24,7 +24,7 @@ export function createHttpServer(settings: ServerSettings): FastifyInstance {
       disableRequestLogging: settings.logLevel !== 'debug' && settings.logLevel !== 'trace',
     }),
     return503OnClosing: true,
-    ...(settings.trustProxy ? { trustProxy: settings.trustProxy.split(',').map((a) => a.trim()) } : {}),
+    ...(settings.trustProxy ? { trustProxy: settings.trustProxy } : {}),
     // Node's defaults never cut off a client that trickles its body, and check headers only every
     // 30 s; slow clients must not be able to hold connections (PROTOCOL.md §10, reliability suite).
     requestTimeout: settings.requestTimeoutMs,

@@ -2,6 +2,7 @@
  * Parsers of setting values: each turns a raw value (environment text, a flag, a JSON scalar)
  * into its type or stops start-up with a message naming where the value came from.
  */
+import { isIP } from 'node:net';
 import { REPLAY_MODE_EXPECTED, type ReplayMode, readReplayMode } from '../model/replay.js';
 
 export class SettingsError extends Error {}
@@ -118,4 +119,35 @@ export const mqttUrl: Parser<string> = (raw, name) => {
     fail(name, 'expected a broker URL such as mqtt://user:pass@host:1883 or mqtts://host:8883');
   }
   return s;
+};
+
+/** The address ranges named as proxy-addr (Fastify's `trustProxy`) knows them. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * Trusted proxies: comma-separated addresses, CIDRs (`10.0.0.0/8`, `fd00::/8`) or the names
+ * loopback, linklocal, uniquelocal. Anything else stops start-up: a mistyped entry would otherwise
+ * leave a proxy untrusted (every device seen as the proxy) or trust a range nobody meant.
+ */
+export const proxyList: Parser<string[]> = (raw, name) => {
+  const entries = String(raw)
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0);
+  if (entries.length === 0) fail(name, 'expected addresses or CIDRs, comma-separated');
+  for (const entry of entries) {
+    if (PROXY_RANGE_NAMES.includes(entry.toLowerCase())) continue;
+    const [address, prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const bits = family === 4 ? 32 : 128;
+    const prefixOk =
+      prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits && extra === undefined);
+    if (family === 0 || !prefixOk) {
+      fail(
+        name,
+        `"${entry}" is not an IP address, a CIDR (address/prefix) or one of ${PROXY_RANGE_NAMES.join(', ')}`,
+      );
+    }
+  }
+  return entries;
 };

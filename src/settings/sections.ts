@@ -30,7 +30,8 @@ export interface ServerSettings {
    * Proxies whose `X-Forwarded-For` names the client (addresses or CIDRs, comma-separated), so
    * source limits and control-request binding see the device, not the load balancer.
    */
-  trustProxy: string | undefined;
+  /** Peers whose `X-Forwarded-For` names the client (addresses, CIDRs); none when undefined. */
+  trustProxy: string[] | undefined;
   workers: number;
 }
 

@@ -11,6 +11,7 @@ import {
   mqttUserList,
   oneOf,
   type Parser,
+  proxyList,
   rateSpec,
   replayMode,
   str,
@@ -115,7 +116,7 @@ export const SPECS = [
     oneOf<UnsecuredControl>('off', 'e84f720', '1.3', 'all'),
     undefined,
   ),
-  spec('server', 'trustProxy', 'trustProxy', 'ECOWATT_TRUST_PROXY', str, undefined),
+  spec('server', 'trustProxy', 'trustProxy', 'ECOWATT_TRUST_PROXY', proxyList, undefined),
   spec(
     'devices',
     'controlSourceWindowSeconds',

@@ -65,6 +65,24 @@ describe('settings in sections', () => {
     );
   });
 
+  it('takes trusted proxies as addresses, CIDRs or range names, and refuses anything else by name', () => {
+    expect(load({}).server.trustProxy).toBeUndefined();
+    expect(
+      load({ ECOWATT_TRUST_PROXY: '127.0.0.1, 10.0.0.0/8 ,fd00::/8,::1,loopback' }).server.trustProxy,
+    ).toEqual(['127.0.0.1', '10.0.0.0/8', 'fd00::/8', '::1', 'loopback']);
+    for (const bad of [
+      '10.0.0.0/33',
+      '10.0.0/8',
+      'nginx.local',
+      '::1/129',
+      '10.0.0.1/8/2',
+      ',',
+      '10.0.0.0/x',
+    ]) {
+      expect(() => load({ ECOWATT_TRUST_PROXY: bad }), bad).toThrow(/Invalid setting ECOWATT_TRUST_PROXY/);
+    }
+  });
+
   it('warns about what works but surprises', () => {
     expect(settingsWarnings(load({ ECOWATT_RETENTION_DAYS: '30' }))).toEqual([
       expect.stringMatching(/PostgreSQL profile only/),
