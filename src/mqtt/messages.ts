@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { UploadBlocks } from '../ports/outbox.js';
+import type { SampleBlock } from '../ports/storage.js';
 import type { Quality } from '../protocol/codecs/types.js';
 import { type Register, registerById, scaleRaw } from '../protocol/registers.js';
 
@@ -110,6 +111,23 @@ function packetsInOrder(upload: UploadBlocks): UploadBlocks['packets'] {
   return ps;
 }
 
+/**
+ * Calls `visit` for every stored sample of the upload, in packet then sample order (the readings
+ * API's grouping); a block holds `width` values per sample.
+ */
+function eachSample(
+  upload: UploadBlocks,
+  visit: (block: SampleBlock, packet: number, sample: number, width: number) => void,
+): void {
+  for (const p of packetsInOrder(upload)) {
+    const b = p.block;
+    const width = b.layout.length;
+    if (width === 0) continue;
+    const count = Math.min(b.samples, Math.floor(b.values.length / width));
+    for (let s = 0; s < count; s++) visit(b, p.index, s, width);
+  }
+}
+
 export function readingView(reg: number, raw: number | null, quality: Quality): ReadingView {
   const r = registerById(reg);
   return {
@@ -174,24 +192,17 @@ export function readingsMessage(
   recordId: number,
   upload: UploadBlocks,
 ): MqttMessage | null {
-  // One pass over the blocks, in the order readSamples gives (packet, then sample).
   let body = '';
-  for (const p of packetsInOrder(upload)) {
-    const b = p.block;
-    const width = b.layout.length;
-    if (width === 0) continue;
-    const count = Math.min(b.samples, Math.floor(b.values.length / width));
-    for (let s = 0; s < count; s++) {
-      body += `${body === '' ? '' : ','}{"time":"${iso(b.time + s * b.step)}","packet":${p.index},"sample":${s},"readings":[`;
-      for (let j = 0; j < width; j++) {
-        const i = s * width + j;
-        const raw = b.values[i] ?? null;
-        if (j > 0) body += ',';
-        body += readingText(b.layout[j], raw, raw === null ? 'missing' : b.quality[i]);
-      }
-      body += ']}';
+  eachSample(upload, (b, packet, s, width) => {
+    body += `${body === '' ? '' : ','}{"time":"${iso(b.time + s * b.step)}","packet":${packet},"sample":${s},"readings":[`;
+    for (let j = 0; j < width; j++) {
+      const i = s * width + j;
+      const raw = b.values[i] ?? null;
+      if (j > 0) body += ',';
+      body += readingText(b.layout[j], raw, raw === null ? 'missing' : b.quality[i]);
     }
-  }
+    body += ']}';
+  });
   if (body === '') return null;
   const id = messageId(cfg, recordId, 'readings');
   // The envelope's fields in the order SampleView's consumers have always seen.
@@ -232,22 +243,16 @@ function newestValues(upload: UploadBlocks): Map<number, NewestValue> {
 function readNewestValues(upload: UploadBlocks): Map<number, NewestValue> {
   const out = new Map<number, NewestValue>();
   // In packet/sample order, so among equal times the later sample wins.
-  for (const p of packetsInOrder(upload)) {
-    const b = p.block;
-    const width = b.layout.length;
-    if (width === 0) continue;
-    const count = Math.min(b.samples, Math.floor(b.values.length / width));
-    for (let s = 0; s < count; s++) {
-      const time = b.time + s * b.step;
-      for (let j = 0; j < width; j++) {
-        const raw = b.values[s * width + j] ?? null;
-        if (raw === null) continue;
-        const reg = b.layout[j];
-        const known = out.get(reg);
-        if (!known || time >= known.time) out.set(reg, { raw, quality: b.quality[s * width + j], time });
-      }
+  eachSample(upload, (b, _packet, s, width) => {
+    const time = b.time + s * b.step;
+    for (let j = 0; j < width; j++) {
+      const raw = b.values[s * width + j] ?? null;
+      if (raw === null) continue;
+      const reg = b.layout[j];
+      const known = out.get(reg);
+      if (!known || time >= known.time) out.set(reg, { raw, quality: b.quality[s * width + j], time });
     }
-  }
+  });
   return out;
 }
 

@@ -6,12 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/free-port.js';
 import { post, type RunningServer, startServer, tempDataDir } from '../helpers/server-process.js';
 import { REDIS_URL, redisPrefix, servicesAvailable } from '../helpers/services.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 import { sealed } from '../helpers/uploads.js';
 
 let server: RunningServer | undefined;
@@ -23,29 +23,7 @@ afterEach(async () => {
 describe('production edges', () => {
   it('serves HTTPS with a certificate made here, and plain HTTP stays available', async () => {
     const dir = tempDataDir();
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = selfSignedCertificate(dir);
     const tlsPort = await freePort();
     server = await startServer({
       env: { ECOWATT_TLS_CERT: cert, ECOWATT_TLS_KEY: key, ECOWATT_TLS_PORT: String(tlsPort) },

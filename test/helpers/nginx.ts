@@ -4,12 +4,13 @@
  * ports, the listen ports, the certificate, the snippet's path), each replacement checked, so a
  * change to the reference files is tested as it is shipped.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './free-port.js';
 import { ROOT } from './server-process.js';
+import { selfSignedCertificate } from './tls.js';
 
 export const NGINX = '/usr/sbin/nginx';
 const DEPLOY = path.join(ROOT, 'deploy/nginx');
@@ -55,25 +56,7 @@ export class PrivateNginx {
     mkdirSync(path.join(dir, 'temp'), { mode: 0o777 });
     chmodSync(path.join(dir, 'temp'), 0o777);
     const [http, https] = [await freePort(), await freePort()];
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = selfSignedCertificate(dir);
     writeFileSync(
       path.join(dir, 'ecowatt.conf'),
       render(readFileSync(path.join(DEPLOY, 'ecowatt.conf'), 'utf8'), [
@@ -83,8 +66,8 @@ export class PrivateNginx {
         ['listen [::]:80;\n', ''],
         ['listen 443 ssl http2;', `listen 127.0.0.1:${https} ssl http2;`],
         ['listen [::]:443 ssl http2;\n', ''],
-        ['/etc/ssl/ecowatt/fullchain.pem', path.join(dir, 'cert.pem')],
-        ['/etc/ssl/ecowatt/privkey.pem', path.join(dir, 'key.pem')],
+        ['/etc/ssl/ecowatt/fullchain.pem', cert],
+        ['/etc/ssl/ecowatt/privkey.pem', key],
         ['/etc/nginx/snippets/ecowatt-proxy.conf', path.join(dir, 'ecowatt-proxy.conf')],
       ]),
     );
