@@ -87,6 +87,82 @@ if (await servicesAvailable('postgres')) {
       await b.close();
     });
 
+    it("commits the known devices' uploads of one turn as one group, each answered after its commit", async () => {
+      const s = await schema('group');
+      const a = await PostgresStorage.open({ url: s.url, poolSize: 4 });
+      const ids = Array.from({ length: 20 }, (_, i) => `grp-${String(i).padStart(2, '0')}`);
+      for (const id of ids) await a.commitUpload(upload(id, 10001));
+      const before = { ...a.groups.stats };
+      // Two uploads of one device in the turn: the second goes to the next group.
+      const results = await Promise.all([
+        ...ids.map((id) => a.commitUpload(upload(id, 10002))),
+        a.commitUpload(upload(ids[0], 10003)),
+      ]);
+      expect(results.every((r) => r.ok)).toBe(true);
+      expect(a.groups.stats.groups - before.groups).toBe(2);
+      expect(a.groups.stats.uploads - before.uploads).toBe(21);
+      const rows = await s.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM uploads WHERE device_id LIKE 'grp-%'",
+      );
+      expect(rows[0].n).toBe(41);
+      expect((await a.getDevice(ids[0]))?.counters.uploads).toBe(3);
+      await a.close();
+    });
+
+    it("writes the rest of a group alone when one upload's statement fails: no valid upload fails for another", async () => {
+      const s = await schema('group_split');
+      const a = await PostgresStorage.open({ url: s.url, poolSize: 4 });
+      const ids = ['split-a', 'split-b', 'split-c'];
+      for (const id of ids) await a.commitUpload(upload(id, 10001));
+      // PostgreSQL refuses a NUL character in text: that statement fails, and aborts its group.
+      const bad = { ...upload('split-b', 10002), requestId: 'bad\u0000id' };
+      const results = await Promise.allSettled([
+        a.commitUpload(upload('split-a', 10002)),
+        a.commitUpload(bad),
+        a.commitUpload(upload('split-c', 10002)),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(a.groups.stats.splits).toBe(1);
+      const rows = await s.query<{ device_id: string }>(
+        'SELECT device_id FROM uploads WHERE nonce = 10002 ORDER BY device_id',
+      );
+      expect(rows.map((r) => r.device_id)).toEqual(['split-a', 'split-c']);
+      // The failed upload consumed nothing: its nonce is still good.
+      expect(await a.commitUpload(upload('split-b', 10002))).toMatchObject({ ok: true });
+      await a.close();
+    });
+
+    it('two instances committing overlapping groups for the same devices: no deadlock, every nonce accepted exactly once', async () => {
+      const s = await schema('group_overlap');
+      const a = await PostgresStorage.open({ url: s.url, poolSize: 4 });
+      const b = await PostgresStorage.open({ url: s.url, poolSize: 4 });
+      const ids = Array.from({ length: 24 }, (_, i) => `ovl-${String(i).padStart(2, '0')}`);
+      for (const id of ids) {
+        await a.commitUpload(upload(id, 10001));
+        await b.commitUpload(upload(id, 10002));
+      }
+      let accepted = 0;
+      for (let round = 0; round < 10; round++) {
+        const nonce = 10003 + round;
+        // Each instance gets every device's upload, in opposite orders, in the same turn.
+        const forward = ids.map((id) => a.commitUpload(upload(id, nonce)));
+        const backward = [...ids].reverse().map((id) => b.commitUpload(upload(id, nonce)));
+        const results = await Promise.all([...forward, ...backward]);
+        expect(results.filter((r) => !r.ok && r.code !== 'replayed_nonce')).toEqual([]);
+        accepted += results.filter((r) => r.ok).length;
+      }
+      expect(accepted).toBe(ids.length * 10);
+      const twice = await s.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM (SELECT 1 FROM uploads GROUP BY device_id, nonce HAVING count(*) > 1) t',
+      );
+      expect(twice[0].n).toBe(0);
+      // No group was aborted (a deadlock would have been, and split).
+      expect(a.groups.stats.splits + b.groups.stats.splits).toBe(0);
+      expect(a.groups.stats.uploads + b.groups.stats.uploads).toBeGreaterThan(ids.length * 10);
+      await a.close();
+      await b.close();
+    });
+
     it('takes the one-statement path for a known device, and never decides on a stale copy', async () => {
       const s = await schema('fast');
       const a = await PostgresStorage.open({ url: s.url, poolSize: 4 });

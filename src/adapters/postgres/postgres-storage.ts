@@ -8,8 +8,8 @@
  * queue on that lock; the first commits, the others then see its advance and are refused. A known
  * device's upload usually commits as one guarded statement decided on a cached copy of its row
  * (upload-sql.ts explains why that is the same decision). `commitUpload` settles only after the
- * commit returned (durable with the server's default `synchronous_commit=on`). PostgreSQL
- * already shares WAL flushes between concurrent commits, so there is no group commit here.
+ * commit returned (durable with the server's default `synchronous_commit=on`). Fast-path uploads
+ * of one turn of the event loop are committed together (upload-groups.ts).
  *
  * The other roles are written once for both databases (sql-storage.ts); this adapter adds to them
  * what only it has: the registry version and cached rows the fast path relies on (kept in step
@@ -40,6 +40,7 @@ import { migrate } from './migrate.js';
 import { OutboxLeader, STAMP_OUTBOX } from './outbox-leader.js';
 import { createPool, lockKeys } from './pool.js';
 import { PostgresExecutor } from './postgres-executor.js';
+import { UploadGroups } from './upload-groups.js';
 import {
   ACTIVE_KIDS,
   LOCK_DEVICE,
@@ -65,6 +66,8 @@ export interface PostgresOptions {
   retentionIntervalMs?: number;
   /** Write a transaction's statements without waiting for each answer (default true). */
   pipeline?: boolean;
+  /** Most uploads of the fast path committed in one transaction (default 64; 1 = no grouping). */
+  groupMax?: number;
   /** Apply pending migrations at open (default true). */
   migrate?: boolean;
   /** An outbox owner whose relay has not read for this long gives ownership up (default 15 s). */
@@ -75,6 +78,9 @@ const DAY_MS = 86_400_000;
 const RETENTION_BATCH = 1000;
 
 type Query = string | { name: string; text: string };
+
+/** Most fast-path uploads in one transaction. */
+const DEFAULT_GROUP_MAX = 64;
 
 /** Devices whose last known row this instance keeps for the fast upload path. */
 const DEVICE_CACHE_SIZE = 100_000;
@@ -100,6 +106,8 @@ export class PostgresStorage extends SqlStorage {
   private readonly devices = new Map<string, LockedDeviceRow>();
   /** How uploads were committed: for tests and diagnostics. */
   readonly commits = { fast: 0, locked: 0, guardMisses: 0 };
+  /** The fast path's group commit. */
+  readonly groups: UploadGroups;
   private retentionTimer: NodeJS.Timeout | undefined;
   private retentionRun: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -117,6 +125,7 @@ export class PostgresStorage extends SqlStorage {
     this.replay = opts.replay ?? inTransactionReplay;
     this.pipeline = opts.pipeline ?? true;
     this.leader = new OutboxLeader(opts.url, opts.outboxIdleReleaseMs);
+    this.groups = new UploadGroups(pool, opts.groupMax ?? DEFAULT_GROUP_MAX);
     const sql = new PostgresExecutor(pool);
     this.sql = sql;
     const background = (write: Promise<unknown>) => this.inBackground(write);
@@ -285,7 +294,7 @@ export class PostgresStorage extends SqlStorage {
             registryVersion: cached.registry_version,
             before: d.before,
           });
-          w = (await this.pool.query<WrittenUpload>({ ...WRITE_UPLOAD, values })).rows[0];
+          w = await this.groups.write(u.deviceId, values);
         } catch (err) {
           this.devices.delete(u.deviceId);
           throw err;

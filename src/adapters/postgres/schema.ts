@@ -361,4 +361,13 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     ALTER TABLE ota_sessions ADD COLUMN outcome_auth text;
     `,
   },
+  {
+    version: 9,
+    name: 'nonce gaps beyond 2^31',
+    sql: `
+    -- A nonce gap spans up to 2^32 (a counter far ahead, or wrapped): an integer column refused
+    -- such an upload (stored everywhere else as a 64-bit integer, as in SQLite). Rewrites the table.
+    ALTER TABLE uploads ALTER COLUMN gap TYPE bigint;
+    `,
+  },
 ];
