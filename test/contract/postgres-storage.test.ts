@@ -11,6 +11,7 @@ import { RedisReplayStore } from '../../src/adapters/redis/redis-replay-store.js
 import { armedAt, checkReplay, UNARMED } from '../../src/ingest/replay-window.js';
 import type { ReplayMode, ReplayState } from '../../src/model/replay.js';
 import type { ReplayStore } from '../../src/ports/replay-store.js';
+import type { UploadCommit } from '../../src/ports/storage.js';
 import {
   createSchema,
   REDIS_URL,
@@ -107,6 +108,69 @@ if (await servicesAvailable('postgres')) {
       expect(rows[0].n).toBe(41);
       expect((await a.getDevice(ids[0]))?.counters.uploads).toBe(3);
       await a.close();
+    });
+
+    it('writes a group exactly as the same uploads written one by one: packets, re-sends, quarantines, counters', async () => {
+      /** A device's upload with packets of every kind: a re-send of the previous upload's packet among them. */
+      const varied = (id: string, nonce: number): UploadCommit => {
+        const base = upload(id, nonce, 3_000_000 + nonce);
+        const decoded = base.packets[0];
+        return {
+          ...base,
+          requestId: `req-${id}-${nonce}`,
+          decoderState: `{"state":${nonce}}`,
+          packets: [
+            { ...decoded, index: 0, dedupeKey: `${id}-${nonce}-a` },
+            // The previous upload's third packet, sent again: stored once.
+            { ...decoded, index: 1, dedupeKey: `${id}-${nonce - 1}-b`, bytes: 'BBBB' },
+            { ...decoded, index: 2, dedupeKey: `${id}-${nonce}-b`, bytes: 'BBBB' },
+            {
+              ...decoded,
+              index: 3,
+              dedupeKey: `${id}-${nonce}-q`,
+              status: 'quarantined',
+              reason: 'bad_packet',
+              notes: ['x'],
+              block: null,
+            },
+          ],
+        };
+      };
+      const ids = Array.from({ length: 12 }, (_, i) => `diff-${String(i).padStart(2, '0')}`);
+      const [grouped, single] = [await schema('group_diff_g'), await schema('group_diff_s')];
+      const g = await PostgresStorage.open({ url: grouped.url, poolSize: 4 });
+      const one = await PostgresStorage.open({ url: single.url, poolSize: 4, groupMax: 1 });
+      const outcomes: Record<string, unknown[]> = { g: [], one: [] };
+      for (const id of ids) {
+        outcomes.g.push(await g.commitUpload(varied(id, 10001)));
+        outcomes.one.push(await one.commitUpload(varied(id, 10001)));
+      }
+      for (let n = 10002; n <= 10004; n++) {
+        const before = g.groups.stats.groups;
+        outcomes.g.push(...(await Promise.all(ids.map((id) => g.commitUpload(varied(id, n))))));
+        expect(g.groups.stats.groups - before).toBe(1);
+        for (const id of ids) outcomes.one.push(await one.commitUpload(varied(id, n)));
+      }
+      expect(outcomes.g).toEqual(outcomes.one);
+      const dump = async (s: TestSchema) => ({
+        uploads: await s.query(
+          'SELECT id, device_id, nonce, protocol, encrypted, key_kid, received_at, source, request_id, device_timestamp, gap FROM uploads ORDER BY id',
+        ),
+        packets: await s.query('SELECT * FROM packets ORDER BY upload_id, idx'),
+        keys: await s.query('SELECT * FROM packet_keys ORDER BY dedupe_key'),
+        blocks: await s.query(
+          'SELECT device_id, time, step, samples, upload_id, packet_idx, layout, raw, quality FROM blocks ORDER BY upload_id, packet_idx',
+        ),
+        devices: await s.query(
+          `SELECT id, first_seen, last_seen, last_nonce, last_source, replay_high, replay_seen, uploads, readings,
+            quarantined_packets, duplicate_packets, nonce_gaps, decoder_state, generation, auth_source, auth_at
+            FROM devices ORDER BY id`,
+        ),
+        outbox: await s.query('SELECT device_id, kind, ref_id, created_at FROM outbox ORDER BY id'),
+      });
+      expect(await dump(grouped)).toEqual(await dump(single));
+      await g.close();
+      await one.close();
     });
 
     it("writes the rest of a group alone when one upload's statement fails: no valid upload fails for another", async () => {
