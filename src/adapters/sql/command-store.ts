@@ -3,14 +3,7 @@
  * through a `CommandWrites` wherever the write connection is (SQLite: the writer, maybe on its
  * own thread; PostgreSQL: the pool).
  */
-import type {
-  CancelOutcome,
-  CommandStore,
-  NewCommand,
-  ResultOutcome,
-  ResultStatus,
-  StoredCommand,
-} from '../../ports/command-store.js';
+import type { CommandStore, StoredCommand } from '../../ports/command-store.js';
 import { type CommandRow, commandFromRow, commandRowId, loadCommand } from './command-rows.js';
 import type { CommandWrites } from './command-writes.js';
 import type { SqlSession } from './sql-executor.js';
@@ -21,9 +14,7 @@ export class SqlCommandStore implements CommandStore {
     private readonly writes: Pick<CommandWrites, keyof CommandWrites>,
   ) {}
 
-  createCommand(command: NewCommand): Promise<StoredCommand> {
-    return this.writes.createCommand(command);
-  }
+  readonly createCommand: CommandStore['createCommand'] = (...a) => this.writes.createCommand(...a);
 
   async listCommands(deviceId: string, limit: number): Promise<StoredCommand[]> {
     const rows = await this.sql.all<CommandRow>(
@@ -38,27 +29,9 @@ export class SqlCommandStore implements CommandStore {
     return rowId === undefined ? undefined : loadCommand(this.sql, rowId, deviceId);
   }
 
-  cancelCommand(
-    deviceId: string,
-    id: string,
-    actor: string,
-    reason: string | null,
-    time: number,
-  ): Promise<CancelOutcome> {
-    return this.writes.cancelCommand(deviceId, id, actor, reason, time);
-  }
+  readonly cancelCommand: CommandStore['cancelCommand'] = (...a) => this.writes.cancelCommand(...a);
 
-  leaseNext(deviceId: string, time: number): Promise<StoredCommand[]> {
-    return this.writes.leaseNext(deviceId, time);
-  }
+  readonly leaseNext: CommandStore['leaseNext'] = (...a) => this.writes.leaseNext(...a);
 
-  recordResult(
-    deviceId: string,
-    id: string,
-    status: ResultStatus,
-    detail: string | null,
-    time: number,
-  ): Promise<ResultOutcome> {
-    return this.writes.recordResult(deviceId, id, status, detail, time);
-  }
+  readonly recordResult: CommandStore['recordResult'] = (...a) => this.writes.recordResult(...a);
 }

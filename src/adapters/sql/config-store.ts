@@ -3,16 +3,7 @@
  * `ConfigWrites` (SQLite: the writer's, wherever it runs; PostgreSQL: one on the pool).
  */
 import type { ConfigKey, ConfigReport, Delivery, UploadTrace } from '../../model/config.js';
-import type {
-  ConfigChangeOutcome,
-  ConfigChangeRequest,
-  ConfigScope,
-  ConfigStore,
-  ConfigVersion,
-  OfferedValue,
-  ReportedValue,
-  ScopeConfig,
-} from '../../ports/config-store.js';
+import type { ConfigScope, ConfigStore, ConfigVersion, ScopeConfig } from '../../ports/config-store.js';
 import {
   type DeliveryRow,
   deliveryFromRow,
@@ -41,9 +32,7 @@ export class SqlConfigStore implements ConfigStore {
     );
   }
 
-  changeConfig(request: ConfigChangeRequest): Promise<ConfigChangeOutcome> {
-    return this.writes.changeConfig(request);
-  }
+  readonly changeConfig: ConfigStore['changeConfig'] = (...a) => this.writes.changeConfig(...a);
 
   async listVersions(scope: ConfigScope, limit: number): Promise<ConfigVersion[]> {
     const rows =
@@ -66,9 +55,7 @@ export class SqlConfigStore implements ConfigStore {
     return new Map(rows.map((r) => [r.key as ConfigKey, deliveryFromRow(r)]));
   }
 
-  recordDeliveries(deviceId: string, offered: readonly OfferedValue[], time: number): Promise<void> {
-    return this.writes.recordDeliveries(deviceId, offered, time);
-  }
+  readonly recordDeliveries: ConfigStore['recordDeliveries'] = (...a) => this.writes.recordDeliveries(...a);
 
   async loadReports(deviceId: string): Promise<Map<ConfigKey, ConfigReport>> {
     const rows = await this.sql.all<ReportRow>('SELECT * FROM config_reports WHERE device_id = ?', [
@@ -77,9 +64,7 @@ export class SqlConfigStore implements ConfigStore {
     return new Map(rows.map((r) => [r.key as ConfigKey, reportFromRow(r)]));
   }
 
-  recordReports(deviceId: string, reports: readonly ReportedValue[], time: number): Promise<void> {
-    return this.writes.recordReports(deviceId, reports, time);
-  }
+  readonly recordReports: ConfigStore['recordReports'] = (...a) => this.writes.recordReports(...a);
 
   async recentUploads(deviceId: string, limit: number): Promise<UploadTrace[]> {
     const uploads = await this.sql.all<{ id: number; received_at: number; device_timestamp: number | null }>(

@@ -2,9 +2,8 @@
  * The device registry on either database: reads on the store's connection, writes through a
  * `DeviceWrites` (on SQLite the writer thread's); the counters are fire and forget.
  */
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
-import type { ReplayState } from '../../model/replay.js';
-import type { AuditEntry, DeviceRegistry, NewDevice, StoredAuditEntry } from '../../ports/storage.js';
+import type { Device } from '../../model/device.js';
+import type { DeviceRegistry, StoredAuditEntry } from '../../ports/storage.js';
 import { type Background, dropFailures } from './background.js';
 import { DEVICE_COLUMNS, type DeviceRow, deviceFromRow, type KeyRow, loadDevice } from './device-rows.js';
 import type { DeviceWrites } from './device-writes.js';
@@ -53,29 +52,17 @@ export class SqlDeviceRegistry implements DeviceRegistry {
     return row?.decoder_state ?? null;
   }
 
-  createDevice(device: NewDevice, audit: AuditEntry): Promise<Device> {
-    return this.writes.createDevice(device, audit);
-  }
+  readonly createDevice: DeviceRegistry['createDevice'] = (...a) => this.writes.createDevice(...a);
 
-  setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writes.setDeviceStatus(id, status, audit);
-  }
+  readonly setDeviceStatus: DeviceRegistry['setDeviceStatus'] = (...a) => this.writes.setDeviceStatus(...a);
 
-  setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writes.setDevicePolicy(id, policy, audit);
-  }
+  readonly setDevicePolicy: DeviceRegistry['setDevicePolicy'] = (...a) => this.writes.setDevicePolicy(...a);
 
-  addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writes.addDeviceKey(id, key, audit);
-  }
+  readonly addDeviceKey: DeviceRegistry['addDeviceKey'] = (...a) => this.writes.addDeviceKey(...a);
 
-  retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writes.retireDeviceKey(id, kid, audit);
-  }
+  readonly retireDeviceKey: DeviceRegistry['retireDeviceKey'] = (...a) => this.writes.retireDeviceKey(...a);
 
-  resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined> {
-    return this.writes.resetReplay(id, state, audit);
-  }
+  readonly resetReplay: DeviceRegistry['resetReplay'] = (...a) => this.writes.resetReplay(...a);
 
   countReject(deviceId: string, code: string): void {
     this.background(this.writes.countReject(deviceId, code));

@@ -4,23 +4,8 @@
  * runs; PostgreSQL: one on the pool).
  */
 import { STALLED_AFTER_MS } from '../../firmware/rollout-rules.js';
-import type {
-  FirmwareImage,
-  Generation,
-  NewRollout,
-  OtaSession,
-  Rollout,
-  RolloutCounts,
-  SessionOutcome,
-} from '../../model/firmware.js';
-import type {
-  FirmwareStore,
-  OpenSessionInput,
-  RolloutAction,
-  RolloutChange,
-  SessionUpdate,
-} from '../../ports/firmware-store.js';
-import type { AuditEntry } from '../../ports/storage.js';
+import type { FirmwareImage, Generation, OtaSession, Rollout, RolloutCounts } from '../../model/firmware.js';
+import type { FirmwareStore } from '../../ports/firmware-store.js';
 import {
   COUNTS_SQL,
   type CountRow,
@@ -60,9 +45,7 @@ export class SqlFirmwareStore implements FirmwareStore {
     return row ? imageFromRow(row) : undefined;
   }
 
-  insertImage(image: FirmwareImage, audit: AuditEntry): Promise<FirmwareImage | undefined> {
-    return this.writes.insertImage(image, audit);
-  }
+  readonly insertImage: FirmwareStore['insertImage'] = (...a) => this.writes.insertImage(...a);
 
   async listRollouts(): Promise<Rollout[]> {
     return (await this.sql.all<RolloutRow>('SELECT * FROM rollouts ORDER BY id')).map(rolloutFromRow);
@@ -73,17 +56,11 @@ export class SqlFirmwareStore implements FirmwareStore {
     return row ? rolloutFromRow(row) : undefined;
   }
 
-  createRollout(rollout: NewRollout, audit: AuditEntry): Promise<Rollout> {
-    return this.writes.createRollout(rollout, audit);
-  }
+  readonly createRollout: FirmwareStore['createRollout'] = (...a) => this.writes.createRollout(...a);
 
-  changeRollout(id: number, action: RolloutAction, audit: AuditEntry): Promise<RolloutChange> {
-    return this.writes.changeRollout(id, action, audit);
-  }
+  readonly changeRollout: FirmwareStore['changeRollout'] = (...a) => this.writes.changeRollout(...a);
 
-  evaluateRollout(id: number, now: number): Promise<Rollout | undefined> {
-    return this.writes.evaluateRollout(id, now);
-  }
+  readonly evaluateRollout: FirmwareStore['evaluateRollout'] = (...a) => this.writes.evaluateRollout(...a);
 
   async counts(rolloutId: number, now: number): Promise<RolloutCounts> {
     return countsFrom(await this.sql.all<CountRow>(COUNTS_SQL, [now - STALLED_AFTER_MS, rolloutId]));
@@ -123,21 +100,13 @@ export class SqlFirmwareStore implements FirmwareStore {
     return new Set(rows.map((r) => r.rollout_id));
   }
 
-  openSession(input: OpenSessionInput): Promise<OtaSession> {
-    return this.writes.openSession(input);
-  }
+  readonly openSession: FirmwareStore['openSession'] = (...a) => this.writes.openSession(...a);
 
-  recordChunk(sessionId: number, chunk: number, now: number): Promise<OtaSession> {
-    return this.writes.recordChunk(sessionId, chunk, now);
-  }
+  readonly recordChunk: FirmwareStore['recordChunk'] = (...a) => this.writes.recordChunk(...a);
 
-  recordOutcome(sessionId: number, outcome: SessionOutcome, now: number): Promise<SessionUpdate> {
-    return this.writes.recordOutcome(sessionId, outcome, now);
-  }
+  readonly recordOutcome: FirmwareStore['recordOutcome'] = (...a) => this.writes.recordOutcome(...a);
 
-  reportVersion(deviceId: string, version: string, now: number): Promise<void> {
-    return this.writes.reportVersion(deviceId, version, now);
-  }
+  readonly reportVersion: FirmwareStore['reportVersion'] = (...a) => this.writes.reportVersion(...a);
 
   async reportedVersion(deviceId: string): Promise<{ version: string; reportedAt: number } | undefined> {
     const row = await this.sql.one<{ version: string; reported_at: number }>(
@@ -166,7 +135,5 @@ export class SqlFirmwareStore implements FirmwareStore {
     );
   }
 
-  setGroup(name: string, devices: readonly string[], audit: AuditEntry): Promise<string[]> {
-    return this.writes.setGroup(name, devices, audit);
-  }
+  readonly setGroup: FirmwareStore['setGroup'] = (...a) => this.writes.setGroup(...a);
 }

@@ -57,9 +57,7 @@ export class SqlOutbox implements Outbox {
     }));
   }
 
-  markPublished(ids: readonly number[]): Promise<void> {
-    return this.writes.markPublished(ids);
-  }
+  readonly markPublished: Outbox['markPublished'] = (...a) => this.writes.markPublished(...a);
 
   async outboxStats(): Promise<OutboxStats> {
     const r = await this.db.one<{ depth: number; oldest: number | null }>(

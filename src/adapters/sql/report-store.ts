@@ -1,11 +1,5 @@
 /** Device reports on either database: read from the store's connection, written through `ReportWrites`. */
-import type {
-  DeviceReport,
-  DeviceReportKind,
-  ReportRetention,
-  ReportStore,
-  StoredDeviceReport,
-} from '../../ports/storage.js';
+import type { DeviceReportKind, ReportStore, StoredDeviceReport } from '../../ports/storage.js';
 import type { ReportWrites } from './report-writes.js';
 import { bool, json } from './row-values.js';
 import type { SqlSession } from './sql-executor.js';
@@ -36,9 +30,7 @@ export class SqlReportStore implements ReportStore {
     private readonly writes: Pick<ReportWrites, keyof ReportWrites>,
   ) {}
 
-  recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport> {
-    return this.writes.recordReport(report, retention);
-  }
+  readonly recordReport: ReportStore['recordReport'] = (...a) => this.writes.recordReport(...a);
 
   async listReports(deviceId: string, kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
     const rows = await this.db.all<ReportRow>(

@@ -1,29 +1,9 @@
-/**
- * What the SQLite and PostgreSQL storages share: every role written once (src/adapters/sql),
- * assembled into the `Storage` aggregate. An adapter adds what stays its own: the upload commit
- * and the replay decision (tuned per database for throughput), and opening and closing.
- */
-import type { Device, DeviceKey, DevicePolicy, DeviceStatus } from '../../model/device.js';
-import type { ReplayState } from '../../model/replay.js';
-import type { OutboxRecord, OutboxStats, UploadBlocks } from '../../ports/outbox.js';
+import type { OutboxRecord } from '../../ports/outbox.js';
 import type {
-  AuditEntry,
   CommitOutcome,
-  DeviceReport,
-  DeviceReportKind,
-  EventQuery,
-  NewDevice,
   NonceOutcome,
-  Reading,
-  ReadingPage,
-  ReadingQuery,
-  ReportRetention,
   SecurityEvent,
   Storage,
-  StoredAuditEntry,
-  StoredDeviceReport,
-  StoredSecurityEvent,
-  StoredUpload,
   UploadCommit,
 } from '../../ports/storage.js';
 import type { SqlDeviceRegistry } from './device-registry.js';
@@ -49,57 +29,32 @@ export abstract class SqlStorage implements Storage {
   abstract ping(): Promise<void>;
   abstract close(): Promise<void>;
 
-  loadDecoderState(deviceId: string): Promise<string | null> {
-    return this.roles.registry.loadDecoderState(deviceId);
-  }
+  readonly loadDecoderState: Storage['loadDecoderState'] = (...a) =>
+    this.roles.registry.loadDecoderState(...a);
 
-  queryReadings(deviceId: string, q: ReadingQuery): Promise<ReadingPage> {
-    return this.roles.uploads.queryReadings(deviceId, q);
-  }
+  readonly queryReadings: Storage['queryReadings'] = (...a) => this.roles.uploads.queryReadings(...a);
 
-  latestReadings(deviceId: string): Promise<Reading[]> {
-    return this.roles.uploads.latestReadings(deviceId);
-  }
+  readonly latestReadings: Storage['latestReadings'] = (...a) => this.roles.uploads.latestReadings(...a);
 
-  getUpload(id: string): Promise<StoredUpload | undefined> {
-    return this.roles.uploads.getUpload(id);
-  }
+  readonly getUpload: Storage['getUpload'] = (...a) => this.roles.uploads.getUpload(...a);
 
-  listUploads(deviceId: string, q: { limit: number; before?: string }): Promise<StoredUpload[]> {
-    return this.roles.uploads.listUploads(deviceId, q);
-  }
+  readonly listUploads: Storage['listUploads'] = (...a) => this.roles.uploads.listUploads(...a);
 
-  getDevice(id: string): Promise<Device | undefined> {
-    return this.roles.registry.getDevice(id);
-  }
+  readonly getDevice: Storage['getDevice'] = (...a) => this.roles.registry.getDevice(...a);
 
-  listDevices(): Promise<Device[]> {
-    return this.roles.registry.listDevices();
-  }
+  readonly listDevices: Storage['listDevices'] = (...a) => this.roles.registry.listDevices(...a);
 
-  createDevice(device: NewDevice, audit: AuditEntry): Promise<Device> {
-    return this.roles.registry.createDevice(device, audit);
-  }
+  readonly createDevice: Storage['createDevice'] = (...a) => this.roles.registry.createDevice(...a);
 
-  setDeviceStatus(id: string, status: DeviceStatus, audit: AuditEntry): Promise<Device | undefined> {
-    return this.roles.registry.setDeviceStatus(id, status, audit);
-  }
+  readonly setDeviceStatus: Storage['setDeviceStatus'] = (...a) => this.roles.registry.setDeviceStatus(...a);
 
-  setDevicePolicy(id: string, policy: DevicePolicy, audit: AuditEntry): Promise<Device | undefined> {
-    return this.roles.registry.setDevicePolicy(id, policy, audit);
-  }
+  readonly setDevicePolicy: Storage['setDevicePolicy'] = (...a) => this.roles.registry.setDevicePolicy(...a);
 
-  addDeviceKey(id: string, key: DeviceKey, audit: AuditEntry): Promise<Device | undefined> {
-    return this.roles.registry.addDeviceKey(id, key, audit);
-  }
+  readonly addDeviceKey: Storage['addDeviceKey'] = (...a) => this.roles.registry.addDeviceKey(...a);
 
-  retireDeviceKey(id: string, kid: string, audit: AuditEntry): Promise<Device | undefined> {
-    return this.roles.registry.retireDeviceKey(id, kid, audit);
-  }
+  readonly retireDeviceKey: Storage['retireDeviceKey'] = (...a) => this.roles.registry.retireDeviceKey(...a);
 
-  resetReplay(id: string, state: ReplayState, audit: AuditEntry): Promise<Device | undefined> {
-    return this.roles.registry.resetReplay(id, state, audit);
-  }
+  readonly resetReplay: Storage['resetReplay'] = (...a) => this.roles.registry.resetReplay(...a);
 
   countReject(deviceId: string, code: string): void {
     this.roles.registry.countReject(deviceId, code);
@@ -109,43 +64,29 @@ export abstract class SqlStorage implements Storage {
     this.roles.registry.countControl(deviceId, kind);
   }
 
-  listAudit(q: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]> {
-    return this.roles.registry.listAudit(q);
-  }
+  readonly listAudit: Storage['listAudit'] = (...a) => this.roles.registry.listAudit(...a);
 
   recordSecurityEvent(event: SecurityEvent): void {
     this.roles.events.recordSecurityEvent(event);
   }
 
-  listSecurityEvents(q: EventQuery): Promise<StoredSecurityEvent[]> {
-    return this.roles.events.listSecurityEvents(q);
-  }
+  readonly listSecurityEvents: Storage['listSecurityEvents'] = (...a) =>
+    this.roles.events.listSecurityEvents(...a);
 
-  recordReport(report: DeviceReport, retention: ReportRetention): Promise<StoredDeviceReport> {
-    return this.roles.reports.recordReport(report, retention);
-  }
+  readonly recordReport: Storage['recordReport'] = (...a) => this.roles.reports.recordReport(...a);
 
-  listReports(deviceId: string, kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
-    return this.roles.reports.listReports(deviceId, kind, limit);
-  }
+  readonly listReports: Storage['listReports'] = (...a) => this.roles.reports.listReports(...a);
 
-  listUnknownDeviceReports(kind: DeviceReportKind, limit: number): Promise<StoredDeviceReport[]> {
-    return this.roles.reports.listUnknownDeviceReports(kind, limit);
-  }
+  readonly listUnknownDeviceReports: Storage['listUnknownDeviceReports'] = (...a) =>
+    this.roles.reports.listUnknownDeviceReports(...a);
 
   pendingOutbox(limit: number, afterId?: number): Promise<OutboxRecord[]> {
     return this.roles.outbox.pendingOutbox(limit, afterId);
   }
 
-  markPublished(ids: readonly number[]): Promise<void> {
-    return this.roles.outbox.markPublished(ids);
-  }
+  readonly markPublished: Storage['markPublished'] = (...a) => this.roles.outbox.markPublished(...a);
 
-  outboxStats(): Promise<OutboxStats> {
-    return this.roles.outbox.outboxStats();
-  }
+  readonly outboxStats: Storage['outboxStats'] = (...a) => this.roles.outbox.outboxStats(...a);
 
-  uploadBlocks(uploadId: string): Promise<UploadBlocks | undefined> {
-    return this.roles.outbox.uploadBlocks(uploadId);
-  }
+  readonly uploadBlocks: Storage['uploadBlocks'] = (...a) => this.roles.outbox.uploadBlocks(...a);
 }
