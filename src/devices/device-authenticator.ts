@@ -211,23 +211,14 @@ export class DeviceAuthenticator {
 
   /**
    * Authenticates a device request other than an upload (`/changes`, commands …) exactly like an
-   * upload: same envelope, same keys. The caller advances the replay state with
-   * `Storage.acceptNonce` and applies its own policy to unsecured requests.
+   * upload: same envelope, same keys. The caller (control-request-guard.ts) applies the device's
+   * policy, the fleet key's included, and advances the replay state with `Storage.acceptNonce`.
    */
   async authenticateRequest(req: DeviceRequest): Promise<AuthenticatedRequest> {
     const opened = await this.open(req);
     const deviceId = documentDeviceId(opened.inner as Record<string, unknown>);
     const mismatch = claimMismatch(opened, deviceId);
     if (mismatch) this.refusals.answer(req, mismatch);
-    if (opened.protocol === 'v1' && opened.keyKid === null) {
-      const device = await this.read(() => this.storage.getDevice(deviceId));
-      if (activeKeys(device).length > 0) {
-        this.refusals.refuse(req, 'authentication_failed', 'fleet_key_not_allowed', {
-          deviceId,
-          nonce: opened.nonce,
-        });
-      }
-    }
     return {
       deviceId,
       document: opened.inner,

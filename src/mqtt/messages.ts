@@ -92,13 +92,6 @@ export interface ReadingView {
   quality: Quality;
 }
 
-export interface SampleView {
-  time: string;
-  packet: number;
-  sample: number;
-  readings: ReadingView[];
-}
-
 // Two messages of one upload read its newest values: worked out once per upload object (uploads
 // are not changed after they are read).
 const newestMemo = new WeakMap<UploadBlocks, Map<number, NewestValue>>();
@@ -205,7 +198,7 @@ export function readingsMessage(
   });
   if (body === '') return null;
   const id = messageId(cfg, recordId, 'readings');
-  // The envelope's fields in the order SampleView's consumers have always seen.
+  // The envelope's fields in the order consumers have always seen them.
   const head = JSON.stringify({
     message_id: id,
     device_id: upload.deviceId,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ecowatt } from '../helpers/cli.js';
 import { EmulatedFieldDevice } from '../helpers/emulated-field-device.js';
+import { eventually } from '../helpers/eventually.js';
 import { post, type RunningServer, startServer } from '../helpers/server-process.js';
 import { fixture, sealed, typicalBatch, uploadJson } from '../helpers/uploads.js';
 
@@ -145,6 +146,21 @@ describe('remote configuration', () => {
     expect(view.json.keys.registers).toMatchObject({ state: 'unsupported', offers: 1 });
     expect(view.json.keys.registers.note).toMatch(/never uses it/);
     expect(view.json.state).toBe('unsupported');
+  });
+
+  it('refuses /changes sealed with the fleet key from a device that has keys of its own', async () => {
+    const device = new EmulatedFieldDevice('cfg-own-key');
+    await addDevice('cfg-own-key', {});
+    expect((await server.admin('POST', '/api/devices/cfg-own-key/keys', { reason: 'test' })).status).toBe(
+      201,
+    );
+    const refused = await ask(device.sealed({ timestamp: 5000 }));
+    expect(refused.status).toBe(401);
+    expect(refused.json.error).toBe('authentication_failed');
+    await eventually(async () => {
+      const { json } = await server.admin('GET', '/api/security-events?device=cfg-own-key');
+      expect(json.events.map((e: { reason: string }) => e.reason)).toContain('fleet_key_not_allowed');
+    });
   });
 
   it('authenticates /changes like an upload: the envelope advances the same nonce sequence', async () => {
