@@ -1,6 +1,6 @@
 /** The `ecowatt` command: one sub-command per file in ./commands. */
 import { Command } from 'commander';
-import { VERSION } from '../version.js';
+import { VERSION } from '../runtime/version.js';
 import { registerCommandCommand } from './commands/command.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerDecodeCommand } from './commands/decode.js';

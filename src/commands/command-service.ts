@@ -3,7 +3,7 @@
  * again when the lease lapses without a result (up to a bounded number of deliveries), results
  * recorded once per command id. Cancelled commands are never delivered.
  */
-import { ApiError } from '../errors.js';
+import { ApiError } from '../model/errors.js';
 import type { FieldErrors } from '../model/field-errors.js';
 import type { CommandStatus, CommandStore, ResultStatus, StoredCommand } from '../ports/command-store.js';
 import type { DeviceRegistry } from '../ports/storage.js';

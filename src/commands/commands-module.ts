@@ -1,12 +1,12 @@
 /** Control commands assembled from their store and the lease settings, with device and admin routes. */
 import type { FastifyInstance } from 'fastify';
 import type { ControlRequestGuard } from '../devices/control-request-guard.js';
-import { commandRoutes } from '../http/admin/command-routes.js';
-import { commandDeviceRoutes } from '../http/device/command-routes.js';
 import type { CommandStore } from '../ports/command-store.js';
 import type { DeviceRegistry } from '../ports/storage.js';
 import type { CommandSettings } from '../settings/sections.js';
 import { CommandService } from './command-service.js';
+import { commandRoutes } from './routes/admin-command-routes.js';
+import { commandDeviceRoutes } from './routes/device-command-routes.js';
 
 export interface CommandsModule {
   service: CommandService;

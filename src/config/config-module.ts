@@ -6,12 +6,12 @@ import type { FastifyInstance } from 'fastify';
 import type { ControlRequestGuard } from '../devices/control-request-guard.js';
 import { KeyDelivery } from '../devices/key-delivery.js';
 import type { KeyVault } from '../devices/key-vault.js';
-import { configRoutes } from '../http/admin/config-routes.js';
-import { changesRoutes } from '../http/device/changes-routes.js';
-import { config13Routes } from '../http/device/config13-routes.js';
 import type { ConfigStore } from '../ports/config-store.js';
 import type { DeviceRegistry } from '../ports/storage.js';
 import { ConfigService } from './config-service.js';
+import { changesRoutes } from './routes/changes-routes.js';
+import { configRoutes } from './routes/config-routes.js';
+import { config13Routes } from './routes/config13-routes.js';
 
 export interface ConfigModule {
   /** Also the sink of the MQTT settings topic, which changes the same configuration model. */

@@ -5,7 +5,7 @@
  * the device is seen running them; generation 1.3 gets the same model through `GET /config/<id>`,
  * judged by what it reports (config13-state.ts). The MQTT settings topic feeds the same model.
  */
-import { ApiError } from '../errors.js';
+
 import {
   CONFIG_KEYS,
   type ConfigKey,
@@ -16,6 +16,7 @@ import {
   type DeviceConfig,
 } from '../model/config.js';
 import type { Device, Generation } from '../model/device.js';
+import { ApiError } from '../model/errors.js';
 import type { FieldErrors } from '../model/field-errors.js';
 import type { FieldSettingsSink, ParsedFieldSettings } from '../mqtt/settings-topic.js';
 import type {

@@ -7,7 +7,7 @@
  * so every value is checked again here, with the ranges of config-schema.ts, right before it is
  * put into an answer: a value that slipped into storage some other way is never offered.
  */
-import { ApiError } from '../errors.js';
+
 import {
   CONFIG_KEYS,
   type ConfigKey,
@@ -15,6 +15,7 @@ import {
   INTERVAL_KEYS,
   type IntervalKey,
 } from '../model/config.js';
+import { ApiError } from '../model/errors.js';
 import type { FieldErrors } from '../model/field-errors.js';
 import { findRegister, registerById } from '../protocol/registers.js';
 import { parseConfigPatch, sameValue } from './config-schema.js';

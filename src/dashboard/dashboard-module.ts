@@ -4,10 +4,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { DeviceService } from '../devices/device-service.js';
-import { registerDashboard } from '../http/web/dashboard.js';
 import type { IngestService } from '../ingest/ingest-service.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type { Storage } from '../ports/storage.js';
+import { registerDashboard } from './routes/dashboard-web.js';
 
 export interface DashboardModule {
   register(app: FastifyInstance): Promise<void>;

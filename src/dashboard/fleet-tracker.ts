@@ -3,8 +3,9 @@
  * cadence, the newest value of each register and the energy produced today. Filled lazily from
  * storage, then kept current by `observe` with every committed upload.
  */
-import type { CommittedUpload } from '../ingest/ingest-service.js';
+
 import type { UploadStore } from '../ports/storage.js';
+import type { CommittedUpload } from '../ports/upload-feed.js';
 import type { Quality } from '../protocol/codecs/types.js';
 
 /** RegID of the inverter output power (W). */

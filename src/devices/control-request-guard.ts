@@ -9,15 +9,15 @@
  * latest authenticated upload, within a window, so a stranger elsewhere cannot steer the device.
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
-import { ApiError, type ErrorCode } from '../errors.js';
-import { storageCall } from '../ingest/storage-call.js';
-import { checkUploadPolicy } from '../ingest/upload-policy.js';
+import { storageCall } from '../http/storage-call.js';
 import type { Device, Generation } from '../model/device.js';
+import { ApiError, type ErrorCode } from '../model/errors.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type { Storage } from '../ports/storage.js';
 import type { UnsecuredControl } from '../settings/sections.js';
 import type { AuthenticatedRequest, DeviceAuthenticator, DeviceRequest } from './device-authenticator.js';
 import type { Refusals } from './refusals.js';
+import { checkUploadPolicy } from './upload-policy.js';
 
 export type RequestAuthenticator = Pick<DeviceAuthenticator, 'authenticateRequest'>;
 

@@ -6,9 +6,9 @@
  * it; what may be done with an authenticated (or bare) request is the caller's policy.
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
-import { ApiError } from '../errors.js';
-import { storageCall } from '../ingest/storage-call.js';
+import { storageCall } from '../http/storage-call.js';
 import { DEVICE_ID_PATTERN, type Device, type Generation } from '../model/device.js';
+import { ApiError } from '../model/errors.js';
 import type { Storage } from '../ports/storage.js';
 import { isEnvelopeAttempt, openV1, parseV1Envelope, type V1Keys } from '../protocol/envelope-v1.js';
 import { deriveV2Keys, isV2Envelope, openV2, parseV2Envelope } from '../protocol/envelope-v2.js';

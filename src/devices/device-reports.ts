@@ -3,7 +3,7 @@
  * at boot, an energy report every `energy_poll_interval` and fault-recovery reports. Validation of
  * the bodies (every problem names its field) and the shapes the admin API shows.
  */
-import { ApiError } from '../errors.js';
+import { ApiError } from '../model/errors.js';
 import type { ReportRetention, StoredDeviceReport } from '../ports/storage.js';
 
 /** Newest reports kept per device: one registration, ~1 day of 5-min energy reports, 200 faults. */

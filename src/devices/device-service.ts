@@ -3,8 +3,6 @@
  * written to the audit log in the same transaction.
  */
 import { randomBytes } from 'node:crypto';
-import { ApiError } from '../errors.js';
-import { armedAt } from '../ingest/replay-window.js';
 import {
   DEVICE_ID_PATTERN,
   type Device,
@@ -13,7 +11,9 @@ import {
   FIELD_INITIAL_HIGH,
   type KeyKind,
 } from '../model/device.js';
+import { ApiError } from '../model/errors.js';
 import type { ReplayMode } from '../model/replay.js';
+import { armedAt } from '../model/replay-window.js';
 import type { AuditEntry, DeviceRegistry } from '../ports/storage.js';
 import type { KeyVault } from './key-vault.js';
 

@@ -3,14 +3,14 @@
  * the devices' own reports (registration, energy, faults) and their admin view.
  */
 import type { FastifyInstance } from 'fastify';
-import { adminRoutes } from '../http/admin/admin-routes.js';
-import { reportAdminRoutes } from '../http/admin/report-routes.js';
-import { reportRoutes } from '../http/device/report-routes.js';
 import type { Storage } from '../ports/storage.js';
 import type { DeviceSettings } from '../settings/sections.js';
 import type { ControlRequestGuard } from './control-request-guard.js';
 import { DeviceService } from './device-service.js';
 import type { KeyVault } from './key-vault.js';
+import { reportAdminRoutes } from './routes/admin-report-routes.js';
+import { adminRoutes } from './routes/device-admin-routes.js';
+import { reportRoutes } from './routes/device-report-routes.js';
 
 export interface DevicesModule {
   service: DeviceService;

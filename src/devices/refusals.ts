@@ -7,7 +7,7 @@
  * A refusal is also a value (`Refusal`), so a pipeline stage can return it and let the caller
  * tell it (`Refusals.answer`): the upload path ends at its first refusal without an exception.
  */
-import { ApiError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { ApiError, ERROR_CODES, type ErrorCode } from '../model/errors.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type { Mode } from '../settings/sections.js';
 

@@ -13,7 +13,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { link, open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../model/errors.js';
 import type { FirmwareImage, Generation } from '../model/firmware.js';
 import type { FirmwareStore } from '../ports/firmware-store.js';
 import type { OfferedManifest } from '../protocol/firmware/field-responses.js';

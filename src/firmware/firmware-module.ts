@@ -4,8 +4,6 @@
  */
 import type { FastifyInstance, FastifyBaseLogger as Logger } from 'fastify';
 import type { ControlRequestGuard } from '../devices/control-request-guard.js';
-import { firmwareAdminRoutes, otaStatusRoute } from '../http/admin/firmware-routes.js';
-import { otaDeviceRoutes } from '../http/device/ota-routes.js';
 import type { FirmwareStore } from '../ports/firmware-store.js';
 import { SettingsError } from '../settings/parsers.js';
 import type { FirmwareSettings } from '../settings/sections.js';
@@ -13,6 +11,8 @@ import { FirmwareCatalogue } from './firmware-catalogue.js';
 import { type FirmwareKeys, KeyError, keyWarnings, loadKeySets } from './firmware-keys.js';
 import { OtaService } from './ota-service.js';
 import { RolloutService } from './rollout-service.js';
+import { firmwareAdminRoutes, otaStatusRoute } from './routes/firmware-routes.js';
+import { otaDeviceRoutes } from './routes/ota-routes.js';
 
 export interface FirmwareModule {
   catalogue: FirmwareCatalogue;

@@ -8,7 +8,7 @@
  * toward a halt.
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../model/errors.js';
 import {
   clientGeneration,
   type FirmwareImage,

@@ -1,6 +1,7 @@
 /** Rollouts and the device groups they can target, for the admin API and the CLI. */
-import { ApiError } from '../errors.js';
+
 import { DEVICE_ID_PATTERN } from '../model/device.js';
+import { ApiError } from '../model/errors.js';
 import type {
   FirmwareImage,
   Generation,

@@ -3,7 +3,7 @@
  * registered code, so a client never sees a framework's own error format or a bare 500.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { ApiError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { ApiError, ERROR_CODES, type ErrorCode } from '../model/errors.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',

@@ -3,7 +3,7 @@
  * clients send), parsed here so that invalid JSON is a coded 400 rather than a framework error.
  */
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../model/errors.js';
 
 export function registerJsonBody(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();

@@ -3,7 +3,7 @@
  * authentication. Defaults leave a field device's cadence (an upload every 15 s, a /changes poll
  * every 5 s, OTA chunks back to back) far below any limit.
  */
-import { ApiError } from '../errors.js';
+import { ApiError } from '../model/errors.js';
 
 export interface BucketSpec {
   /** Tokens added per second. */

@@ -5,10 +5,10 @@
  * taken the device's previous upload.
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
+import { storageCall } from '../http/storage-call.js';
 import type { Generation } from '../model/device.js';
 import type { Storage } from '../ports/storage.js';
 import type { GenerationDecoder, UploadHeader } from './generation-decoder.js';
-import { storageCall } from './storage-call.js';
 
 /** Devices whose decoder state stays in memory (others are read back from storage). */
 const DECODER_CACHE_SIZE = 50_000;

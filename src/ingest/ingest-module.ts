@@ -2,13 +2,13 @@
 import type { FastifyInstance, FastifyBaseLogger as Logger } from 'fastify';
 import type { DeviceAuthenticator } from '../devices/device-authenticator.js';
 import type { Refusals } from '../devices/refusals.js';
-import { registerAggregatedRoute } from '../http/device/aggregated-route.js';
-import { registerProcessRoute } from '../http/device/process-route.js';
 import type { Limiter } from '../http/rate-limit.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type { Storage } from '../ports/storage.js';
 import type { DeviceSettings } from '../settings/sections.js';
 import { IngestService } from './ingest-service.js';
+import { registerAggregatedRoute } from './routes/aggregated-route.js';
+import { registerProcessRoute } from './routes/process-route.js';
 
 export interface IngestModule {
   service: IngestService;

@@ -9,9 +9,9 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { DeviceAuthenticator, DeviceRequest } from '../devices/device-authenticator.js';
 import type { Outcome, Refusals } from '../devices/refusals.js';
 import type { Limiter } from '../http/rate-limit.js';
-import type { Generation } from '../model/device.js';
 import type { SecurityEvents } from '../observability/security-events.js';
-import type { PacketRecord, Storage, UploadProtocol } from '../ports/storage.js';
+import type { Storage } from '../ports/storage.js';
+import type { CommittedUpload, UploadFeed } from '../ports/upload-feed.js';
 import { DecoderStates } from './decoder-states.js';
 import { e84f720Decoder } from './e84f720-decoder.js';
 import { gen13Decoder } from './gen13-decoder.js';
@@ -41,25 +41,7 @@ export interface IngestConfig extends CommitSettings {
 /** An upload as the device routes hand it on. */
 export type IngestRequest = DeviceRequest;
 
-/** An upload just made durable, as told to `onCommitted` listeners. */
-export interface CommittedUpload {
-  deviceId: string;
-  uploadId: string;
-  nonce: number | null;
-  receivedAt: number;
-  /** The upload's `timestamp` (e84f720: device millis since boot; 1.3: unix seconds), if it said. */
-  deviceTimestamp: number | null;
-  generation: Generation;
-  /** The device was registered by this upload. */
-  registered: boolean;
-  protocol: UploadProtocol;
-  /** Uploads between the previous accepted nonce and this one that never arrived. */
-  nonceGap: number;
-  packets: readonly PacketRecord[];
-  duplicatePackets: readonly number[];
-}
-
-export class IngestService {
+export class IngestService implements UploadFeed {
   private readonly decoderStates: DecoderStates;
   private readonly committing: CommitDeps;
   private readonly answering: AnswerDeps;

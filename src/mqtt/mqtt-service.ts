@@ -4,7 +4,7 @@
  * the request thread (`in-process-host.ts`) or a thread of its own (`mqtt-thread.ts`), both
  * running the one `MqttRuntime`.
  */
-import type { CommittedUpload } from '../ingest/ingest-service.js';
+import type { CommittedUpload } from '../ports/upload-feed.js';
 import type { LinkStatus } from './mqtt-link.js';
 import type { MqttMode } from './mqtt-plan.js';
 import type { MqttPorts } from './mqtt-runtime.js';

@@ -8,8 +8,8 @@
  * server restart; uploads are accepted meanwhile.
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
+import { startWorker } from '../runtime/worker-start.js';
 import { SettingsError } from '../settings/parsers.js';
-import { startWorker } from '../worker-start.js';
 import type { MqttHandle, MqttReadiness, MqttStartDeps, MqttStatus } from './mqtt-service.js';
 import type {
   MqttThreadApi,

@@ -5,8 +5,9 @@
  * broker outage longer than the cache, or a record another instance committed). The runtime sees
  * them only as its outbox's `uploadBlocks` (`withRecentUploads`): its one source of blocks.
  */
-import type { CommittedUpload } from '../ingest/ingest-service.js';
+
 import type { Outbox, UploadBlocks } from '../ports/outbox.js';
+import type { CommittedUpload } from '../ports/upload-feed.js';
 
 /** What `Outbox.uploadBlocks` returns for this upload: its decoded packets not stored before. */
 export function committedBlocks(u: CommittedUpload): UploadBlocks {

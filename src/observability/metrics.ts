@@ -4,9 +4,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { isErrorCode } from '../errors.js';
-import type { CommittedUpload, IngestService } from '../ingest/ingest-service.js';
+import { isErrorCode } from '../model/errors.js';
 import type { SecurityEvent, Storage } from '../ports/storage.js';
+import type { CommittedUpload, UploadFeed } from '../ports/upload-feed.js';
 import type { SecurityEvents } from './security-events.js';
 
 export class Metrics {
@@ -123,7 +123,7 @@ export class Metrics {
     });
   }
 
-  observe(ingest: IngestService, events: SecurityEvents): void {
+  observe(ingest: UploadFeed, events: SecurityEvents): void {
     ingest.onCommitted((u) => this.committed(u));
     events.onEvent((e) => this.event(e));
   }

@@ -3,15 +3,14 @@
  * and the unauthenticated health endpoints (`/health`, `/ready`, `/status`).
  */
 import type { FastifyInstance } from 'fastify';
-import type { ControlRequestGuard } from '../devices/control-request-guard.js';
-import { registerHealthRoutes } from '../http/ops/health-routes.js';
-import { registerMetricsRoute } from '../http/ops/metrics-route.js';
-import type { IngestService } from '../ingest/ingest-service.js';
-import type { MqttHandle } from '../mqtt/mqtt-service.js';
+import type { Generation } from '../model/device.js';
 import type { Storage } from '../ports/storage.js';
+import type { UploadFeed } from '../ports/upload-feed.js';
+import { VERSION } from '../runtime/version.js';
 import type { Mode } from '../settings/sections.js';
-import { VERSION } from '../version.js';
 import type { Metrics } from './metrics.js';
+import { type MqttOps, registerHealthRoutes } from './routes/health-routes.js';
+import { registerMetricsRoute } from './routes/metrics-route.js';
 import type { SecurityEvents } from './security-events.js';
 
 export interface OpsModule {
@@ -21,11 +20,12 @@ export interface OpsModule {
 export interface OpsDeps {
   storage: Storage;
   metrics: Metrics;
-  ingest: IngestService;
+  ingest: UploadFeed;
   events: SecurityEvents;
-  guard: ControlRequestGuard;
+  /** Tells of each bare (unsigned) control request it accepted. */
+  guard: { onUnsecuredAccepted(listener: (device: unknown, generation: Generation) => void): void };
   /** `null` when MQTT is off. */
-  mqtt: MqttHandle | null;
+  mqtt: MqttOps | null;
 }
 
 export function createOps(mode: Mode, deps: OpsDeps): OpsModule {

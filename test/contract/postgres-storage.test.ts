@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStorage } from '../../src/adapters/postgres/postgres-storage.js';
 import { PG_MIGRATIONS } from '../../src/adapters/postgres/schema.js';
 import { RedisReplayStore } from '../../src/adapters/redis/redis-replay-store.js';
-import { armedAt, checkReplay, UNARMED } from '../../src/ingest/replay-window.js';
 import type { ReplayMode, ReplayState } from '../../src/model/replay.js';
+import { armedAt, checkReplay, UNARMED } from '../../src/model/replay-window.js';
 import type { ReplayStore } from '../../src/ports/replay-store.js';
 import type { UploadCommit } from '../../src/ports/storage.js';
 import {

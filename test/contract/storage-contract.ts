@@ -4,8 +4,8 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { armedAt } from '../../src/ingest/replay-window.js';
 import type { DeviceKey, DevicePolicy } from '../../src/model/device.js';
+import { armedAt } from '../../src/model/replay-window.js';
 import { committedBlocks } from '../../src/mqtt/recent-uploads.js';
 import { eventJson } from '../../src/observability/event-json.js';
 import type { PacketRecord, SecurityEvent, Storage, UploadCommit } from '../../src/ports/storage.js';

@@ -114,7 +114,7 @@ const POLICY = (replay: ReplayMode): DevicePolicy => ({
 });
 
 /** The compiled replay rule, loaded once (the sequences run by the thousand). */
-let replayWindow: typeof import('../../src/ingest/replay-window.js') | undefined;
+let replayWindow: typeof import('../../src/model/replay-window.js') | undefined;
 
 /**
  * Runs one sequence on a device of its own and checks every answer against the model. `together`:
@@ -129,7 +129,7 @@ async function runSequence(
   tally: Tally,
   together: boolean,
 ): Promise<boolean> {
-  replayWindow ??= await fromDist<typeof import('../../src/ingest/replay-window.js')>(
+  replayWindow ??= await fromDist<typeof import('../../src/model/replay-window.js')>(
     'src/ingest/replay-window.js',
   );
   const { armedAt, UNARMED } = replayWindow;

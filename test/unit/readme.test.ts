@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '../../src/errors.js';
+import { ERROR_CODES } from '../../src/model/errors.js';
 import { SETTINGS_TABLE } from '../../src/settings/specs.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');

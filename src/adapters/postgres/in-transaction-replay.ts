@@ -2,7 +2,7 @@
  * The `database` replay store (see `ports/replay-store.ts`): the device row is the only state,
  * decided under its lock in the upload's transaction by the rule of `ingest/replay-window.ts`.
  */
-import { checkReplay } from '../../ingest/replay-window.js';
+import { checkReplay } from '../../model/replay-window.js';
 import type { ReplayStore } from '../../ports/replay-store.js';
 
 /** The default: the device row is the only state, decided in the upload's transaction. */

@@ -17,10 +17,10 @@
  */
 
 import type pg from 'pg';
-import { armedAt } from '../../ingest/replay-window.js';
-import { checkUploadPolicy } from '../../ingest/upload-policy.js';
+import { checkUploadPolicy } from '../../devices/upload-policy.js';
 import { keysRetiredByUse } from '../../model/device.js';
 import { parseReplayMode, type ReplayState } from '../../model/replay.js';
+import { armedAt } from '../../model/replay-window.js';
 import type { OutboxRecord } from '../../ports/outbox.js';
 import type { ReplayStore } from '../../ports/replay-store.js';
 import type { CommitOutcome, NonceOutcome, UploadCommit } from '../../ports/storage.js';

@@ -6,8 +6,8 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Redis } from 'ioredis';
-import { ApiError } from '../../errors.js';
 import type { Limiter } from '../../http/rate-limit.js';
+import { ApiError } from '../../model/errors.js';
 import type { RateSpec } from '../../settings/parsers.js';
 
 const TAKE_LUA = `

@@ -314,4 +314,37 @@ export const MIGRATIONS: readonly string[] = [
   -- whether the request that settled a session's outcome was authenticated (bare ones never halt)
   ALTER TABLE ota_sessions ADD COLUMN outcome_auth TEXT;
   `,
+  `
+  -- Operator accounts, their sign-in sessions and API keys (secrets only as hashes).
+  CREATE TABLE operators (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_sign_in_at INTEGER,
+    password_changed_at INTEGER NOT NULL,
+    failed_sign_ins INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER
+  ) STRICT;
+  CREATE TABLE operator_sessions (
+    id_hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL REFERENCES operators(name),
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX operator_sessions_name ON operator_sessions(name);
+  CREATE TABLE api_keys (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    prefix TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at INTEGER,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+  ) STRICT;
+  `,
 ];

@@ -6,10 +6,10 @@
  */
 
 import type { Database, Statement } from 'better-sqlite3';
-import { armedAt, checkReplay } from '../../ingest/replay-window.js';
-import { checkUploadPolicy } from '../../ingest/upload-policy.js';
+import { checkUploadPolicy } from '../../devices/upload-policy.js';
 import { keysRetiredByUse } from '../../model/device.js';
 import type { ReplayState } from '../../model/replay.js';
+import { armedAt, checkReplay } from '../../model/replay-window.js';
 import type { CommitOutcome, NonceOutcome, UploadCommit } from '../../ports/storage.js';
 import { encodeQualities } from '../blocks.js';
 import { auditValues, INSERT_AUDIT } from '../sql/audit-log.js';

@@ -1,6 +1,6 @@
 /** The main thread's handle on the writer thread: starts it, talks to it, attaches other threads. */
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
-import { startWorker } from '../../worker-start.js';
+import { startWorker } from '../../runtime/worker-start.js';
 import { WriterClient } from './writer-client.js';
 import type { WriterPort } from './writer-ops.js';
 

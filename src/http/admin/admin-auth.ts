@@ -1,7 +1,7 @@
 /** The admin API's bearer-token check, for every plugin mounted under /api. */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../../errors.js';
+import { ApiError } from '../../model/errors.js';
 
 export function adminTokenMatches(header: string | undefined, expected: Buffer): boolean {
   if (!header?.startsWith('Bearer ')) return false;

@@ -1,5 +1,5 @@
 /** Query and body field parsing for the admin API; every failure names its field. */
-import { ApiError } from '../../errors.js';
+import { ApiError } from '../../model/errors.js';
 import { REPLAY_MODE_EXPECTED, type ReplayMode, readReplayMode } from '../../model/replay.js';
 import { findRegister, registerById } from '../../protocol/registers.js';
 

@@ -7,6 +7,7 @@
  */
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { type Outcome, type Refusal, type RequestFacts, refusal, refused } from '../../devices/refusals.js';
+import { storageCall } from '../../http/storage-call.js';
 import type { Generation } from '../../model/device.js';
 import type { PolicyRejection } from '../../model/policy.js';
 import type { ReplayMode } from '../../model/replay.js';
@@ -14,7 +15,6 @@ import type { SecurityEvents } from '../../observability/security-events.js';
 import type { CommitOutcome, PacketRecord, Storage } from '../../ports/storage.js';
 import { classifyCounterReset, counterResetAdvice } from '../counter-reset.js';
 import type { UploadHeader } from '../generation-decoder.js';
-import { storageCall } from '../storage-call.js';
 import type { AuthenticatedUpload } from './receive-upload.js';
 
 export interface CommitSettings {

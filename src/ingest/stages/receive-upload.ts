@@ -10,9 +10,9 @@ import {
   type OpenedRequest,
 } from '../../devices/device-authenticator.js';
 import { type Outcome, quietRefusal, refused } from '../../devices/refusals.js';
-import { ApiError } from '../../errors.js';
 import type { Limiter } from '../../http/rate-limit.js';
 import type { Generation } from '../../model/device.js';
+import { ApiError } from '../../model/errors.js';
 import type { PacketRecord, UploadProtocol } from '../../ports/storage.js';
 import type { DecoderStates } from '../decoder-states.js';
 import type { DecodeClock, GenerationDecoder, UploadHeader } from '../generation-decoder.js';

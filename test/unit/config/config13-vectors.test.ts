@@ -23,11 +23,11 @@ import {
   deriveKeyStatus13,
   UNACKNOWLEDGED_AFTER_OFFERS,
 } from '../../../src/config/config13-state.js';
-import { ApiError } from '../../../src/errors.js';
-import { armedAt } from '../../../src/ingest/replay-window.js';
 import type { Delivery } from '../../../src/model/config.js';
 import { CONFIG_KEYS, type ConfigReport, type ConfigValue } from '../../../src/model/config.js';
+import { ApiError } from '../../../src/model/errors.js';
 import type { FieldErrors } from '../../../src/model/field-errors.js';
+import { armedAt } from '../../../src/model/replay-window.js';
 import { currentConfigBody, emulateConfigPoll, freshNvs } from '../../helpers/gen13-firmware.js';
 import { fixture } from '../../helpers/uploads.js';
 

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqlConfigStore } from '../../../src/adapters/sql/config-store.js';
 import { SqliteStorage } from '../../../src/adapters/sqlite/sqlite-storage.js';
 import { ConfigService } from '../../../src/config/config-service.js';
-import { armedAt } from '../../../src/ingest/replay-window.js';
+import { armedAt } from '../../../src/model/replay-window.js';
 import { parseFieldSettings } from '../../../src/mqtt/settings-topic.js';
 
 let storage: SqliteStorage;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_UPLOAD_INTERVAL_MS, expectedInterval, linkStatus } from '../../../src/dashboard/cadence.js';
 import { dayStartOf, EnergyAccumulator, MAX_ENERGY_GAP_MS } from '../../../src/dashboard/fleet-tracker.js';
 import { LiveTickets } from '../../../src/dashboard/live-ticket.js';
-import { bucketReadings } from '../../../src/http/admin/dashboard-routes.js';
+import { bucketReadings } from '../../../src/dashboard/routes/dashboard-routes.js';
 import type { Reading } from '../../../src/ports/storage.js';
 import type { Quality } from '../../../src/protocol/codecs/types.js';
 

@@ -9,7 +9,7 @@ import {
   reportDeviceId,
   techniqueNames,
 } from '../../../src/devices/device-reports.js';
-import { ApiError } from '../../../src/errors.js';
+import { ApiError } from '../../../src/model/errors.js';
 import type { StoredDeviceReport } from '../../../src/ports/storage.js';
 
 /** The error a parser throws: its code, field and message. */

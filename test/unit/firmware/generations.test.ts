@@ -11,7 +11,6 @@ import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SqlFirmwareStore } from '../../../src/adapters/sql/firmware-store.js';
 import { SqliteStorage } from '../../../src/adapters/sqlite/sqlite-storage.js';
-import { ApiError } from '../../../src/errors.js';
 import { FirmwareCatalogue, offeredManifest } from '../../../src/firmware/firmware-catalogue.js';
 import {
   type FirmwareKeys,
@@ -33,6 +32,7 @@ import {
   unauthenticatedHold,
 } from '../../../src/firmware/rollout-rules.js';
 import { RolloutService } from '../../../src/firmware/rollout-service.js';
+import { ApiError } from '../../../src/model/errors.js';
 import {
   EMPTY_ROLLOUT_COUNTS,
   type OtaSession,

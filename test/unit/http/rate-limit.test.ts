@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../../src/errors.js';
 import { RateLimiter } from '../../../src/http/rate-limit.js';
+import { ApiError } from '../../../src/model/errors.js';
 
 describe('RateLimiter', () => {
   it('allows the burst, then refuses with a Retry-After, then recovers', () => {

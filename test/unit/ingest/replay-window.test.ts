@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { armedAt, checkReplay, UNARMED } from '../../../src/ingest/replay-window.js';
 import type { ReplayMode, ReplayState } from '../../../src/model/replay.js';
+import { armedAt, checkReplay, UNARMED } from '../../../src/model/replay-window.js';
 
 const STRICT: ReplayMode = { kind: 'strict' };
 const run = (mode: ReplayMode, nonces: number[], start: ReplayState = armedAt(10000), reset = 1000) => {

@@ -2,7 +2,6 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { OpenedRequest } from '../../../src/devices/device-authenticator.js';
 import { type Outcome, type Refusal, Refusals } from '../../../src/devices/refusals.js';
-import { ApiError } from '../../../src/errors.js';
 import { RateLimiter } from '../../../src/http/rate-limit.js';
 import { quarantinedPacket } from '../../../src/ingest/decode-packets.js';
 import { e84f720Decoder } from '../../../src/ingest/e84f720-decoder.js';
@@ -16,6 +15,7 @@ import {
 } from '../../../src/ingest/stages/receive-upload.js';
 import type { UploadDocument } from '../../../src/ingest/upload-document.js';
 import type { Device } from '../../../src/model/device.js';
+import { ApiError } from '../../../src/model/errors.js';
 import { SecurityEvents } from '../../../src/observability/security-events.js';
 import type { CommitOutcome, SecurityEvent } from '../../../src/ports/storage.js';
 

@@ -1,9 +1,9 @@
 /** The relay's short memory of uploads this process committed. */
 import { describe, expect, it } from 'vitest';
-import type { CommittedUpload } from '../../../src/ingest/ingest-service.js';
 import { RecentUploads, withRecentUploads } from '../../../src/mqtt/recent-uploads.js';
 import type { Outbox, UploadBlocks } from '../../../src/ports/outbox.js';
 import type { PacketRecord } from '../../../src/ports/storage.js';
+import type { CommittedUpload } from '../../../src/ports/upload-feed.js';
 
 function packet(index: number, decoded = true): PacketRecord {
   return {

@@ -2,8 +2,8 @@
 import { inflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { armedAt, checkReplay, UNARMED } from '../../../src/ingest/replay-window.js';
 import type { ReplayMode, ReplayState } from '../../../src/model/replay.js';
+import { armedAt, checkReplay, UNARMED } from '../../../src/model/replay-window.js';
 import { crc32, encodePng, niceTicks, renderChart } from '../../reliability/harness/png.js';
 import { ReplayModel } from '../../reliability/harness/replay-model.js';
 import { linearFit, percentile } from '../../reliability/harness/stats.js';

@@ -1,10 +1,10 @@
 /** Control commands under /api: queue, list, show, cancel. */
 import type { FastifyInstance } from 'fastify';
-import { COMMAND_STATUSES, type CommandService } from '../../commands/command-service.js';
+import { requireAdminToken } from '../../http/admin/admin-auth.js';
+import { asFields, invalid, optString, parseLimit } from '../../http/admin/params.js';
 import type { CommandStatus } from '../../ports/command-store.js';
-import { requireAdminToken } from './admin-auth.js';
+import { COMMAND_STATUSES, type CommandService } from '../command-service.js';
 import { commandView } from './command-views.js';
-import { asFields, invalid, optString, parseLimit } from './params.js';
 
 export interface CommandRouteDeps {
   commands: CommandService;

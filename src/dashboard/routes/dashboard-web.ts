@@ -4,17 +4,17 @@
  */
 
 import type { FastifyInstance } from 'fastify';
-import { expectedInterval } from '../../dashboard/cadence.js';
-import { FleetTracker } from '../../dashboard/fleet-tracker.js';
-import { LiveHub } from '../../dashboard/live-hub.js';
-import { LiveTickets } from '../../dashboard/live-ticket.js';
 import type { DeviceService } from '../../devices/device-service.js';
+import { registerStaticRoutes } from '../../http/web/static-routes.js';
 import type { IngestService } from '../../ingest/ingest-service.js';
 import { eventJson } from '../../observability/event-json.js';
 import type { SecurityEvents } from '../../observability/security-events.js';
 import type { Storage } from '../../ports/storage.js';
-import { dashboardRoutes, latestView } from '../admin/dashboard-routes.js';
-import { registerStaticRoutes } from './static-routes.js';
+import { expectedInterval } from '../cadence.js';
+import { FleetTracker } from '../fleet-tracker.js';
+import { LiveHub } from '../live-hub.js';
+import { LiveTickets } from '../live-ticket.js';
+import { dashboardRoutes, latestView } from './dashboard-routes.js';
 
 export interface DashboardOptions {
   storage: Storage;

@@ -3,11 +3,11 @@
  * and the pending registrations (ids that registered before any device of theirs existed).
  */
 import type { FastifyInstance } from 'fastify';
-import { energyView, faultView, REPORT_RETENTION, registrationView } from '../../devices/device-reports.js';
-import type { DeviceService } from '../../devices/device-service.js';
+import { requireAdminToken } from '../../http/admin/admin-auth.js';
+import { parseLimit } from '../../http/admin/params.js';
 import type { ReportStore } from '../../ports/storage.js';
-import { requireAdminToken } from './admin-auth.js';
-import { parseLimit } from './params.js';
+import { energyView, faultView, REPORT_RETENTION, registrationView } from '../device-reports.js';
+import type { DeviceService } from '../device-service.js';
 
 export interface ReportAdminDeps {
   storage: Pick<ReportStore, 'listReports' | 'listUnknownDeviceReports'>;

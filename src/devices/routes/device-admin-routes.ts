@@ -1,11 +1,6 @@
 /** The admin API under /api: bearer-token auth, device registry, readings, events, uploads. */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { registrationView } from '../../devices/device-reports.js';
-import type { DeviceService } from '../../devices/device-service.js';
-import { ApiError } from '../../errors.js';
-import { decodeCursor } from '../../ports/cursor.js';
-import type { Storage } from '../../ports/storage.js';
 import {
   asFields,
   invalid,
@@ -16,8 +11,13 @@ import {
   parseLimit,
   parseRegisters,
   parseTime,
-} from './params.js';
-import { deviceView, eventView, readingView } from './views.js';
+} from '../../http/admin/params.js';
+import { ApiError } from '../../model/errors.js';
+import { decodeCursor } from '../../ports/cursor.js';
+import type { Storage } from '../../ports/storage.js';
+import { registrationView } from '../device-reports.js';
+import type { DeviceService } from '../device-service.js';
+import { deviceView, eventView, readingView } from './device-views.js';
 
 export interface AdminDeps {
   storage: Storage;

@@ -1,8 +1,8 @@
 /** `POST /process`: the field devices' upload endpoint (PROTOCOL.md §1, §10.2). */
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../../errors.js';
-import type { IngestService } from '../../ingest/ingest-service.js';
-import { rememberResponseKey } from '../v2-response-signing.js';
+import { rememberResponseKey } from '../../http/v2-response-signing.js';
+import { ApiError } from '../../model/errors.js';
+import type { IngestService } from '../ingest-service.js';
 
 export function registerProcessRoute(app: FastifyInstance, ingest: IngestService): void {
   app.post('/process', async (request) => {

@@ -4,17 +4,17 @@
  * (`GET /api/live`, Server-Sent Events fed by the ingest pipeline).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { expectedInterval, type LinkStatus, linkStatus } from '../../dashboard/cadence.js';
-import { type FleetTracker, type LatestValue, PAC } from '../../dashboard/fleet-tracker.js';
-import type { LiveHub } from '../../dashboard/live-hub.js';
-import type { LiveTickets } from '../../dashboard/live-ticket.js';
 import type { DeviceService } from '../../devices/device-service.js';
-import { ApiError } from '../../errors.js';
+import { adminTokenMatches, requireAdminToken } from '../../http/admin/admin-auth.js';
+import { invalid, parseLimit, parseRegisters, parseTime } from '../../http/admin/params.js';
 import type { Device } from '../../model/device.js';
+import { ApiError } from '../../model/errors.js';
 import type { Reading, Storage, StoredUpload } from '../../ports/storage.js';
 import { REGISTERS, registerById, scaleRaw } from '../../protocol/registers.js';
-import { adminTokenMatches, requireAdminToken } from './admin-auth.js';
-import { invalid, parseLimit, parseRegisters, parseTime } from './params.js';
+import { expectedInterval, type LinkStatus, linkStatus } from '../cadence.js';
+import { type FleetTracker, type LatestValue, PAC } from '../fleet-tracker.js';
+import type { LiveHub } from '../live-hub.js';
+import type { LiveTickets } from '../live-ticket.js';
 
 export interface DashboardDeps {
   storage: Storage;

@@ -1,10 +1,10 @@
 /** JSON shapes of the admin API. Key material never appears here. */
 
-import { describePolicy } from '../../devices/device-service.js';
 import type { Device } from '../../model/device.js';
 import { eventJson } from '../../observability/event-json.js';
 import type { Reading, StoredSecurityEvent } from '../../ports/storage.js';
 import { registerById, scaleRaw } from '../../protocol/registers.js';
+import { describePolicy } from '../device-service.js';
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 

@@ -3,7 +3,7 @@
  * PostgreSQL row, Redis script) applies the same rule. `seen` bit i set ⇔ nonce `high − 1 − i`
  * was accepted (RFC 6479-style sliding window below the highest accepted nonce).
  */
-import type { ReplayDecision, ReplayMode, ReplayState } from '../model/replay.js';
+import type { ReplayDecision, ReplayMode, ReplayState } from './replay.js';
 
 export const UNARMED: ReplayState = Object.freeze({ high: null, seen: 0n });
 

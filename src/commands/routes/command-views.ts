@@ -1,6 +1,7 @@
 /** JSON shape of a command in the admin API. */
-import { firmwareCommand } from '../../commands/command-answer.js';
+
 import type { StoredCommand } from '../../ports/command-store.js';
+import { firmwareCommand } from '../command-answer.js';
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 

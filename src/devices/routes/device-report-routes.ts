@@ -14,18 +14,18 @@
  * any other bare control request, so a stranger learns nothing about which ids exist.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type ControlRequestGuard, coversGeneration } from '../../devices/control-request-guard.js';
+import { storageCall } from '../../http/storage-call.js';
+import { ApiError } from '../../model/errors.js';
+import type { DeviceReportKind, Storage } from '../../ports/storage.js';
+import type { UnsecuredControl } from '../../settings/sections.js';
+import { type ControlRequestGuard, coversGeneration } from '../control-request-guard.js';
 import {
   parseEnergyReport,
   parseFaultReport,
   parseRegistration,
   REPORT_RETENTION,
   reportDeviceId,
-} from '../../devices/device-reports.js';
-import { ApiError } from '../../errors.js';
-import { storageCall } from '../../ingest/storage-call.js';
-import type { DeviceReportKind, Storage } from '../../ports/storage.js';
-import type { UnsecuredControl } from '../../settings/sections.js';
+} from '../device-reports.js';
 import { controlRequest, isBareDocument, namingDevice } from './device-reply.js';
 
 export interface ReportRouteDeps {

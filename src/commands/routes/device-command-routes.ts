@@ -7,10 +7,10 @@
  * is always bare, and the firmware signs nothing).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { buildCommandPollAnswer } from '../../commands/command-answer.js';
-import type { CommandService } from '../../commands/command-service.js';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
-import { authenticate13, closeAfterReply } from './device-reply.js';
+import { authenticate13, closeAfterReply } from '../../devices/routes/device-reply.js';
+import { buildCommandPollAnswer } from '../command-answer.js';
+import type { CommandService } from '../command-service.js';
 
 export interface CommandDeviceRouteDeps {
   guard: ControlRequestGuard;

@@ -4,16 +4,12 @@
  * `Content-Length`, as the reference server sent them.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type {
-  ControlCaller,
-  ControlRequest,
-  ControlRequestGuard,
-} from '../../devices/control-request-guard.js';
-import { ApiError } from '../../errors.js';
+import { rememberResponseKey } from '../../http/v2-response-signing.js';
 import type { Generation } from '../../model/device.js';
+import { ApiError } from '../../model/errors.js';
 import { isEnvelopeAttempt, isJsonObject } from '../../protocol/envelope-v1.js';
 import { isV2Envelope } from '../../protocol/envelope-v2.js';
-import { rememberResponseKey } from '../v2-response-signing.js';
+import type { ControlCaller, ControlRequest, ControlRequestGuard } from '../control-request-guard.js';
 
 export function closeAfterReply(app: FastifyInstance): void {
   app.addHook('onSend', async (_request, reply, payload) => {

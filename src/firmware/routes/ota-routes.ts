@@ -10,12 +10,12 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ControlCaller, ControlRequestGuard } from '../../devices/control-request-guard.js';
-import { ApiError } from '../../errors.js';
-import { offeredManifest } from '../../firmware/firmware-catalogue.js';
-import type { OtaService } from '../../firmware/ota-service.js';
+import { authenticate13, controlRequest } from '../../devices/routes/device-reply.js';
+import { ApiError } from '../../model/errors.js';
 import type { SessionOutcome } from '../../model/firmware.js';
 import { fieldCheckOffer, fieldChunkResponse } from '../../protocol/firmware/field-responses.js';
-import { authenticate13, controlRequest } from './device-reply.js';
+import { offeredManifest } from '../firmware-catalogue.js';
+import type { OtaService } from '../ota-service.js';
 
 export interface OtaRouteDeps {
   guard: ControlRequestGuard;

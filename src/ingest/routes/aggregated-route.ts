@@ -4,9 +4,9 @@
  * answer is 200 only once the upload is durably stored (the device retries anything else).
  */
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../../errors.js';
-import type { IngestService } from '../../ingest/ingest-service.js';
 import { DEVICE_ID_PATTERN } from '../../model/device.js';
+import { ApiError } from '../../model/errors.js';
+import type { IngestService } from '../ingest-service.js';
 
 export function registerAggregatedRoute(app: FastifyInstance, ingest: IngestService): void {
   app.post<{ Params: { id: string } }>('/aggregated/:id', async (request) => {

@@ -1,9 +1,9 @@
 /** Remote configuration under /api: fleet default, device overrides, state, history, withdrawal. */
 import type { FastifyInstance } from 'fastify';
-import type { ConfigService } from '../../config/config-service.js';
-import { requireAdminToken } from './admin-auth.js';
+import { requireAdminToken } from '../../http/admin/admin-auth.js';
+import { asFields, optString, parseLimit } from '../../http/admin/params.js';
+import type { ConfigService } from '../config-service.js';
 import { deviceConfigView, fleetConfigView, versionView } from './config-views.js';
-import { asFields, optString, parseLimit } from './params.js';
 
 export interface ConfigRouteDeps {
   config: ConfigService;

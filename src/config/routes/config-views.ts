@@ -1,7 +1,8 @@
 /** JSON shapes of the configuration admin API. */
-import type { DeviceConfigStatus } from '../../config/config-service.js';
-import type { KeyStatus, Running } from '../../config/config-state.js';
+
 import type { ConfigVersion, ScopeConfig } from '../../ports/config-store.js';
+import type { DeviceConfigStatus } from '../config-service.js';
+import type { KeyStatus, Running } from '../config-state.js';
 
 const iso = (t: number | null | undefined) =>
   t === null || t === undefined ? null : new Date(t).toISOString();

@@ -5,17 +5,17 @@
  * administrator, and the 1.3 firmware's boot probe (a bare 200) for everyone else.
  */
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../../errors.js';
-import type { FirmwareCatalogue } from '../../firmware/firmware-catalogue.js';
-import { DEFAULT_GENERATION, parseGenerationName } from '../../firmware/firmware-keys.js';
-import type { OtaService } from '../../firmware/ota-service.js';
-import type { RolloutService } from '../../firmware/rollout-service.js';
+import { adminTokenMatches, requireAdminToken } from '../../http/admin/admin-auth.js';
+import { asFields, type Fields, invalid, optBool, optString, parseLimit } from '../../http/admin/params.js';
 import { GENERATIONS, type Generation } from '../../model/device.js';
+import { ApiError } from '../../model/errors.js';
 import { OPEN_SESSION_STATES, type RolloutTarget } from '../../model/firmware.js';
 import type { RolloutAction } from '../../ports/firmware-store.js';
-import { adminTokenMatches, requireAdminToken } from './admin-auth.js';
+import type { FirmwareCatalogue } from '../firmware-catalogue.js';
+import { DEFAULT_GENERATION, parseGenerationName } from '../firmware-keys.js';
+import type { OtaService } from '../ota-service.js';
+import type { RolloutService } from '../rollout-service.js';
 import { imageView, rolloutView, sessionView } from './firmware-views.js';
-import { asFields, type Fields, invalid, optBool, optString, parseLimit } from './params.js';
 
 export interface FirmwareAdminDeps {
   catalogue: FirmwareCatalogue;

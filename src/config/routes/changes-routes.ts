@@ -3,11 +3,11 @@
  * calling device only, in the exact shape the field firmware parses.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ConfigService } from '../../config/config-service.js';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
 import type { KeyDelivery } from '../../devices/key-delivery.js';
-import { ApiError } from '../../errors.js';
-import { closeAfterReply, controlRequest } from './device-reply.js';
+import { closeAfterReply, controlRequest } from '../../devices/routes/device-reply.js';
+import { ApiError } from '../../model/errors.js';
+import type { ConfigService } from '../config-service.js';
 
 export interface ChangesRouteDeps {
   guard: ControlRequestGuard;

@@ -1,6 +1,6 @@
 /** `GET /metrics` in the Prometheus text format. */
 import type { FastifyInstance } from 'fastify';
-import type { Metrics } from '../../observability/metrics.js';
+import type { Metrics } from '../metrics.js';
 
 export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics): void {
   app.get('/metrics', async (_request, reply) => {

@@ -4,7 +4,7 @@
  * should retry (PROTOCOL.md §10.3), never a 500.
  */
 import type { FastifyBaseLogger } from 'fastify';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../model/errors.js';
 
 export const STORAGE_RETRY_AFTER_SECONDS = 5;
 

@@ -7,10 +7,10 @@
  * where allowed and from the address of the device's latest authenticated upload.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ConfigService } from '../../config/config-service.js';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
-import { ApiError } from '../../errors.js';
-import { authenticate13, closeAfterReply } from './device-reply.js';
+import { authenticate13, closeAfterReply } from '../../devices/routes/device-reply.js';
+import { ApiError } from '../../model/errors.js';
+import type { ConfigService } from '../config-service.js';
 
 export interface Config13RouteDeps {
   guard: ControlRequestGuard;

@@ -1,5 +1,5 @@
 /** JSON shapes of the firmware admin API. No key material: only key-set fingerprints. */
-import { currentPercent, unauthenticatedHold } from '../../firmware/rollout-rules.js';
+
 import {
   clientGeneration,
   type FirmwareImage,
@@ -10,6 +10,7 @@ import {
   type RolloutTarget,
 } from '../../model/firmware.js';
 import { progressPercentage } from '../../protocol/firmware/field-responses.js';
+import { currentPercent, unauthenticatedHold } from '../rollout-rules.js';
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 
