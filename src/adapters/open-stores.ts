@@ -79,6 +79,7 @@ export async function openStores(storage: StorageSettings, mqtt: MqttSettings): 
     outbox,
     ...(replay ? { replay } : {}),
     retentionDays: storage.retentionDays,
+    partitionIntervalMs: storage.partitionIntervalMs,
   });
   return {
     storage: postgres,

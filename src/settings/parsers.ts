@@ -30,6 +30,23 @@ export const int =
     return n;
   };
 
+const DURATION_UNITS: Record<string, number> = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** A whole number of hours, days or weeks (`6h`, `1d`, `2w`), in milliseconds, within bounds. */
+export const duration =
+  (minMs: number, maxMs: number): Parser<number> =>
+  (raw, name) => {
+    const m = /^(\d+)\s*([hdw])$/.exec(String(raw).trim().toLowerCase());
+    const ms = m ? Number(m[1]) * (DURATION_UNITS[m[2] as string] as number) : Number.NaN;
+    if (!(ms >= minMs && ms <= maxMs)) {
+      fail(
+        name,
+        `expected a duration such as 12h, 1d or 1w, from ${minMs / 3_600_000}h to ${maxMs / 86_400_000}d`,
+      );
+    }
+    return ms;
+  };
+
 export const bool: Parser<boolean> = (raw, name) => {
   if (typeof raw === 'boolean') return raw;
   const s = String(raw).trim().toLowerCase();

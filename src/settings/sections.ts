@@ -74,6 +74,8 @@ export interface StorageSettings {
   redisKeyPrefix: string;
   /** Readings and uploads older than this many days are deleted (0 = kept forever). */
   retentionDays: number;
+  /** PostgreSQL: the time span of one readings partition (retention drops whole partitions). */
+  partitionIntervalMs: number;
 }
 
 export interface MqttSettings {

@@ -5,6 +5,7 @@
 import {
   aesBlocks,
   bool,
+  duration,
   hex,
   int,
   mqttUrl,
@@ -192,6 +193,14 @@ export const SPECS = [
   ),
   spec('storage', 'redisKeyPrefix', 'redisKeyPrefix', 'ECOWATT_REDIS_KEY_PREFIX', str, 'ecowatt:'),
   spec('storage', 'retentionDays', 'retentionDays', 'ECOWATT_RETENTION_DAYS', int(0, 36_500), 0),
+  spec(
+    'storage',
+    'partitionIntervalMs',
+    'partitionInterval',
+    'ECOWATT_PARTITION_INTERVAL',
+    duration(3_600_000, 366 * 86_400_000),
+    86_400_000,
+  ),
   spec('firmware', 'keyDir', 'keyDir', 'ECOWATT_KEY_DIR', str, undefined),
   spec(
     'firmware',

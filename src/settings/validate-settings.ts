@@ -82,6 +82,9 @@ export function settingsWarnings(s: Settings): string[] {
       'ECOWATT_RETENTION_DAYS applies to the PostgreSQL profile only; the SQLite file keeps everything.',
     );
   }
+  if (s.storage.databaseUrl === undefined && s.storage.partitionIntervalMs !== 86_400_000) {
+    warnings.push('ECOWATT_PARTITION_INTERVAL applies to the PostgreSQL profile only.');
+  }
   if (s.mqtt.url && (s.mqtt.users || s.mqtt.usersFile)) {
     warnings.push(
       'ECOWATT_MQTT_USERS/ECOWATT_MQTT_USERS_FILE are ignored with an external broker: configure users and ACLs on that broker.',

@@ -12,7 +12,7 @@ types.setTypeParser(pg.types.builtins.INT8, Number);
 export const LOCK_SPACE = 0x4557;
 
 /** What each advisory lock guards (combined with LOCK_SPACE into the first key). */
-export const LOCKS = { migrate: 1, relay: 2, retention: 3 } as const;
+export const LOCKS = { migrate: 1, relay: 2, retention: 3, partitions: 4 } as const;
 
 /** The two keys of an advisory lock, unique per purpose and per schema (`current_schema()`). */
 export const lockKeys = (purpose: keyof typeof LOCKS) =>

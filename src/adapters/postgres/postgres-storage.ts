@@ -35,6 +35,7 @@ import { SqlReportStore } from '../sql/report-store.js';
 import { ReportWrites } from '../sql/report-writes.js';
 import { SqlStorage, type StorageRoles } from '../sql/sql-storage.js';
 import { UploadReads } from '../sql/upload-reads.js';
+import { BlockPartitions } from './block-partitions.js';
 import { inTransactionReplay } from './in-transaction-replay.js';
 import { migrate } from './migrate.js';
 import { OutboxLeader, STAMP_OUTBOX } from './outbox-leader.js';
@@ -62,8 +63,10 @@ export interface PostgresOptions {
   replay?: ReplayStore;
   /** Uploads and their readings older than this are deleted (0 = never). */
   retentionDays?: number;
-  /** How often retention runs (default hourly; once shortly after start too). */
+  /** How often partition upkeep and retention run (default hourly; once shortly after start too). */
   retentionIntervalMs?: number;
+  /** The time span of one readings partition (default one day; see block-partitions.ts). */
+  partitionIntervalMs?: number;
   /** Write a transaction's statements without waiting for each answer (default true). */
   pipeline?: boolean;
   /** Most uploads of the fast path committed in one transaction (default 64; 1 = no grouping). */
@@ -108,6 +111,8 @@ export class PostgresStorage extends SqlStorage {
   readonly commits = { fast: 0, locked: 0, guardMisses: 0 };
   /** The fast path's group commit. */
   readonly groups: UploadGroups;
+  /** The readings table's time partitions: made ahead, dropped by retention. */
+  readonly partitions: BlockPartitions;
   private retentionTimer: NodeJS.Timeout | undefined;
   private retentionRun: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -126,6 +131,7 @@ export class PostgresStorage extends SqlStorage {
     this.pipeline = opts.pipeline ?? true;
     this.leader = new OutboxLeader(opts.url, opts.outboxIdleReleaseMs);
     this.groups = new UploadGroups(pool, opts.groupMax ?? DEFAULT_GROUP_MAX);
+    this.partitions = new BlockPartitions(pool, opts.partitionIntervalMs ?? DAY_MS);
     const sql = new PostgresExecutor(pool);
     this.sql = sql;
     const background = (write: Promise<unknown>) => this.inBackground(write);
@@ -171,7 +177,14 @@ export class PostgresStorage extends SqlStorage {
     }
     const storage = new PostgresStorage(pool, { ...opts, pipeline });
     const days = opts.retentionDays ?? 0;
-    if (days > 0) storage.scheduleRetention(days, opts.retentionIntervalMs ?? 3_600_000);
+    try {
+      // This slot's partition and the next ones exist before the first upload.
+      await storage.partitions.maintain(Date.now(), days > 0 ? Date.now() - days * DAY_MS : undefined);
+    } catch (err) {
+      await storage.close();
+      throw new Error(`PostgreSQL: readings partitions: ${(err as Error).message}`);
+    }
+    storage.scheduleUpkeep(days, opts.retentionIntervalMs ?? 3_600_000);
     return storage;
   }
 
@@ -455,10 +468,12 @@ export class PostgresStorage extends SqlStorage {
   }
 
   /**
-   * Deletes uploads received before `cutoff` with their packets, dedupe keys and readings, in
-   * short transactions; one instance at a time (the others skip the run). Returns uploads deleted.
+   * Deletes uploads received before `cutoff` with their packets and dedupe keys, in short
+   * transactions, and the readings sampled before it (whole partitions; see block-partitions.ts);
+   * one instance at a time (the others skip the run). Returns uploads deleted.
    */
   async pruneOlderThan(cutoff: number): Promise<number> {
+    await this.partitions.dropOlderThan(cutoff);
     const c = await this.pool.connect();
     let failure: Error | undefined;
     try {
@@ -474,7 +489,6 @@ export class PostgresStorage extends SqlStorage {
                DELETE FROM uploads WHERE id IN
                  (SELECT id FROM uploads WHERE received_at < $1 ORDER BY received_at LIMIT $2) RETURNING id
              ),
-             b AS (DELETE FROM blocks WHERE upload_id IN (SELECT id FROM u)),
              p AS (DELETE FROM packets WHERE upload_id IN (SELECT id FROM u)),
              -- the id range lets the BRIN index find the keys
              k AS (DELETE FROM packet_keys WHERE upload_id BETWEEN (SELECT min(id) FROM u) AND (SELECT max(id) FROM u)
@@ -496,9 +510,15 @@ export class PostgresStorage extends SqlStorage {
     }
   }
 
-  private scheduleRetention(days: number, intervalMs: number): void {
+  /** Partitions made ahead and, with retention on, old data deleted: shortly after start, then every interval. */
+  private scheduleUpkeep(days: number, intervalMs: number): void {
     const run = () => {
-      this.retentionRun = this.pruneOlderThan(Date.now() - days * DAY_MS).catch(() => undefined);
+      const now = Date.now();
+      const cutoff = days > 0 ? now - days * DAY_MS : undefined;
+      this.retentionRun = this.partitions
+        .maintain(now, cutoff)
+        .then(() => (cutoff === undefined ? 0 : this.pruneOlderThan(cutoff)))
+        .catch(() => undefined);
     };
     setTimeout(run, 5000).unref();
     this.retentionTimer = setInterval(run, intervalMs);

@@ -370,41 +370,59 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     ALTER TABLE uploads ALTER COLUMN gap TYPE bigint;
     `,
   },
-  // Version 10 is taken by the partitioning work; operators are 11.
   {
-    version: 11,
-    name: 'operator accounts, sessions and API keys',
+    version: 10,
+    name: 'readings partitioned by time',
     sql: `
-    CREATE TABLE operators (
-      name text PRIMARY KEY,
-      role text NOT NULL,
-      password_hash text NOT NULL,
-      enabled boolean NOT NULL,
-      created_at bigint NOT NULL,
-      last_sign_in_at bigint,
-      password_changed_at bigint NOT NULL,
-      failed_sign_ins integer NOT NULL DEFAULT 0,
-      locked_until bigint
-    );
-    CREATE TABLE operator_sessions (
-      id_hash text PRIMARY KEY,
-      name text NOT NULL REFERENCES operators(name),
-      created_at bigint NOT NULL,
-      last_seen_at bigint NOT NULL,
-      expires_at bigint NOT NULL
-    );
-    CREATE INDEX operator_sessions_name ON operator_sessions (name);
-    CREATE TABLE api_keys (
-      name text PRIMARY KEY,
-      role text NOT NULL,
-      prefix text NOT NULL UNIQUE,
-      hash text NOT NULL,
-      created_at bigint NOT NULL,
-      created_by text NOT NULL,
-      expires_at bigint,
-      last_used_at bigint,
-      revoked_at bigint
-    );
+    -- Readings partitioned by sample time (see block-partitions.ts, which makes the slot
+    -- partitions). The table as it was is attached, unchanged, as the partition of every time
+    -- before the next UTC midnight: no row is copied, however large it is. Rows dated after that
+    -- (device clocks ahead) move to the default partition first. An empty table is just dropped.
+    DO $migration$
+    DECLARE
+      boundary bigint := (extract(epoch FROM date_trunc('day', now() AT TIME ZONE 'UTC')) * 1000)::bigint + 86400000;
+      next_id bigint;
+      old_rows boolean;
+    BEGIN
+      ALTER TABLE blocks RENAME TO blocks_legacy;
+      ALTER INDEX blocks_device_time RENAME TO blocks_legacy_device_time;
+      ALTER INDEX blocks_upload RENAME TO blocks_legacy_upload;
+      ALTER INDEX blocks_pkey RENAME TO blocks_legacy_pkey;
+      -- a partition cannot keep an identity column: ids continue from one sequence of the parent
+      ALTER TABLE blocks_legacy ALTER COLUMN id DROP IDENTITY;
+      SELECT COALESCE(max(id), 0) + 1 INTO next_id FROM blocks_legacy;
+      CREATE SEQUENCE blocks_id_seq AS bigint;
+      EXECUTE format('ALTER SEQUENCE blocks_id_seq RESTART WITH %s', next_id);
+      CREATE TABLE blocks (
+        id bigint NOT NULL DEFAULT nextval('blocks_id_seq'),
+        device_id text NOT NULL,
+        time bigint NOT NULL,
+        step integer NOT NULL,
+        samples integer NOT NULL,
+        upload_id bigint NOT NULL,
+        packet_idx integer NOT NULL,
+        layout text NOT NULL,
+        raw text NOT NULL,
+        quality text NOT NULL
+      ) PARTITION BY RANGE (time);
+      ALTER SEQUENCE blocks_id_seq OWNED BY blocks.id;
+      CREATE TABLE blocks_default PARTITION OF blocks DEFAULT;
+      -- a device-day query reads the index of one or two partitions
+      CREATE INDEX blocks_device_time ON blocks (device_id, time, id);
+      -- the relay reads an upload's blocks
+      CREATE INDEX blocks_upload ON blocks (upload_id);
+      SELECT EXISTS (SELECT 1 FROM blocks_legacy) INTO old_rows;
+      IF NOT old_rows THEN
+        DROP TABLE blocks_legacy;
+      ELSE
+        INSERT INTO blocks_default SELECT * FROM blocks_legacy WHERE time >= boundary;
+        DELETE FROM blocks_legacy WHERE time >= boundary;
+        EXECUTE format('ALTER TABLE blocks_legacy ADD CONSTRAINT blocks_legacy_range CHECK (time < %s)', boundary);
+        EXECUTE format('ALTER TABLE blocks ATTACH PARTITION blocks_legacy FOR VALUES FROM (MINVALUE) TO (%s)', boundary);
+        ALTER TABLE blocks_legacy DROP CONSTRAINT blocks_legacy_range;
+      END IF;
+    END
+    $migration$;
     `,
   },
 ];

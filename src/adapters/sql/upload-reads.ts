@@ -17,9 +17,18 @@ import { groupRows } from './row-values.js';
 import type { SqlSession } from './sql-executor.js';
 
 /** Longest span of one packet's samples (5 samples at the slowest poll interval setting). */
-const MAX_BLOCK_SPAN_MS = 4 * 3_600_000;
+export const MAX_BLOCK_SPAN_MS = 4 * 3_600_000;
 /** Blocks read for the newest values: enough for every register of the last few uploads. */
 const LATEST_BLOCKS = 20;
+
+/**
+ * One page of a device's blocks in a time range, from a cursor on: the statement behind
+ * `/readings` and `/series` (on PostgreSQL it reads the device-time index of the partitions the
+ * range touches; test/contract/postgres-partitions.test.ts checks the plan).
+ * Parameters: device, from, to, cursor time (twice), cursor id, rows.
+ */
+export const READINGS_PAGE_SQL = `SELECT * FROM blocks WHERE device_id = ? AND time >= ? AND time <= ?
+          AND (time > ? OR (time = ? AND id >= ?)) ORDER BY time, id LIMIT ?`;
 
 interface UploadRow {
   id: number;
@@ -96,19 +105,15 @@ export class UploadReads {
     const readings: Reading[] = [];
     for (;;) {
       // A block starts before its samples end: look back by the longest span a block can have.
-      const rows = await this.db.all<BlockRow>(
-        `SELECT * FROM blocks WHERE device_id = ? AND time >= ? AND time <= ?
-          AND (time > ? OR (time = ? AND id >= ?)) ORDER BY time, id LIMIT ?`,
-        [
-          deviceId,
-          Math.max(Number.MIN_SAFE_INTEGER, from - MAX_BLOCK_SPAN_MS),
-          to,
-          at.time,
-          at.time,
-          at.id,
-          chunk,
-        ],
-      );
+      const rows = await this.db.all<BlockRow>(READINGS_PAGE_SQL, [
+        deviceId,
+        Math.max(Number.MIN_SAFE_INTEGER, from - MAX_BLOCK_SPAN_MS),
+        to,
+        at.time,
+        at.time,
+        at.id,
+        chunk,
+      ]);
       for (const row of rows) {
         const startPos = row.id === at.id && row.time === at.time ? at.pos : 0;
         for (const [pos, r] of blockReadings(row, startPos)) {

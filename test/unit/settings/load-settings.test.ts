@@ -83,6 +83,17 @@ describe('settings in sections', () => {
     }
   });
 
+  it('takes the readings partition interval as a duration, and refuses anything else by name', () => {
+    expect(load({}).storage.partitionIntervalMs).toBe(86_400_000);
+    expect(load({ ECOWATT_PARTITION_INTERVAL: '6h' }).storage.partitionIntervalMs).toBe(6 * 3_600_000);
+    expect(load({ ECOWATT_PARTITION_INTERVAL: ' 2W ' }).storage.partitionIntervalMs).toBe(14 * 86_400_000);
+    for (const bad of ['90m', '1.5d', 'daily', '0h', '400d', '1d2h', '-1d']) {
+      expect(() => load({ ECOWATT_PARTITION_INTERVAL: bad }), bad).toThrow(
+        /Invalid setting ECOWATT_PARTITION_INTERVAL: expected a duration/,
+      );
+    }
+  });
+
   it('warns about what works but surprises', () => {
     expect(settingsWarnings(load({ ECOWATT_RETENTION_DAYS: '30' }))).toEqual([
       expect.stringMatching(/PostgreSQL profile only/),
