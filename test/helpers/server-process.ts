@@ -30,7 +30,7 @@ export function tempDataDir(): string {
 }
 
 export async function startServer(
-  opts: { dataDir?: string; env?: Record<string, string>; port?: number } = {},
+  opts: { dataDir?: string; env?: Record<string, string>; port?: number; args?: string[] } = {},
 ): Promise<RunningServer> {
   const dataDir = opts.dataDir ?? tempDataDir();
   // `ECOWATT_TEST_PROFILE=postgres`: every server runs on PostgreSQL, a schema per data directory.
@@ -38,7 +38,8 @@ export async function startServer(
     process.env.ECOWATT_TEST_PROFILE === 'postgres' && !opts.env?.ECOWATT_DATABASE_URL
       ? { ECOWATT_DATABASE_URL: await profileSchemaUrl(dataDir) }
       : {};
-  const proc = spawn(process.execPath, [ENTRY], {
+  // `args`: flags after the entry, as `npm start -- <flags>` passes them.
+  const proc = spawn(process.execPath, [ENTRY, ...(opts.args ?? [])], {
     cwd: ROOT,
     env: {
       ...process.env,
