@@ -111,7 +111,7 @@ export async function createApp(settings: Settings): Promise<App> {
   // Listeners run in subscription order: the engine hears each event before metrics and the
   // dashboard do, as each upload reaches metrics before MQTT and the dashboard.
   alerts.start();
-  const ops = createOps(settings.server.mode, {
+  const ops = createOps(settings.server, {
     storage,
     metrics,
     ingest: ingest.service,

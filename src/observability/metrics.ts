@@ -1,11 +1,14 @@
 /**
  * Prometheus metrics (prom-client). Counters are fed by the ingest pipeline's listeners, request
  * latency by a Fastify hook, and gauges that need storage are read when scraped.
+ *
+ * No label takes a device id: the number of series stays the same whatever the fleet's size
+ * (Prometheus keeps every series it has seen). Per-device figures are in the API.
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { isErrorCode } from '../model/errors.js';
-import type { SecurityEvent, Storage } from '../ports/storage.js';
+import type { DeviceActivity, SecurityEvent, Storage } from '../ports/storage.js';
 import type { CommittedUpload, UploadFeed } from '../ports/upload-feed.js';
 import type { SecurityEvents } from './security-events.js';
 
@@ -16,9 +19,8 @@ export class Metrics {
   private readonly events: Counter<'code'>;
   private readonly packets: Counter<'method' | 'status'>;
   private readonly readings: Counter<'quality'>;
-  private readonly nonceGaps: Counter<'device'>;
+  private readonly nonceGaps: Counter;
   private readonly unsecuredControlRequests: Counter<'generation'>;
-  private readonly lastSeen: Gauge<'device'>;
   private readonly http: Histogram<'route' | 'method' | 'status'>;
 
   constructor(storage: Storage) {
@@ -56,8 +58,7 @@ export class Metrics {
     });
     this.nonceGaps = new Counter({
       name: 'ecowatt_nonce_gap_uploads_total',
-      help: 'Uploads never received, from nonce gaps, per device',
-      labelNames: ['device'],
+      help: 'Uploads never received, from nonce gaps (per device: GET /api/devices/<id>)',
       registers,
     });
     this.unsecuredControlRequests = new Counter({
@@ -66,11 +67,37 @@ export class Metrics {
       labelNames: ['generation'],
       registers,
     });
-    this.lastSeen = new Gauge({
-      name: 'ecowatt_device_last_seen_seconds',
-      help: 'Unix time of the last accepted upload, per device',
-      labelNames: ['device'],
+    const activity = fleetActivity(storage);
+    new Gauge({
+      name: 'ecowatt_devices',
+      help: 'Registered devices',
       registers,
+      async collect() {
+        const a = await activity().catch(() => undefined); // a scrape still answers with the database down
+        if (a) this.set(a.total);
+      },
+    });
+    new Gauge({
+      name: 'ecowatt_devices_never_uploaded',
+      help: 'Registered devices with no accepted upload yet',
+      registers,
+      async collect() {
+        const a = await activity().catch(() => undefined);
+        if (a) this.set(a.never);
+      },
+    });
+    new Gauge({
+      name: 'ecowatt_devices_uploaded_within',
+      help: 'Devices whose last accepted upload is at most `window` old (a cumulative histogram of upload age)',
+      labelNames: ['window'],
+      registers,
+      async collect() {
+        const a = await activity().catch(() => undefined);
+        if (!a) return;
+        ACTIVITY_WINDOWS.forEach(([label], i) => {
+          this.set({ window: label }, a.since[i] ?? 0);
+        });
+      },
     });
     this.http = new Histogram({
       name: 'ecowatt_http_request_duration_seconds',
@@ -130,7 +157,6 @@ export class Metrics {
 
   private committed(u: CommittedUpload): void {
     this.uploads.inc({ protocol: u.protocol });
-    this.lastSeen.set({ device: u.deviceId }, Math.floor(u.receivedAt / 1000));
     const duplicates = new Set(u.duplicatePackets);
     // Counted here first: one labelled increment per quality, not one per reading.
     const byQuality = new Map<string, number>();
@@ -141,7 +167,7 @@ export class Metrics {
       for (const q of p.block.quality) byQuality.set(q, (byQuality.get(q) ?? 0) + 1);
     }
     for (const [quality, n] of byQuality) this.readings.inc({ quality }, n);
-    if (u.nonceGap > 0) this.nonceGaps.inc({ device: u.deviceId }, u.nonceGap);
+    if (u.nonceGap > 0) this.nonceGaps.inc(u.nonceGap);
   }
 
   private event(e: SecurityEvent): void {
@@ -163,4 +189,31 @@ export class Metrics {
       );
     });
   }
+}
+
+/** The upload-age windows of `ecowatt_devices_uploaded_within`. */
+const ACTIVITY_WINDOWS: readonly [string, number][] = [
+  ['1m', 60_000],
+  ['5m', 300_000],
+  ['15m', 900_000],
+  ['1h', 3_600_000],
+  ['6h', 21_600_000],
+  ['1d', 86_400_000],
+  ['7d', 604_800_000],
+];
+
+/** One read of the devices per scrape, shared by the gauges that need it. */
+function fleetActivity(storage: Pick<Storage, 'deviceActivity'>): () => Promise<DeviceActivity> {
+  let last: { at: number; read: Promise<DeviceActivity> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (!last || now - last.at > 1000) {
+      const read = storage.deviceActivity(ACTIVITY_WINDOWS.map(([, ms]) => now - ms));
+      last = { at: now, read };
+      read.catch(() => {
+        if (last?.read === read) last = undefined;
+      });
+    }
+    return last.read;
+  };
 }

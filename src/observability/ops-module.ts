@@ -7,7 +7,7 @@ import type { Generation } from '../model/device.js';
 import type { Storage } from '../ports/storage.js';
 import type { UploadFeed } from '../ports/upload-feed.js';
 import { VERSION } from '../runtime/version.js';
-import type { Mode } from '../settings/sections.js';
+import type { ServerSettings } from '../settings/sections.js';
 import type { Metrics } from './metrics.js';
 import { type MqttOps, registerHealthRoutes } from './routes/health-routes.js';
 import { registerMetricsRoute } from './routes/metrics-route.js';
@@ -28,14 +28,14 @@ export interface OpsDeps {
   mqtt: MqttOps | null;
 }
 
-export function createOps(mode: Mode, deps: OpsDeps): OpsModule {
+export function createOps(server: Pick<ServerSettings, 'mode' | 'metricsToken'>, deps: OpsDeps): OpsModule {
   const { storage, metrics, mqtt } = deps;
   metrics.observe(deps.ingest, deps.events);
   deps.guard.onUnsecuredAccepted((_device, generation) => metrics.unsecuredControl(generation));
   return {
     async register(app) {
-      registerMetricsRoute(app, metrics);
-      registerHealthRoutes(app, storage, { version: VERSION, mode, startedAt: Date.now() }, mqtt);
+      registerMetricsRoute(app, metrics, server.metricsToken);
+      registerHealthRoutes(app, storage, { version: VERSION, mode: server.mode, startedAt: Date.now() }, mqtt);
     },
   };
 }

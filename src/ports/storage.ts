@@ -163,6 +163,14 @@ export interface NewDevice {
   createdAt: number;
 }
 
+/** The fleet at a glance, whatever its size (see `DeviceRegistry.deviceActivity`). */
+export interface DeviceActivity {
+  total: number;
+  never: number;
+  /** Devices whose last accepted upload is at or after `since[i]`. */
+  since: number[];
+}
+
 export interface EventQuery {
   deviceId?: string;
   code?: string;
@@ -234,6 +242,8 @@ export interface DeviceRegistry {
   /** Counts an unsigned control request a device made (by kind: `1.3`, `e84f720`; fire and forget). */
   countControl(deviceId: string, kind: string): void;
   listAudit(query: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]>;
+  /** How many devices there are, never uploaded, and uploaded at or after each of `since` (ms). */
+  deviceActivity(since: readonly number[]): Promise<DeviceActivity>;
 }
 
 export interface SecurityEventStore {

@@ -2,7 +2,7 @@
 import type { Settings } from './sections.js';
 
 const SECRETS: { [S in keyof Settings]?: readonly (keyof Settings[S])[] } = {
-  server: ['adminToken'],
+  server: ['adminToken', 'metricsToken'],
   devices: ['fleetHmacKey', 'fleetAesKey', 'fleetIv', 'masterKey'],
   mqtt: ['users'],
 };

@@ -27,11 +27,12 @@ export interface ServerSettings {
   requestTimeoutMs: number;
   logLevel: LogLevel;
   /**
-   * Proxies whose `X-Forwarded-For` names the client (addresses or CIDRs, comma-separated), so
-   * source limits and control-request binding see the device, not the load balancer.
+   * Proxies whose `X-Forwarded-For` names the client (addresses, CIDRs, range names), so source
+   * limits and control-request binding see the device, not the load balancer; none when undefined.
    */
-  /** Peers whose `X-Forwarded-For` names the client (addresses, CIDRs); none when undefined. */
   trustProxy: string[] | undefined;
+  /** A bearer token `GET /metrics` then requires (open when undefined). */
+  metricsToken: string | undefined;
   workers: number;
 }
 

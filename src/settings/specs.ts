@@ -118,6 +118,7 @@ export const SPECS = [
     undefined,
   ),
   spec('server', 'trustProxy', 'trustProxy', 'ECOWATT_TRUST_PROXY', proxyList, undefined),
+  spec('server', 'metricsToken', 'metricsToken', 'ECOWATT_METRICS_TOKEN', str, undefined),
   spec(
     'devices',
     'controlSourceWindowSeconds',

@@ -212,6 +212,28 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
       await s.close();
     });
 
+    it('counts the fleet by the age of each device\'s last upload in one read', async () => {
+      const s = await create();
+      expect(await s.deviceActivity([0])).toEqual({ total: 0, never: 0, since: [0] });
+      await s.createDevice(
+        { id: 'quiet', status: 'active', policy: POLICY, keys: [], replay: armedAt(10000), createdAt: 1 },
+        audit('device.added', 'quiet'),
+      );
+      for (const [id, at] of [
+        ['a', 1_000_000],
+        ['b', 2_000_000],
+        ['c', 3_000_000],
+      ] as const) {
+        expect((await s.commitUpload({ ...upload(id, 10001), receivedAt: at })).ok).toBe(true);
+      }
+      expect(await s.deviceActivity([3_000_000, 1_500_000, 0])).toEqual({
+        total: 4,
+        never: 1,
+        since: [1, 2, 3],
+      });
+      expect(await s.deviceActivity([])).toEqual({ total: 4, never: 1, since: [] });
+    });
+
     it('manages devices, keys and replay resets with an audit trail', async () => {
       const s = await create();
       await s.createDevice(

@@ -50,10 +50,39 @@ describe('GET /metrics', () => {
         .reduce((n, [, v]) => n + v, 0);
       expect(readings).toBeGreaterThanOrEqual(13 * 30);
       expect(m.get('ecowatt_database_up')).toBe(1);
-      expect(m.has('ecowatt_device_last_seen_seconds{device="sim-0001"}')).toBe(true);
+      // The fleet as a whole: 3 simulated devices and the attacked one, all uploaded just now.
+      expect(m.get('ecowatt_devices')).toBe(4);
+      expect(m.get('ecowatt_devices_never_uploaded')).toBe(0);
+      expect(m.get('ecowatt_devices_uploaded_within{window="1m"}')).toBe(4);
+      expect(m.get('ecowatt_devices_uploaded_within{window="7d"}')).toBe(4);
+      expect(m.get('ecowatt_nonce_gap_uploads_total')).toBe(0);
+      // No series per device: their number does not grow with the fleet.
+      expect([...m.keys()].filter((k) => /\bdevice=/.test(k))).toEqual([]);
       expect([...m.keys()].some((k) => k.startsWith('ecowatt_http_request_duration_seconds_bucket{'))).toBe(
         true,
       );
     });
+  });
+});
+
+describe('GET /metrics with ECOWATT_METRICS_TOKEN', () => {
+  it('answers only with the token', async () => {
+    const guarded = await startServer({ env: { ECOWATT_METRICS_TOKEN: 'scrape-secret-1' } });
+    try {
+      const none = await fetch(`${guarded.url}/metrics`);
+      expect(none.status).toBe(401);
+      expect(await none.json()).toMatchObject({ error: 'unauthorized' });
+      const wrong = await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer scrape-secret-2' } });
+      expect(wrong.status).toBe(401);
+      // The admin token is not the metrics token.
+      const admin = await fetch(`${guarded.url}/metrics`, { headers: { authorization: `Bearer ${guarded.adminToken}` } });
+      expect(admin.status).toBe(401);
+      const ok = await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer scrape-secret-1' } });
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toContain('ecowatt_devices ');
+      expect(guarded.output()).not.toContain('scrape-secret-1');
+    } finally {
+      await guarded.stop();
+    }
   });
 });

@@ -3,7 +3,7 @@
  * `DeviceWrites` (on SQLite the writer thread's); the counters are fire and forget.
  */
 import type { Device } from '../../model/device.js';
-import type { DeviceRegistry, StoredAuditEntry } from '../../ports/storage.js';
+import type { DeviceActivity, DeviceRegistry, StoredAuditEntry } from '../../ports/storage.js';
 import { type Background, dropFailures } from './background.js';
 import { DEVICE_COLUMNS, type DeviceRow, deviceFromRow, type KeyRow, loadDevice } from './device-rows.js';
 import type { DeviceWrites } from './device-writes.js';
@@ -70,6 +70,18 @@ export class SqlDeviceRegistry implements DeviceRegistry {
 
   countControl(deviceId: string, kind: string): void {
     this.background(this.writes.countControl(deviceId, kind));
+  }
+
+  async deviceActivity(since: readonly number[]): Promise<DeviceActivity> {
+    // One pass over the devices, however many windows.
+    const counts = since.map((_, i) => `count(CASE WHEN last_seen >= ? THEN 1 END) AS w${i}`);
+    const row = await this.db.one<Record<string, number | string>>(
+      `SELECT count(*) AS total, count(CASE WHEN last_seen IS NULL THEN 1 END) AS never
+         ${counts.map((c) => `, ${c}`).join('')} FROM devices`,
+      [...since],
+    );
+    const n = (v: number | string | undefined) => Number(v ?? 0);
+    return { total: n(row?.total), never: n(row?.never), since: since.map((_, i) => n(row?.[`w${i}`])) };
   }
 
   async listAudit(q: { deviceId?: string; limit: number }): Promise<StoredAuditEntry[]> {

@@ -44,6 +44,8 @@ export abstract class SqlStorage implements Storage {
 
   readonly listDevices: Storage['listDevices'] = (...a) => this.roles.registry.listDevices(...a);
 
+  readonly deviceActivity: Storage['deviceActivity'] = (...a) => this.roles.registry.deviceActivity(...a);
+
   readonly createDevice: Storage['createDevice'] = (...a) => this.roles.registry.createDevice(...a);
 
   readonly setDeviceStatus: Storage['setDeviceStatus'] = (...a) => this.roles.registry.setDeviceStatus(...a);
