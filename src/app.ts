@@ -27,6 +27,7 @@ import type { MqttHandle } from './mqtt/mqtt-service.js';
 import { Metrics } from './observability/metrics.js';
 import { createOps } from './observability/ops-module.js';
 import { SecurityEvents } from './observability/security-events.js';
+import { createOperators } from './operators/operators-module.js';
 import type { Storage } from './ports/storage.js';
 import type { Settings } from './settings/sections.js';
 import { settingsWarnings } from './settings/validate-settings.js';
@@ -34,7 +35,8 @@ import { settingsWarnings } from './settings/validate-settings.js';
 export interface App {
   http: FastifyInstance;
   storage: Storage;
-  adminToken: string;
+  /** The break-glass admin token (`null`: `ECOWATT_ADMIN_TOKEN=off`). */
+  adminToken: string | null;
   warnings: string[];
   /** `null` when MQTT is off. */
   mqtt: MqttHandle | null;
@@ -50,7 +52,10 @@ export async function createApp(settings: Settings): Promise<App> {
       "Using the field firmware's WELL-KNOWN fleet key: anyone can forge uploads. Set ECOWATT_FLEET_HMAC_KEY or ECOWATT_FLEET_KEY_FILE.",
     );
   }
-  const adminToken = loadOrCreateAdminToken(settings.storage.dataDir, settings.server.adminToken);
+  const adminToken =
+    settings.server.adminToken === 'off'
+      ? null
+      : loadOrCreateAdminToken(settings.storage.dataDir, settings.server.adminToken);
   const { vault, notice: vaultNotice } = loadKeyVault(settings.devices, settings.storage.dataDir);
   if (vaultNotice) warnings.push(vaultNotice);
   warnings.push(...settingsWarnings(settings));
@@ -89,8 +94,17 @@ export async function createApp(settings: Settings): Promise<App> {
     log,
   );
 
+  // Who may call the admin API: accounts and their sessions, API keys, the break-glass token.
+  const operators = createOperators(settings.operators, { store: stores.operators, events, adminToken });
+  const { access } = operators;
+  if (adminToken === null && (await stores.operators.countAdmins()) === 0) {
+    warnings.push(
+      'ECOWATT_ADMIN_TOKEN=off and no enabled admin account: nobody can administer this server. Create one with `ecowatt user add <name> --role admin --direct`.',
+    );
+  }
+
   // Before MQTT: its settings topic changes the same configuration model as the admin API.
-  const config = createConfig({ store: stores.config, storage, guard, vault, adminToken });
+  const config = createConfig({ store: stores.config, storage, guard, vault, access });
   const alerts = createAlerts(settings.alerts, { storage, events, log });
   const mqtt = await stores
     .startMqtt({ sink: config.service, log, onStall: (info) => alerts.outboxStalled(info) })
@@ -121,26 +135,26 @@ export async function createApp(settings: Settings): Promise<App> {
   });
   // The relay also polls; this only makes publication prompt.
   if (mqtt) ingest.service.onCommitted((upload) => mqtt.committed(upload));
-  const devices = createDevices(settings.devices, { storage, vault, guard, adminToken });
+  const devices = createDevices(settings.devices, { storage, vault, guard, access });
   const firmware = createFirmware(settings.firmware, {
     dataDir: settings.storage.dataDir,
     store: stores.firmware,
     guard,
-    adminToken,
+    access,
     log,
   });
   firmware.ota.onRolloutHalted((rollout) => alerts.rolloutHalted(rollout));
   warnings.push(...firmware.warnings);
-  const commands = createCommands(settings.commands, { store: stores.commands, storage, guard, adminToken });
+  const commands = createCommands(settings.commands, { store: stores.commands, storage, guard, access });
   const dashboard = createDashboard({
     storage,
     devices: devices.service,
     ingest: ingest.service,
     events,
-    adminToken,
+    access,
   });
 
-  for (const capability of [ops, ingest, devices, firmware, config, commands, dashboard]) {
+  for (const capability of [ops, ingest, operators, devices, firmware, config, commands, dashboard]) {
     await capability.register(http);
   }
 

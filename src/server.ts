@@ -64,6 +64,10 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
   const tokenSource = server.adminToken
     ? 'from ECOWATT_ADMIN_TOKEN'
     : `kept in ${adminTokenFile(storage.dataDir)}`;
+  const tokenLine =
+    app.adminToken === null
+      ? '  admin token: off (ECOWATT_ADMIN_TOKEN=off: operators sign in or use API keys)'
+      : `  admin token (${tokenSource}, break-glass admin): ${app.adminToken}`;
   app.http.log.info({ settings: redactSettings(settings) }, 'settings');
   process.stderr.write(
     [
@@ -77,7 +81,7 @@ export async function serve(opts: LoadOptions = {}): Promise<void> {
           ? `PostgreSQL ${redactUrl(storage.databaseUrl)}, replay state in ${storage.replayStore === 'redis' ? 'Redis' : 'the device rows'}`
           : 'SQLite in the data directory'
       }`,
-      `  admin token (${tokenSource}): ${app.adminToken}`,
+      tokenLine,
       ...(app.mqtt?.describe() ?? ['  MQTT: off (ECOWATT_MQTT_EMBEDDED=false and no ECOWATT_MQTT_URL)']),
       '',
     ].join('\n'),

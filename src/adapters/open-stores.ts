@@ -11,6 +11,7 @@ import { MqttThread } from '../mqtt/mqtt-thread.js';
 import type { CommandStore } from '../ports/command-store.js';
 import type { ConfigStore } from '../ports/config-store.js';
 import type { FirmwareStore } from '../ports/firmware-store.js';
+import type { OperatorStore } from '../ports/operator-store.js';
 import type { Storage } from '../ports/storage.js';
 import type { RateSpec } from '../settings/parsers.js';
 import type { LimitSettings, MqttSettings, StorageSettings } from '../settings/sections.js';
@@ -23,6 +24,8 @@ import { SqlConfigStore } from './sql/config-store.js';
 import { ConfigWrites } from './sql/config-writes.js';
 import { SqlFirmwareStore } from './sql/firmware-store.js';
 import { FirmwareWrites } from './sql/firmware-writes.js';
+import { SqlOperatorStore } from './sql/operator-store.js';
+import { OperatorWrites } from './sql/operator-writes.js';
 import { SqliteStorage } from './sqlite/sqlite-storage.js';
 
 /** The stores of one profile: SQLite in the data directory (default), or PostgreSQL. */
@@ -31,6 +34,8 @@ export interface Stores {
   config: ConfigStore;
   commands: CommandStore;
   firmware: FirmwareStore;
+  /** Operator accounts, sessions and API keys. */
+  operators: OperatorStore;
   /** Starts MQTT where this profile runs it; `null` when MQTT is off. */
   startMqtt(deps: MqttStartDeps): Promise<MqttHandle | null>;
 }
@@ -54,6 +59,7 @@ export async function openStores(storage: StorageSettings, mqtt: MqttSettings): 
       config: new SqlConfigStore(sqlite.sql, sqlite.writer.writes.config),
       commands: new SqlCommandStore(sqlite.sql, sqlite.writer.writes.commands),
       firmware: new SqlFirmwareStore(sqlite.sql, sqlite.writer.writes.firmware),
+      operators: new SqlOperatorStore(sqlite.sql, sqlite.writer.writes.operators),
       // With the SQLite file, the MQTT runtime gets a thread of its own (with its own read
       // connection); an in-memory database has no writer thread to share, so it runs here.
       startMqtt: (deps) =>
@@ -86,6 +92,7 @@ export async function openStores(storage: StorageSettings, mqtt: MqttSettings): 
     config: new SqlConfigStore(postgres.sql, new ConfigWrites(postgres.sql)),
     commands: new SqlCommandStore(postgres.sql, new CommandWrites(postgres.sql)),
     firmware: new SqlFirmwareStore(postgres.sql, new FirmwareWrites(postgres.sql)),
+    operators: new SqlOperatorStore(postgres.sql, new OperatorWrites(postgres.sql)),
     startMqtt: (deps) => startMqttInProcess(runtime, { ...deps, outbox: postgres, devices: postgres }),
   };
 }

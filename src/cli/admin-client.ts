@@ -7,6 +7,7 @@ import { adminTokenFile } from '../admin-token.js';
 export interface ClientOptions {
   url?: string;
   token?: string;
+  apiKey?: string;
   dataDir?: string;
 }
 
@@ -15,17 +16,23 @@ export class CliError extends Error {}
 export function addClientOptions(cmd: Command): Command {
   return cmd
     .option('--url <url>', 'server URL (ECOWATT_URL, default http://127.0.0.1:5001)')
+    .option('--api-key <key>', 'API key (ECOWATT_API_KEY); wins over the admin token')
     .option('--token <token>', 'admin token (ECOWATT_ADMIN_TOKEN, else read from the data directory)')
     .option('-d, --data-dir <dir>', 'data directory holding admin-token (ECOWATT_DATA_DIR, default ./data)');
 }
 
+/**
+ * The bearer credential: `--api-key`, `--token`, `ECOWATT_API_KEY`, `ECOWATT_ADMIN_TOKEN` (unless
+ * `off`), else the admin token kept in the data directory.
+ */
 export function resolveToken(o: ClientOptions): string {
-  const token = o.token ?? process.env.ECOWATT_ADMIN_TOKEN;
+  const envToken = process.env.ECOWATT_ADMIN_TOKEN === 'off' ? undefined : process.env.ECOWATT_ADMIN_TOKEN;
+  const token = o.apiKey ?? o.token ?? (process.env.ECOWATT_API_KEY || undefined) ?? envToken;
   if (token) return token;
   const file = adminTokenFile(path.resolve(o.dataDir ?? process.env.ECOWATT_DATA_DIR ?? './data'));
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   throw new CliError(
-    `no admin token: pass --token, set ECOWATT_ADMIN_TOKEN, or point --data-dir at the server's data (${file} not found)`,
+    `no credentials: pass --api-key or --token, set ECOWATT_API_KEY or ECOWATT_ADMIN_TOKEN, or point --data-dir at the server's data (${file} not found)`,
   );
 }
 

@@ -14,6 +14,7 @@ import { registerSealCommand } from './commands/seal.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSimulateCommand } from './commands/simulate.js';
 import { registerSimulateOtaCommand } from './commands/simulate-ota.js';
+import { registerApiKeyCommand, registerUserCommand } from './commands/user.js';
 
 const program = new Command();
 program
@@ -25,6 +26,8 @@ program
 
 registerServeCommand(program);
 registerMigrateCommand(program);
+registerUserCommand(program);
+registerApiKeyCommand(program);
 registerDeviceCommand(program);
 registerConfigCommand(program);
 registerCommandCommand(program);

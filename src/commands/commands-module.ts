@@ -1,6 +1,7 @@
 /** Control commands assembled from their store and the lease settings, with device and admin routes. */
 import type { FastifyInstance } from 'fastify';
 import type { ControlRequestGuard } from '../devices/control-request-guard.js';
+import type { AdminAccess } from '../http/admin/admin-auth.js';
 import type { CommandStore } from '../ports/command-store.js';
 import type { DeviceRegistry } from '../ports/storage.js';
 import type { CommandSettings } from '../settings/sections.js';
@@ -17,11 +18,11 @@ export interface CommandsDeps {
   store: CommandStore;
   storage: Pick<DeviceRegistry, 'getDevice'>;
   guard: ControlRequestGuard;
-  adminToken: string;
+  access: AdminAccess;
 }
 
 export function createCommands(settings: CommandSettings, deps: CommandsDeps): CommandsModule {
-  const { guard, adminToken } = deps;
+  const { guard, access } = deps;
   const service = new CommandService(deps.store, deps.storage, {
     leaseSeconds: settings.leaseSeconds,
     maxAttempts: settings.maxAttempts,
@@ -30,7 +31,7 @@ export function createCommands(settings: CommandSettings, deps: CommandsDeps): C
     service,
     async register(app) {
       await app.register(commandDeviceRoutes, { guard, commands: service });
-      await app.register(commandRoutes, { prefix: '/api', commands: service, adminToken });
+      await app.register(commandRoutes, { prefix: '/api', commands: service, access });
     },
   };
 }

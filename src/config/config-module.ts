@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ControlRequestGuard } from '../devices/control-request-guard.js';
 import { KeyDelivery } from '../devices/key-delivery.js';
 import type { KeyVault } from '../devices/key-vault.js';
+import type { AdminAccess } from '../http/admin/admin-auth.js';
 import type { ConfigStore } from '../ports/config-store.js';
 import type { DeviceRegistry } from '../ports/storage.js';
 import { ConfigService } from './config-service.js';
@@ -25,17 +26,17 @@ export interface ConfigDeps {
   guard: ControlRequestGuard;
   /** Opens device keys for the v2 key rotation carried by configuration answers. */
   vault: KeyVault;
-  adminToken: string;
+  access: AdminAccess;
 }
 
-export function createConfig({ store, storage, guard, vault, adminToken }: ConfigDeps): ConfigModule {
+export function createConfig({ store, storage, guard, vault, access }: ConfigDeps): ConfigModule {
   const service = new ConfigService(store, storage);
   return {
     service,
     async register(app) {
       await app.register(changesRoutes, { guard, config: service, keys: new KeyDelivery(vault) });
       await app.register(config13Routes, { guard, config: service });
-      await app.register(configRoutes, { prefix: '/api', config: service, adminToken });
+      await app.register(configRoutes, { prefix: '/api', config: service, access });
     },
   };
 }

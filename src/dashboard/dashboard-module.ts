@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { DeviceService } from '../devices/device-service.js';
+import type { AdminAccess } from '../http/admin/admin-auth.js';
 import type { IngestService } from '../ingest/ingest-service.js';
 import type { SecurityEvents } from '../observability/security-events.js';
 import type { Storage } from '../ports/storage.js';
@@ -18,7 +19,7 @@ export interface DashboardDeps {
   devices: DeviceService;
   ingest: IngestService;
   events: SecurityEvents;
-  adminToken: string;
+  access: AdminAccess;
 }
 
 export function createDashboard(deps: DashboardDeps): DashboardModule {

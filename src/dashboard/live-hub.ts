@@ -13,6 +13,8 @@ export interface LiveHubOptions {
 
 export class LiveHub {
   private readonly clients = new Set<ServerResponse>();
+  /** Streams that must still be allowed at each heartbeat (signed out, revoked: closed). */
+  private readonly checks = new Map<ServerResponse, () => Promise<boolean>>();
   private timer: NodeJS.Timeout | undefined;
   private nextId = 1;
   private readonly heartbeatMs: number;
@@ -33,8 +35,11 @@ export class LiveHub {
     return this.clients.size >= this.maxClients;
   }
 
-  /** Turns a response into an event stream; it stays open until the client goes away or `close`. */
-  attach(res: ServerResponse, hello: unknown): void {
+  /**
+   * Turns a response into an event stream; it stays open until the client goes away, `close`, or
+   * `stillAllowed` (asked at each heartbeat) says no.
+   */
+  attach(res: ServerResponse, hello: unknown, stillAllowed?: () => Promise<boolean>): void {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store, no-transform',
@@ -44,6 +49,7 @@ export class LiveHub {
     });
     res.write(`retry: 3000\n\n`);
     this.clients.add(res);
+    if (stillAllowed) this.checks.set(res, stillAllowed);
     res.on('close', () => this.detach(res));
     this.send(res, 'hello', hello);
     if (!this.timer) {
@@ -61,6 +67,7 @@ export class LiveHub {
   close(): void {
     for (const res of this.clients) res.end();
     this.clients.clear();
+    this.checks.clear();
     this.stopTimer();
   }
 
@@ -70,6 +77,14 @@ export class LiveHub {
 
   private beat(): void {
     for (const res of this.clients) this.write(res, `: heartbeat ${Date.now()}\n\n`);
+    for (const [res, allowed] of this.checks) {
+      allowed().then(
+        (ok) => {
+          if (!ok) res.end();
+        },
+        () => res.end(),
+      );
+    }
   }
 
   private write(res: ServerResponse, chunk: string): void {
@@ -83,6 +98,7 @@ export class LiveHub {
 
   private detach(res: ServerResponse): void {
     this.clients.delete(res);
+    this.checks.delete(res);
     if (this.clients.size === 0) this.stopTimer();
   }
 

@@ -110,7 +110,7 @@ export class ControlRequestGuard {
   /**
    * A bare request allowed by the generation-wide setting is believed only from where the device's
    * authenticated uploads come from. A device an administrator allowed by its own policy is exempt
-   * (a device behind a NAT whose address changes between requests; README "Moving a field fleet").
+   * (a device behind a NAT whose address changes between requests; docs/field-fleet.md).
    */
   private acceptBare(req: ControlRequest, device: Device, generation: Generation): void {
     const at = device.lastAuthAt;

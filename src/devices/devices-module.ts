@@ -3,6 +3,7 @@
  * the devices' own reports (registration, energy, faults) and their admin view.
  */
 import type { FastifyInstance } from 'fastify';
+import type { AdminAccess } from '../http/admin/admin-auth.js';
 import type { Storage } from '../ports/storage.js';
 import type { DeviceSettings } from '../settings/sections.js';
 import type { ControlRequestGuard } from './control-request-guard.js';
@@ -22,11 +23,11 @@ export interface DevicesDeps {
   /** Seals the device keys at rest. */
   vault: KeyVault;
   guard: ControlRequestGuard;
-  adminToken: string;
+  access: AdminAccess;
 }
 
 export function createDevices(settings: DeviceSettings, deps: DevicesDeps): DevicesModule {
-  const { storage, guard, adminToken } = deps;
+  const { storage, guard, access } = deps;
   const service = new DeviceService(
     storage,
     { allowUnsecured: settings.defaultAllowUnsecured, replay: settings.defaultReplayMode },
@@ -35,13 +36,13 @@ export function createDevices(settings: DeviceSettings, deps: DevicesDeps): Devi
   return {
     service,
     async register(app) {
-      await app.register(adminRoutes, { prefix: '/api', storage, devices: service, adminToken });
+      await app.register(adminRoutes, { prefix: '/api', storage, devices: service, access });
       await app.register(reportRoutes, {
         guard,
         storage,
         unsecuredControl: settings.unsecuredControl,
       });
-      await app.register(reportAdminRoutes, { prefix: '/api', storage, devices: service, adminToken });
+      await app.register(reportAdminRoutes, { prefix: '/api', storage, devices: service, access });
     },
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance, FastifyBaseLogger as Logger } from 'fastify';
 import type { ControlRequestGuard } from '../devices/control-request-guard.js';
+import type { AdminAccess } from '../http/admin/admin-auth.js';
 import type { FirmwareStore } from '../ports/firmware-store.js';
 import { SettingsError } from '../settings/parsers.js';
 import type { FirmwareSettings } from '../settings/sections.js';
@@ -27,12 +28,12 @@ export interface FirmwareDeps {
   dataDir: string;
   store: FirmwareStore;
   guard: ControlRequestGuard;
-  adminToken: string;
+  access: AdminAccess;
   log: Logger;
 }
 
 export function createFirmware(settings: FirmwareSettings, deps: FirmwareDeps): FirmwareModule {
-  const { store, guard, adminToken } = deps;
+  const { store, guard, access } = deps;
   const { keyDir } = settings;
   // One set per firmware generation (e84f720 at the top of the directory, 1.3 in `1.3/`).
   let keys: FirmwareKeys[];
@@ -57,8 +58,8 @@ export function createFirmware(settings: FirmwareSettings, deps: FirmwareDeps): 
     warnings: keys.flatMap((k) => keyWarnings(k)),
     async register(app) {
       await app.register(otaDeviceRoutes, { guard, ota });
-      await app.register(firmwareAdminRoutes, { prefix: '/api', catalogue, rollouts, ota, adminToken });
-      await app.register(otaStatusRoute, { catalogue, rollouts, ota, adminToken });
+      await app.register(firmwareAdminRoutes, { prefix: '/api', catalogue, rollouts, ota, access });
+      await app.register(otaStatusRoute, { catalogue, rollouts, ota, access });
     },
   };
 }

@@ -7,6 +7,20 @@ import { registerErrorHandling } from './error-handler.js';
 
 const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
 
+/** A registered route and the role it declares (`undefined`: none; see admin/admin-auth.ts). */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  role: string | undefined;
+}
+
+const tables = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/** Every route registered on `http` so far (HEAD routes made for GET left out). */
+export function routeTable(http: FastifyInstance): readonly RouteEntry[] {
+  return tables.get(http) ?? [];
+}
+
 export function createHttpServer(settings: ServerSettings): FastifyInstance {
   const logger: FastifyBaseLogger = pino(
     { level: settings.logLevel },
@@ -35,5 +49,14 @@ export function createHttpServer(settings: ServerSettings): FastifyInstance {
     },
   });
   registerErrorHandling(http);
+  const table: RouteEntry[] = [];
+  tables.set(http, table);
+  http.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue;
+      const role = (route.config as { role?: string } | undefined)?.role;
+      table.push({ method, url: route.url, role });
+    }
+  });
   return http;
 }

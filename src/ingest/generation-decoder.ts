@@ -2,7 +2,7 @@
  * What differs by firmware generation in the upload pipeline: how the authenticated document is
  * read, how its packets are decoded, and what per-device decoder state that needs. Everything else
  * (authentication, replay state, commit, events, MQTT) is shared: a generation is an adapter at
- * the edge (README "Two firmware generations").
+ * the edge (docs/field-devices.md "Two firmware generations").
  */
 import type { Generation } from '../model/device.js';
 import type { PacketRecord } from '../ports/storage.js';

@@ -1,7 +1,7 @@
 /**
  * The one registry of error codes a client can see. Every HTTP error response is
  * `{"error": code, "message": text, "request_id": id}` with the status registered here, so codes
- * stay stable and documented (README "Error codes"); a test keeps this table and the README in step.
+ * stay stable and documented (docs/http-api.md "Error codes"); a test keeps this table and the docs in step.
  */
 
 export const ERROR_CODES = {
@@ -17,7 +17,11 @@ export const ERROR_CODES = {
   missing_security_fields: { status: 401, message: 'The security envelope lacks nonce, payload or mac.' },
   authentication_failed: { status: 401, message: 'Authentication failed.' },
   replayed_nonce: { status: 401, message: 'The nonce was not accepted.' },
-  unauthorized: { status: 401, message: 'A valid admin bearer token is required.' },
+  unauthorized: {
+    status: 401,
+    message: 'Sign in, or send an API key or the admin token as `Authorization: Bearer …`.',
+  },
+  sign_in_failed: { status: 401, message: 'That name and password were not accepted.' },
   unsecured_not_allowed: { status: 403, message: 'This device must send sealed uploads.' },
   encryption_required: { status: 403, message: 'This device must send encrypted uploads.' },
   v2_required: { status: 403, message: 'This device must use protocol v2.' },
@@ -26,6 +30,11 @@ export const ERROR_CODES = {
     status: 403,
     message:
       "An unsigned control request is accepted only from the address of the device's latest authenticated upload.",
+  },
+  forbidden: { status: 403, message: 'Your role may not do this.' },
+  csrf_failed: {
+    status: 403,
+    message: 'A change made with a session cookie needs the X-CSRF-Token header from GET /api/session.',
   },
   not_found: { status: 404, message: 'Not found.' },
   conflict: { status: 409, message: 'The resource already exists or is in another state.' },
@@ -36,6 +45,7 @@ export const ERROR_CODES = {
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
   rate_limited: { status: 429, message: 'Too many requests.' },
+  sign_in_locked: { status: 429, message: 'Too many failed sign-ins: try again later.' },
   internal_error: { status: 500, message: 'Internal error.' },
   storage_unavailable: { status: 503, message: 'Storage is unavailable; nothing was stored. Retry later.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -35,7 +35,12 @@ export function createOps(server: Pick<ServerSettings, 'mode' | 'metricsToken'>,
   return {
     async register(app) {
       registerMetricsRoute(app, metrics, server.metricsToken);
-      registerHealthRoutes(app, storage, { version: VERSION, mode: server.mode, startedAt: Date.now() }, mqtt);
+      registerHealthRoutes(
+        app,
+        storage,
+        { version: VERSION, mode: server.mode, startedAt: Date.now() },
+        mqtt,
+      );
     },
   };
 }

@@ -18,6 +18,7 @@ export interface ServerSettings {
   mode: Mode;
   host: string;
   port: number;
+  /** `off`: no break-glass token (operators sign in or use API keys only). */
   adminToken: string | undefined;
   bodyLimit: number;
   /**
@@ -128,8 +129,21 @@ export interface TlsSettings {
   clientCa: string | undefined;
 }
 
+/** Operator accounts: dashboard sessions and how failed sign-ins are slowed. */
+export interface OperatorSettings {
+  /** A session unused this long ends. */
+  sessionIdleMinutes: number;
+  /** A session ends this long after sign-in, used or not. */
+  sessionMaxHours: number;
+  /** Failed sign-ins in a row (per account, per source address) before sign-ins are locked. */
+  signInMaxFailures: number;
+  /** The first lock; each further failure doubles it, up to an hour (or this, if longer). */
+  signInLockSeconds: number;
+}
+
 export interface Settings {
   server: ServerSettings;
+  operators: OperatorSettings;
   devices: DeviceSettings;
   commands: CommandSettings;
   storage: StorageSettings;

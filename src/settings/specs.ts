@@ -251,6 +251,24 @@ export const SPECS = [
   spec('server', 'workers', 'workers', 'ECOWATT_WORKERS', int(1, 64), 1),
   spec('commands', 'leaseSeconds', 'commandLeaseSeconds', 'ECOWATT_COMMAND_LEASE_SECONDS', int(1, 3600), 60),
   spec('commands', 'maxAttempts', 'commandMaxAttempts', 'ECOWATT_COMMAND_MAX_ATTEMPTS', int(1, 20), 3),
+  spec(
+    'operators',
+    'sessionIdleMinutes',
+    'sessionIdleMinutes',
+    'ECOWATT_SESSION_IDLE_MINUTES',
+    int(1, 7 * 1440),
+    30,
+  ),
+  spec('operators', 'sessionMaxHours', 'sessionMaxHours', 'ECOWATT_SESSION_MAX_HOURS', int(1, 720), 12),
+  spec('operators', 'signInMaxFailures', 'signInMaxFailures', 'ECOWATT_SIGNIN_MAX_FAILURES', int(1, 1000), 5),
+  spec(
+    'operators',
+    'signInLockSeconds',
+    'signInLockSeconds',
+    'ECOWATT_SIGNIN_LOCK_SECONDS',
+    int(1, 86_400),
+    60,
+  ),
 ] as const;
 
 /** A setting's public name: its settings-file key (and, in kebab case, its flag). */

@@ -383,7 +383,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       const res = await run.poster(body);
       const latency = performance.now() - t0;
       latencies.push(latency);
-      // A v2 device checks that the answer is the server's, to this request (README, v2).
+      // A v2 device checks that the answer is the server's, to this request (docs/field-devices.md, v2).
       const v2 = device.v2;
       const trusted =
         !v2 ||

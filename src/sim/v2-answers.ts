@@ -1,5 +1,5 @@
 /**
- * What a protocol v2 device checks in the server's answers (README "Per-device identity"): the
+ * What a protocol v2 device checks in the server's answers (docs/field-devices.md "Per-device identity"): the
  * `X-EcoWatt-MAC` binding an answer to the request it answers, and a rotated key delivered in an
  * authenticated `/changes` answer, AES-128-CBC under the current key's K_enc. Pure.
  */

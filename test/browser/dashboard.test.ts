@@ -1,6 +1,6 @@
 /**
  * The web dashboard end to end: the real server process, simulated field devices uploading over
- * HTTP, and the dashboard in headless Chromium. Screenshots go to test-artifacts/ (and the README's
+ * HTTP, and the dashboard in headless Chromium. Screenshots go to test-artifacts/ (and the dashboard page's
  * docs/dashboard.png with ECOWATT_DOCS_SCREENSHOT=1).
  */
 import { mkdirSync } from 'node:fs';
@@ -64,15 +64,16 @@ describe.skipIf(missing !== null && !ci)('dashboard in headless Chromium', () =>
     if (!stopped) await server?.stop();
   });
 
-  it('refuses a wrong token and signs in with the admin token', async () => {
+  it('refuses a wrong token and signs in with the admin token (break-glass)', async () => {
     await page.goto(server.url);
+    await page.getByText('Use the admin token instead').click();
     const token = page.getByLabel('Admin token');
     await token.fill('not-the-admin-token');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in with the token' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('not accepted');
 
     await token.fill(server.adminToken);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in with the token' }).click();
     await page.getByRole('heading', { name: 'Fleet', level: 1 }).waitFor();
     expect(await page.evaluate(TOKEN_IN_SESSION)).toBe(server.adminToken);
     await page.getByTestId('live-state').filter({ hasText: 'Live' }).waitFor();
@@ -335,10 +336,10 @@ describe.skipIf(missing !== null && !ci)('dashboard in headless Chromium', () =>
 
   it('signs out: the token is forgotten and the API is no longer called with it', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await page.getByLabel('Admin token').waitFor();
+    await page.getByLabel('Name').waitFor();
     expect(await page.evaluate(TOKEN_IN_SESSION)).toBeNull();
     await page.reload();
-    await page.getByLabel('Admin token').waitFor();
+    await page.getByLabel('Name').waitFor();
   });
 
   it('had no script errors and no content-security-policy violations', () => {

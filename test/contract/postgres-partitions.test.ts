@@ -143,7 +143,9 @@ if (await servicesAvailable('postgres')) {
 
   it('stops the server at start-up on a partition interval that is not a duration, naming the setting', async () => {
     await expect(
-      startServer({ env: { ECOWATT_DATABASE_URL: (await schema('part_bad')).url, ECOWATT_PARTITION_INTERVAL: '36 hours' } }),
+      startServer({
+        env: { ECOWATT_DATABASE_URL: (await schema('part_bad')).url, ECOWATT_PARTITION_INTERVAL: '36 hours' },
+      }),
     ).rejects.toThrow(/ECOWATT_PARTITION_INTERVAL/);
   });
 
@@ -178,7 +180,10 @@ if (await servicesAvailable('postgres')) {
       const out = await ecowatt(undefined, 'migrate', '--database-url', s.url, '--json');
       expect(out.stderr).toBe('');
       const latest = Math.max(...PG_MIGRATIONS.map((m) => m.version));
-      expect(JSON.parse(out.stdout)).toMatchObject({ applied: expect.arrayContaining([10]), current: latest });
+      expect(JSON.parse(out.stdout)).toMatchObject({
+        applied: expect.arrayContaining([10]),
+        current: latest,
+      });
 
       const store = await open(s);
       for (const d of devices) expect(await allReadings(store, d)).toEqual(before.get(d));

@@ -212,7 +212,7 @@ export function storageContract(name: string, create: () => Promise<Storage>): v
       await s.close();
     });
 
-    it('counts the fleet by the age of each device\'s last upload in one read', async () => {
+    it("counts the fleet by the age of each device's last upload in one read", async () => {
       const s = await create();
       expect(await s.deviceActivity([0])).toEqual({ total: 0, never: 0, since: [0] });
       await s.createDevice(

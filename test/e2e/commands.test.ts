@@ -144,7 +144,7 @@ describe('commands', () => {
       reason: 'changed my mind',
     });
     expect(cancelled.status).toBe(200);
-    expect(cancelled.json).toMatchObject({ status: 'cancelled', cancelled_by: 'admin' });
+    expect(cancelled.json).toMatchObject({ status: 'cancelled', cancelled_by: 'token' });
     expect((await poll('cmd-cancel')).json.commands[0].command_id).toBe(keep.id);
     const held = await server.admin('DELETE', `/api/devices/cmd-cancel/commands/${keep.id}`);
     expect(held.status).toBe(409);

@@ -72,12 +72,18 @@ describe('GET /metrics with ECOWATT_METRICS_TOKEN', () => {
       const none = await fetch(`${guarded.url}/metrics`);
       expect(none.status).toBe(401);
       expect(await none.json()).toMatchObject({ error: 'unauthorized' });
-      const wrong = await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer scrape-secret-2' } });
+      const wrong = await fetch(`${guarded.url}/metrics`, {
+        headers: { authorization: 'Bearer scrape-secret-2' },
+      });
       expect(wrong.status).toBe(401);
       // The admin token is not the metrics token.
-      const admin = await fetch(`${guarded.url}/metrics`, { headers: { authorization: `Bearer ${guarded.adminToken}` } });
+      const admin = await fetch(`${guarded.url}/metrics`, {
+        headers: { authorization: `Bearer ${guarded.adminToken}` },
+      });
       expect(admin.status).toBe(401);
-      const ok = await fetch(`${guarded.url}/metrics`, { headers: { authorization: 'Bearer scrape-secret-1' } });
+      const ok = await fetch(`${guarded.url}/metrics`, {
+        headers: { authorization: 'Bearer scrape-secret-1' },
+      });
       expect(ok.status).toBe(200);
       expect(await ok.text()).toContain('ecowatt_devices ');
       expect(guarded.output()).not.toContain('scrape-secret-1');

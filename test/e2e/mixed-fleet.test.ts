@@ -1,5 +1,5 @@
 /**
- * One server, a fleet of both firmware generations (README "Two firmware generations"): every
+ * One server, a fleet of both firmware generations (docs/field-devices.md "Two firmware generations"): every
  * upload stored with the values the devices read and published on MQTT, one fleet configuration
  * change and a command reach each generation, one rollout updates both (each device gets the image
  * of its own generation), and the abuse a field deployment sees is refused with its codes.

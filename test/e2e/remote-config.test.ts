@@ -305,7 +305,7 @@ describe('remote configuration', () => {
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toMatch(/sampling_interval\t2\tdevice\tdelivered/);
     const history = await cli('config', 'history', 'cfg-f2');
-    expect(history.stdout).toMatch(/^v\d+\t.*admin\/api\tcfg-f2\tsampling_interval=2 \(noisy site\)/m);
+    expect(history.stdout).toMatch(/^v\d+\t.*token\/api\tcfg-f2\tsampling_interval=2 \(noisy site\)/m);
     expect(history.stdout).toMatch(/fleet\tsampling_interval=4 upload_interval=20 \(summer\)/);
 
     const inherit = await cli('config', 'set', 'cfg-f2', 'sampling_interval=inherit');

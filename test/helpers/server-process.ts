@@ -69,7 +69,8 @@ export async function startServer(
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
     const check = () => {
       const port = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      const token = /admin token \([^)]*\): (\S+)/.exec(out);
+      // `admin token (…): <token>`, or `admin token: off` (ECOWATT_ADMIN_TOKEN=off)
+      const token = /admin token(?: \([^)]*\))?: (\S+)/.exec(out);
       if (port && token) {
         clearTimeout(timer);
         resolve({ port: Number(port[1]), token: token[1] });

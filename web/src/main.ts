@@ -1,24 +1,27 @@
-/** The dashboard shell: sign-in, navigation, hash routes and the live-stream indicator. */
+/** The dashboard shell: sign-in, who is signed in, navigation by role, hash routes and the live-stream indicator. */
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
 import { session } from './api';
 import { fill, h } from './dom';
 import { live } from './live';
+import { apiKeysRoute } from './pages/api-keys';
 import { deviceRoute } from './pages/device';
 import { firmwareRoute } from './pages/firmware';
 import { fleetRoute } from './pages/fleet';
 import { securityRoute } from './pages/security';
 import { signInPage } from './pages/signin';
+import { usersRoute } from './pages/users';
 import { pageTitle, type Route } from './route';
 
-const ROUTES: Route[] = [fleetRoute, deviceRoute, securityRoute, firmwareRoute];
+const ROUTES: Route[] = [fleetRoute, deviceRoute, securityRoute, firmwareRoute, usersRoute, apiKeysRoute];
+const allowed = (r: Route) => r.role === undefined || session.can(r.role);
 
 const app = document.getElementById('app') as HTMLElement;
 let unmount: (() => void) | null = null;
 
 function match(hash: string): { route: Route; params: string[] } {
   const path = hash.replace(/^#/, '') || '/';
-  for (const route of ROUTES) {
+  for (const route of ROUTES.filter(allowed)) {
     const m = route.pattern.exec(path);
     if (m) return { route, params: m.slice(1).map(decodeURIComponent) };
   }
@@ -41,7 +44,7 @@ function shell(): { main: HTMLElement; nav: HTMLElement } {
     h(
       'ul',
       null,
-      ROUTES.filter((r) => r.nav).map((r) =>
+      ROUTES.filter((r) => r.nav && allowed(r)).map((r) =>
         h('li', null, h('a', { href: r.nav?.href ?? '#/' }, r.nav?.label)),
       ),
     ),
@@ -59,7 +62,18 @@ function shell(): { main: HTMLElement; nav: HTMLElement } {
         'div',
         { class: 'top-right' },
         liveIndicator(),
-        h('button', { type: 'button', class: 'secondary', onclick: () => session.signOut() }, 'Sign out'),
+        h(
+          'span',
+          { class: 'who', 'data-testid': 'signed-in-as', title: session.me?.actor ?? '' },
+          session.me
+            ? `${session.me.kind === 'token' ? 'admin token' : session.me.name} · ${session.me.role}`
+            : '',
+        ),
+        h(
+          'button',
+          { type: 'button', class: 'secondary', onclick: () => void session.signOut() },
+          'Sign out',
+        ),
       ),
     ),
     main,
@@ -77,7 +91,7 @@ let frame: { main: HTMLElement; nav: HTMLElement } | null = null;
 function render(): void {
   unmount?.();
   unmount = null;
-  if (!session.token) {
+  if (!session.me) {
     frame = null;
     live.stop();
     document.title = 'Sign in · EcoWatt Cloud';
@@ -107,4 +121,5 @@ window.addEventListener('ecowatt:signed-out', () => {
   location.hash = '#/';
   render();
 });
-render();
+// Signed in already? (a session cookie, or a token kept in this tab)
+void session.load().then(render);

@@ -425,4 +425,41 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     $migration$;
     `,
   },
+  // Version 10 is taken by the partitioning work; operators are 11.
+  {
+    version: 11,
+    name: 'operator accounts, sessions and API keys',
+    sql: `
+    CREATE TABLE operators (
+      name text PRIMARY KEY,
+      role text NOT NULL,
+      password_hash text NOT NULL,
+      enabled boolean NOT NULL,
+      created_at bigint NOT NULL,
+      last_sign_in_at bigint,
+      password_changed_at bigint NOT NULL,
+      failed_sign_ins integer NOT NULL DEFAULT 0,
+      locked_until bigint
+    );
+    CREATE TABLE operator_sessions (
+      id_hash text PRIMARY KEY,
+      name text NOT NULL REFERENCES operators(name),
+      created_at bigint NOT NULL,
+      last_seen_at bigint NOT NULL,
+      expires_at bigint NOT NULL
+    );
+    CREATE INDEX operator_sessions_name ON operator_sessions (name);
+    CREATE TABLE api_keys (
+      name text PRIMARY KEY,
+      role text NOT NULL,
+      prefix text NOT NULL UNIQUE,
+      hash text NOT NULL,
+      created_at bigint NOT NULL,
+      created_by text NOT NULL,
+      expires_at bigint,
+      last_used_at bigint,
+      revoked_at bigint
+    );
+    `,
+  },
 ];

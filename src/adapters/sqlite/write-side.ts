@@ -10,6 +10,7 @@ import { ConfigWrites } from '../sql/config-writes.js';
 import { DeviceWrites } from '../sql/device-writes.js';
 import { EventWrites } from '../sql/event-writes.js';
 import { FirmwareWrites } from '../sql/firmware-writes.js';
+import { OperatorWrites } from '../sql/operator-writes.js';
 import { OutboxWrites } from '../sql/outbox-writes.js';
 import { ReportWrites } from '../sql/report-writes.js';
 import { GroupCommitter } from './group-commit.js';
@@ -59,6 +60,7 @@ export function openWriteSide(db: Database, opts: WriteSideOptions) {
     events: new EventWrites(sql, opts.outbox),
     reports: new ReportWrites(sql),
     outbox: new OutboxWrites(sql, 'id'),
+    operators: new OperatorWrites(sql),
   };
   return { targets, committer };
 }

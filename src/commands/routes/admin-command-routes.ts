@@ -1,6 +1,6 @@
 /** Control commands under /api: queue, list, show, cancel. */
 import type { FastifyInstance } from 'fastify';
-import { requireAdminToken } from '../../http/admin/admin-auth.js';
+import { type AdminAccess, actor, requireAccess, role } from '../../http/admin/admin-auth.js';
 import { asFields, invalid, optString, parseLimit } from '../../http/admin/params.js';
 import type { CommandStatus } from '../../ports/command-store.js';
 import { COMMAND_STATUSES, type CommandService } from '../command-service.js';
@@ -8,7 +8,7 @@ import { commandView } from './command-views.js';
 
 export interface CommandRouteDeps {
   commands: CommandService;
-  adminToken: string;
+  access: AdminAccess;
 }
 
 type IdParams = { id: string };
@@ -22,18 +22,18 @@ function parseStatus(v: string | undefined): CommandStatus | undefined {
 }
 
 export async function commandRoutes(app: FastifyInstance, deps: CommandRouteDeps): Promise<void> {
-  requireAdminToken(app, deps.adminToken);
+  requireAccess(app, deps.access);
   const { commands } = deps;
-  const actor = 'admin';
 
-  app.post<{ Params: IdParams }>('/devices/:id/commands', async (request, reply) => {
-    const command = await commands.send(request.params.id, asFields(request.body), actor);
+  app.post<{ Params: IdParams }>('/devices/:id/commands', role('operator'), async (request, reply) => {
+    const command = await commands.send(request.params.id, asFields(request.body), actor(request));
     reply.code(201);
     return commandView(command);
   });
 
   app.get<{ Params: IdParams; Querystring: Record<string, string> }>(
     '/devices/:id/commands',
+    role('viewer'),
     async (request) => {
       const q = request.query;
       const status = parseStatus(q.status);
@@ -45,12 +45,12 @@ export async function commandRoutes(app: FastifyInstance, deps: CommandRouteDeps
     },
   );
 
-  app.get<{ Params: CommandParams }>('/devices/:id/commands/:cid', async (request) =>
+  app.get<{ Params: CommandParams }>('/devices/:id/commands/:cid', role('viewer'), async (request) =>
     commandView(await commands.get(request.params.id, request.params.cid)),
   );
 
-  app.delete<{ Params: CommandParams }>('/devices/:id/commands/:cid', async (request) => {
+  app.delete<{ Params: CommandParams }>('/devices/:id/commands/:cid', role('operator'), async (request) => {
     const reason = optString(asFields(request.body), 'reason') ?? null;
-    return commandView(await commands.cancel(request.params.id, request.params.cid, actor, reason));
+    return commandView(await commands.cancel(request.params.id, request.params.cid, actor(request), reason));
   });
 }

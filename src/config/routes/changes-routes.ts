@@ -26,7 +26,7 @@ export async function changesRoutes(app: FastifyInstance, deps: ChangesRouteDeps
         throw new ApiError('malformed_payload', 'device_id and timestamp (device millis) are required.');
       }
       const answer = await deps.config.answerChanges(caller.device.id);
-      // A v2 device still using an old key learns its new one here (§ key rotation in README).
+      // A v2 device still using an old key learns its new one here (docs/field-devices.md, key rotation).
       const offer = caller.protocol === 'v2' ? deps.keys.offer(caller.device, caller.keyKid) : null;
       return offer ? { ...answer, new_key: offer } : answer;
     });

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DeviceService } from '../../devices/device-service.js';
-import { adminTokenMatches, requireAdminToken } from '../../http/admin/admin-auth.js';
+import { type AdminAccess, authorize, requireAccess, role } from '../../http/admin/admin-auth.js';
 import { invalid, parseLimit, parseRegisters, parseTime } from '../../http/admin/params.js';
 import type { Device } from '../../model/device.js';
 import { ApiError } from '../../model/errors.js';
@@ -19,10 +19,15 @@ import type { LiveTickets } from '../live-ticket.js';
 export interface DashboardDeps {
   storage: Storage;
   devices: DeviceService;
-  adminToken: string;
+  access: AdminAccess;
   tracker: FleetTracker;
   hub: LiveHub;
-  tickets: LiveTickets;
+  tickets: LiveTickets<LiveHolder>;
+}
+
+/** Who asked for a live ticket, and how to tell they still may watch. */
+export interface LiveHolder {
+  stillAllowed(): Promise<boolean>;
 }
 
 type IdParams = { id: string };
@@ -154,28 +159,36 @@ export function bucketReadings(
 }
 
 export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps): Promise<void> {
-  const expected = Buffer.from(deps.adminToken);
-  const { storage, devices, tracker, hub, tickets } = deps;
+  const { storage, devices, tracker, hub, tickets, access } = deps;
+  /** Whether the credentials of `request` still allow watching (checked at each heartbeat). */
+  const stillAllowed = (request: FastifyRequest) => {
+    const credentials = { headers: { ...request.headers }, method: 'GET' };
+    return async () => (await access.identify(credentials, { keepAlive: false }).catch(() => null)) !== null;
+  };
 
-  const authorised = (request: FastifyRequest) => adminTokenMatches(request.headers.authorization, expected);
-
-  // The live stream authenticates itself (EventSource cannot send headers): a ticket, or the bearer.
-  app.get<{ Querystring: Query }>('/live', async (request, reply) => {
-    if (!authorised(request) && !tickets.verify(request.query.ticket)) throw new ApiError('unauthorized');
+  // The live stream: a session cookie, a bearer credential, or (EventSource cannot send headers)
+  // a ticket from POST /api/live/ticket; it closes once those credentials no longer hold.
+  app.get<{ Querystring: Query }>('/live', role('viewer'), async (request, reply) => {
+    const holder = request.query.ticket !== undefined ? tickets.redeem(request.query.ticket) : null;
+    if (!holder) await authorize(access, request);
     if (hub.full) throw new ApiError('rate_limited', 'Too many live streams are open.');
     reply.hijack();
-    hub.attach(reply.raw, { server_time: new Date().toISOString() });
+    hub.attach(
+      reply.raw,
+      { server_time: new Date().toISOString() },
+      holder?.stillAllowed ?? stillAllowed(request),
+    );
   });
 
   await app.register(async (api) => {
-    requireAdminToken(api, deps.adminToken);
+    requireAccess(api, access);
 
-    api.post('/live/ticket', async () => {
-      const { ticket, expiresAt } = tickets.issue();
+    api.post('/live/ticket', role('viewer'), async (request) => {
+      const { ticket, expiresAt } = tickets.issue(Date.now(), { stillAllowed: stillAllowed(request) });
       return { ticket, expires_at: new Date(expiresAt).toISOString() };
     });
 
-    api.get('/dashboard/fleet', async () => {
+    api.get('/dashboard/fleet', role('viewer'), async () => {
       const now = Date.now();
       const list = await devices.list();
       const since = now - DAY_MS;
@@ -236,57 +249,65 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
       };
     }
 
-    api.get<{ Params: IdParams; Querystring: Query }>('/devices/:id/uploads', async (request) => {
-      const d = await devices.require(request.params.id);
-      const limit = parseLimit('limit', request.query.limit, 20, 200);
-      const before = request.query.before || undefined;
-      if (before !== undefined && !/^\d{1,15}$/.test(before)) invalid('before', 'expected an upload id');
-      const uploads = await storage.listUploads(d.id, { limit, ...(before ? { before } : {}) });
-      return {
-        uploads: uploads.map(uploadSummaryView),
-        next: uploads.length === limit ? uploads[uploads.length - 1].id : null,
-      };
-    });
+    api.get<{ Params: IdParams; Querystring: Query }>(
+      '/devices/:id/uploads',
+      role('viewer'),
+      async (request) => {
+        const d = await devices.require(request.params.id);
+        const limit = parseLimit('limit', request.query.limit, 20, 200);
+        const before = request.query.before || undefined;
+        if (before !== undefined && !/^\d{1,15}$/.test(before)) invalid('before', 'expected an upload id');
+        const uploads = await storage.listUploads(d.id, { limit, ...(before ? { before } : {}) });
+        return {
+          uploads: uploads.map(uploadSummaryView),
+          next: uploads.length === limit ? uploads[uploads.length - 1].id : null,
+        };
+      },
+    );
 
-    api.get<{ Params: IdParams; Querystring: Query }>('/devices/:id/series', async (request) => {
-      const d = await devices.require(request.params.id);
-      const q = request.query;
-      const to = parseTime('to', q.to) ?? Date.now();
-      const from = parseTime('from', q.from) ?? to - 3_600_000;
-      if (from >= to) invalid('from', 'must be before to');
-      if (to - from > MAX_SERIES_SPAN_MS) invalid('from', 'at most 35 days before to');
-      const points = parseLimit('points', q.points, 720, 5000);
-      const registers = parseRegisters('register', q.register) ?? REGISTERS.map((r) => r.id);
-      const bucketMs = Math.max(1000, Math.ceil((to - from) / points));
-      const buckets = Math.ceil((to - from) / bucketMs) + 1;
-      const pages = async function* (): AsyncGenerator<Reading> {
-        let cursor: string | undefined;
-        do {
-          const page = await storage.queryReadings(d.id, {
-            from,
-            to,
-            registers,
-            limit: SERIES_PAGE,
-            ...(cursor ? { cursor } : {}),
-          });
-          yield* page.readings;
-          cursor = page.next ?? undefined;
-        } while (cursor);
-      };
-      const all: Reading[] = [];
-      for await (const r of pages()) all.push(r);
-      const series = bucketReadings(all, registers, from, bucketMs, buckets);
-      return {
-        device_id: d.id,
-        from: new Date(from).toISOString(),
-        to: new Date(to).toISOString(),
-        bucket_ms: bucketMs,
-        registers: registers.map((id) => {
-          const r = registerById(id);
-          return { reg_id: id, register: r?.name ?? `reg${id}`, unit: r?.unit ?? null };
-        }),
-        ...series,
-      };
-    });
+    api.get<{ Params: IdParams; Querystring: Query }>(
+      '/devices/:id/series',
+      role('viewer'),
+      async (request) => {
+        const d = await devices.require(request.params.id);
+        const q = request.query;
+        const to = parseTime('to', q.to) ?? Date.now();
+        const from = parseTime('from', q.from) ?? to - 3_600_000;
+        if (from >= to) invalid('from', 'must be before to');
+        if (to - from > MAX_SERIES_SPAN_MS) invalid('from', 'at most 35 days before to');
+        const points = parseLimit('points', q.points, 720, 5000);
+        const registers = parseRegisters('register', q.register) ?? REGISTERS.map((r) => r.id);
+        const bucketMs = Math.max(1000, Math.ceil((to - from) / points));
+        const buckets = Math.ceil((to - from) / bucketMs) + 1;
+        const pages = async function* (): AsyncGenerator<Reading> {
+          let cursor: string | undefined;
+          do {
+            const page = await storage.queryReadings(d.id, {
+              from,
+              to,
+              registers,
+              limit: SERIES_PAGE,
+              ...(cursor ? { cursor } : {}),
+            });
+            yield* page.readings;
+            cursor = page.next ?? undefined;
+          } while (cursor);
+        };
+        const all: Reading[] = [];
+        for await (const r of pages()) all.push(r);
+        const series = bucketReadings(all, registers, from, bucketMs, buckets);
+        return {
+          device_id: d.id,
+          from: new Date(from).toISOString(),
+          to: new Date(to).toISOString(),
+          bucket_ms: bucketMs,
+          registers: registers.map((id) => {
+            const r = registerById(id);
+            return { reg_id: id, register: r?.name ?? `reg${id}`, unit: r?.unit ?? null };
+          }),
+          ...series,
+        };
+      },
+    );
   });
 }

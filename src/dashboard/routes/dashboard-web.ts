@@ -5,6 +5,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { DeviceService } from '../../devices/device-service.js';
+import type { AdminAccess } from '../../http/admin/admin-auth.js';
 import { registerStaticRoutes } from '../../http/web/static-routes.js';
 import type { IngestService } from '../../ingest/ingest-service.js';
 import { eventJson } from '../../observability/event-json.js';
@@ -14,14 +15,14 @@ import { expectedInterval } from '../cadence.js';
 import { FleetTracker } from '../fleet-tracker.js';
 import { LiveHub } from '../live-hub.js';
 import { LiveTickets } from '../live-ticket.js';
-import { dashboardRoutes, latestView } from './dashboard-routes.js';
+import { dashboardRoutes, type LiveHolder, latestView } from './dashboard-routes.js';
 
 export interface DashboardOptions {
   storage: Storage;
   devices: DeviceService;
   ingest: IngestService;
   events: SecurityEvents;
-  adminToken: string;
+  access: AdminAccess;
   /** Built dashboard files (default: this package's `dist/web`). */
   webDir?: string;
 }
@@ -29,7 +30,7 @@ export interface DashboardOptions {
 export async function registerDashboard(app: FastifyInstance, opts: DashboardOptions): Promise<void> {
   const tracker = new FleetTracker(opts.storage);
   const hub = new LiveHub();
-  const tickets = new LiveTickets();
+  const tickets = new LiveTickets<LiveHolder>();
 
   opts.ingest.onCommitted((u) => {
     const newest = tracker.observe(u);
@@ -60,7 +61,7 @@ export async function registerDashboard(app: FastifyInstance, opts: DashboardOpt
     prefix: '/api',
     storage: opts.storage,
     devices: opts.devices,
-    adminToken: opts.adminToken,
+    access: opts.access,
     tracker,
     hub,
     tickets,

@@ -1,6 +1,6 @@
-/** The admin API under /api: bearer-token auth, device registry, readings, events, uploads. */
-import { timingSafeEqual } from 'node:crypto';
+/** The admin API under /api: device registry, readings, events, audit, uploads (roles: admin-auth.ts). */
 import type { FastifyInstance } from 'fastify';
+import { type AdminAccess, actor, requireAccess, role } from '../../http/admin/admin-auth.js';
 import {
   asFields,
   invalid,
@@ -22,7 +22,7 @@ import { deviceView, eventView, readingView } from './device-views.js';
 export interface AdminDeps {
   storage: Storage;
   devices: DeviceService;
-  adminToken: string;
+  access: AdminAccess;
 }
 
 type IdParams = { id: string };
@@ -34,24 +34,13 @@ function optKeyKind(f: Record<string, unknown>, key: string): 'v1' | 'v2' {
   return v;
 }
 
-function tokenMatches(header: string | undefined, expected: Buffer): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice(7).trim());
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  const expected = Buffer.from(deps.adminToken);
+  requireAccess(app, deps.access);
   const { devices, storage } = deps;
-  const actor = 'admin';
 
-  app.addHook('onRequest', async (request) => {
-    if (!tokenMatches(request.headers.authorization, expected)) throw new ApiError('unauthorized');
-  });
+  app.get('/devices', role('viewer'), async () => ({ devices: (await devices.list()).map(deviceView) }));
 
-  app.get('/devices', async () => ({ devices: (await devices.list()).map(deviceView) }));
-
-  app.post('/devices', async (request, reply) => {
+  app.post('/devices', role('admin'), async (request, reply) => {
     const f = asFields(request.body);
     const id = optString(f, 'id') ?? invalid('id', 'required');
     const replay = optReplay(f, 'replay');
@@ -74,13 +63,13 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         keyKind: optKeyKind(f, 'key_kind'),
         ...(optNonce(f, 'initial_nonce') !== undefined ? { initialNonce: optNonce(f, 'initial_nonce') } : {}),
       },
-      actor,
+      actor(request),
     );
     reply.code(201);
     return { device: deviceView(device), ...(key ? { key } : {}) };
   });
 
-  app.get<{ Params: IdParams }>('/devices/:id', async (request) => {
+  app.get<{ Params: IdParams }>('/devices/:id', role('viewer'), async (request) => {
     const d = await devices.require(request.params.id);
     // What the device reported at boot (POST /devices), pending ones included.
     const [registration] = await storage.listReports(d.id, 'registration', 1);
@@ -90,7 +79,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     };
   });
 
-  app.patch<{ Params: IdParams }>('/devices/:id/policy', async (request) => {
+  app.patch<{ Params: IdParams }>('/devices/:id/policy', role('admin'), async (request) => {
     const f = asFields(request.body);
     const replay = optReplay(f, 'replay');
     const allowUnsecured = optBool(f, 'allow_unsecured');
@@ -104,43 +93,54 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
       ...(allowUnsecuredConfig !== undefined ? { allowUnsecuredConfig } : {}),
       ...(requireV2 !== undefined ? { requireV2 } : {}),
     };
-    return deviceView(await devices.setPolicy(request.params.id, patch, actor));
+    return deviceView(await devices.setPolicy(request.params.id, patch, actor(request)));
   });
 
   for (const [action, status] of [
     ['disable', 'disabled'],
     ['enable', 'active'],
   ] as const) {
-    app.post<{ Params: IdParams }>(`/devices/:id/${action}`, async (request) => {
+    app.post<{ Params: IdParams }>(`/devices/:id/${action}`, role('operator'), async (request) => {
       const f = asFields(request.body);
       return deviceView(
-        await devices.setStatus(request.params.id, status, actor, optString(f, 'reason') ?? null),
+        await devices.setStatus(request.params.id, status, actor(request), optString(f, 'reason') ?? null),
       );
     });
   }
 
-  app.post<{ Params: IdParams }>('/devices/:id/keys', async (request, reply) => {
+  app.post<{ Params: IdParams }>('/devices/:id/keys', role('admin'), async (request, reply) => {
     const f = asFields(request.body);
-    const { device, key } = await devices.rotateKey(request.params.id, actor, optString(f, 'reason') ?? null);
+    const { device, key } = await devices.rotateKey(
+      request.params.id,
+      actor(request),
+      optString(f, 'reason') ?? null,
+    );
     reply.code(201);
     return { device: deviceView(device), key };
   });
 
-  app.delete<{ Params: IdParams & { kid: string } }>('/devices/:id/keys/:kid', async (request) => {
-    const f = asFields(request.body);
-    const reason = optString(f, 'reason') ?? null;
-    return deviceView(await devices.retireKey(request.params.id, request.params.kid, actor, reason));
-  });
+  app.delete<{ Params: IdParams & { kid: string } }>(
+    '/devices/:id/keys/:kid',
+    role('admin'),
+    async (request) => {
+      const f = asFields(request.body);
+      const reason = optString(f, 'reason') ?? null;
+      return deviceView(
+        await devices.retireKey(request.params.id, request.params.kid, actor(request), reason),
+      );
+    },
+  );
 
-  app.post<{ Params: IdParams }>('/devices/:id/replay-reset', async (request) => {
+  app.post<{ Params: IdParams }>('/devices/:id/replay-reset', role('admin'), async (request) => {
     const f = asFields(request.body);
     const reason = optString(f, 'reason') ?? invalid('reason', 'required: say why the counter is re-armed');
     const to = optNonce(f, 'to') ?? null;
-    return deviceView(await devices.resetReplay(request.params.id, reason, actor, to));
+    return deviceView(await devices.resetReplay(request.params.id, reason, actor(request), to));
   });
 
   app.get<{ Params: IdParams; Querystring: Record<string, string> }>(
     '/devices/:id/readings',
+    role('viewer'),
     async (request) => {
       const q = request.query;
       await devices.require(request.params.id);
@@ -161,7 +161,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     },
   );
 
-  app.get<{ Params: IdParams }>('/devices/:id/latest', async (request) => {
+  app.get<{ Params: IdParams }>('/devices/:id/latest', role('viewer'), async (request) => {
     const d = await devices.require(request.params.id);
     const readings = await storage.latestReadings(d.id);
     return {
@@ -171,7 +171,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     };
   });
 
-  app.get<{ Querystring: Record<string, string> }>('/security-events', async (request) => {
+  app.get<{ Querystring: Record<string, string> }>('/security-events', role('viewer'), async (request) => {
     const q = request.query;
     const before = q.before ? parseLimit('before', q.before, 0, Number.MAX_SAFE_INTEGER) : undefined;
     const since = parseTime('since', q.since);
@@ -185,7 +185,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     return { events: events.map(eventView) };
   });
 
-  app.get<{ Querystring: Record<string, string> }>('/alerts', async (request) => {
+  app.get<{ Querystring: Record<string, string> }>('/alerts', role('viewer'), async (request) => {
     const q = request.query;
     const events = await storage.listSecurityEvents({
       code: 'alert',
@@ -203,7 +203,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     };
   });
 
-  app.get<{ Querystring: Record<string, string> }>('/audit', async (request) => {
+  app.get<{ Querystring: Record<string, string> }>('/audit', role('viewer'), async (request) => {
     const q = request.query;
     const entries = await storage.listAudit({
       limit: parseLimit('limit', q.limit, 100, 1000),
@@ -222,7 +222,7 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     };
   });
 
-  app.get<{ Params: IdParams }>('/uploads/:id', async (request) => {
+  app.get<{ Params: IdParams }>('/uploads/:id', role('viewer'), async (request) => {
     const u = await storage.getUpload(request.params.id);
     if (!u) throw new ApiError('not_found', `No upload "${request.params.id}".`);
     return {

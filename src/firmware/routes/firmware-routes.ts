@@ -1,15 +1,16 @@
 /**
- * The firmware admin API under /api (bearer token): the catalogue (`POST /api/firmware` takes the
+ * The firmware admin API under /api (roles: http/admin/admin-auth.ts): the catalogue (`POST /api/firmware` takes the
  * image as a streamed `application/octet-stream` body, for one firmware generation), rollouts
  * and their groups; and `GET /ota/status`: the reference server's session list for the
  * administrator, and the 1.3 firmware's boot probe (a bare 200) for everyone else.
  */
 import type { FastifyInstance } from 'fastify';
-import { adminTokenMatches, requireAdminToken } from '../../http/admin/admin-auth.js';
+import { type AdminAccess, actor, requireAccess, role } from '../../http/admin/admin-auth.js';
 import { asFields, type Fields, invalid, optBool, optString, parseLimit } from '../../http/admin/params.js';
 import { GENERATIONS, type Generation } from '../../model/device.js';
 import { ApiError } from '../../model/errors.js';
 import { OPEN_SESSION_STATES, type RolloutTarget } from '../../model/firmware.js';
+import { roleAllows } from '../../model/operator.js';
 import type { RolloutAction } from '../../ports/firmware-store.js';
 import type { FirmwareCatalogue } from '../firmware-catalogue.js';
 import { DEFAULT_GENERATION, parseGenerationName } from '../firmware-keys.js';
@@ -21,10 +22,9 @@ export interface FirmwareAdminDeps {
   catalogue: FirmwareCatalogue;
   rollouts: RolloutService;
   ota: OtaService;
-  adminToken: string;
+  access: AdminAccess;
 }
 
-const actor = 'admin';
 type IdParams = { id: string };
 
 function optNumber(f: Fields, key: string): number | undefined {
@@ -82,11 +82,11 @@ function parseId(v: string): number {
 
 export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAdminDeps): Promise<void> {
   const { catalogue, rollouts } = deps;
-  requireAdminToken(app, deps.adminToken);
+  requireAccess(app, deps.access);
   // The image streams through the sealer; it is never buffered whole by a body parser.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
-  app.post<{ Querystring: Record<string, string> }>('/firmware', async (request, reply) => {
+  app.post<{ Querystring: Record<string, string> }>('/firmware', role('admin'), async (request, reply) => {
     const type = request.headers['content-type'] ?? '';
     if (!/^application\/octet-stream\s*(?:;|$)/i.test(type)) {
       throw new ApiError('unsupported_media_type', 'Send the image as application/octet-stream.');
@@ -102,13 +102,13 @@ export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAd
       force: q.force === 'true' || q.force === '1',
       source: request.body as AsyncIterable<Uint8Array>,
       ...(Number.isSafeInteger(length) ? { declaredSize: length } : {}),
-      actor,
+      actor: actor(request),
     });
     reply.code(201);
     return { firmware: imageView(image, catalogue.servable(image)) };
   });
 
-  app.get('/firmware', async () => {
+  app.get('/firmware', role('viewer'), async () => {
     const keys = catalogue.keys;
     const keySet = (g: Generation) => {
       const k = catalogue.keysFor(g);
@@ -126,6 +126,7 @@ export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAd
   /** The version's image (of `?generation=`, default the first: e84f720) and every generation's. */
   app.get<{ Params: { version: string }; Querystring: Record<string, string> }>(
     '/firmware/:version',
+    role('viewer'),
     async (request) => {
       const image = await catalogue.require(
         request.params.version,
@@ -139,7 +140,7 @@ export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAd
     },
   );
 
-  app.post('/rollouts', async (request, reply) => {
+  app.post('/rollouts', role('admin'), async (request, reply) => {
     const f = asFields(request.body);
     const min = optNumber(f, 'min_outcomes');
     const threshold = optNumber(f, 'failure_threshold');
@@ -152,17 +153,17 @@ export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAd
         ...(min !== undefined ? { minOutcomes: min } : {}),
         reason: optString(f, 'reason') ?? null,
       },
-      actor,
+      actor(request),
     );
     reply.code(201);
     return { rollout: rolloutView(rollout, counts, generations) };
   });
 
-  app.get('/rollouts', async () => ({
+  app.get('/rollouts', role('viewer'), async () => ({
     rollouts: (await rollouts.list()).map((r) => rolloutView(r.rollout, r.counts, r.generations)),
   }));
 
-  app.get<{ Params: IdParams }>('/rollouts/:id', async (request) => {
+  app.get<{ Params: IdParams }>('/rollouts/:id', role('viewer'), async (request) => {
     const r = await rollouts.get(parseId(request.params.id));
     return {
       rollout: rolloutView(r.rollout, r.counts, r.generations),
@@ -171,40 +172,48 @@ export async function firmwareAdminRoutes(app: FastifyInstance, deps: FirmwareAd
   });
 
   for (const action of ['pause', 'resume', 'abort'] as const satisfies readonly RolloutAction[]) {
-    app.post<{ Params: IdParams }>(`/rollouts/:id/${action}`, async (request) => {
-      const f = asFields(request.body);
-      const r = await rollouts.change(
-        parseId(request.params.id),
-        action,
-        actor,
-        optString(f, 'reason') ?? null,
-      );
-      return { rollout: rolloutView(r.rollout, r.counts, r.generations) };
-    });
+    app.post<{ Params: IdParams }>(
+      `/rollouts/:id/${action}`,
+      role(action === 'abort' ? 'admin' : 'operator'),
+      async (request) => {
+        const f = asFields(request.body);
+        const r = await rollouts.change(
+          parseId(request.params.id),
+          action,
+          actor(request),
+          optString(f, 'reason') ?? null,
+        );
+        return { rollout: rolloutView(r.rollout, r.counts, r.generations) };
+      },
+    );
   }
 
-  app.get('/rollout-groups', async () => ({
+  app.get('/rollout-groups', role('viewer'), async () => ({
     groups: Object.fromEntries(await rollouts.groups()),
   }));
 
-  app.put<{ Params: { name: string } }>('/rollout-groups/:name', async (request) => {
+  app.put<{ Params: { name: string } }>('/rollout-groups/:name', role('admin'), async (request) => {
     const f = asFields(request.body);
-    const devices = await rollouts.setGroup(request.params.name, stringList(f.devices, 'devices'), actor);
+    const devices = await rollouts.setGroup(
+      request.params.name,
+      stringList(f.devices, 'devices'),
+      actor(request),
+    );
     return { group: request.params.name, devices };
   });
 }
 
 /**
- * `GET /ota/status`. With the admin token: what the reference served to anyone (each device's
+ * `GET /ota/status`. With a viewer's credentials (or better): what the reference served to anyone (each device's
  * latest session, the versions that can be served, rollouts). Without it: the 1.3 firmware's boot
  * probe (PROTOCOL-1.3.md §9): its diagnostics need a 200, so anyone else gets 200 and an empty
  * object, nothing about sessions or versions.
  */
 export async function otaStatusRoute(app: FastifyInstance, deps: FirmwareAdminDeps): Promise<void> {
-  const expected = Buffer.from(deps.adminToken);
   app.get<{ Querystring: Record<string, string> }>('/ota/status', async (request, reply) => {
     reply.header('cache-control', 'no-store');
-    if (!adminTokenMatches(request.headers.authorization, expected)) return {};
+    const principal = await deps.access.identify(request).catch(() => null);
+    if (!principal || !roleAllows(principal.role, 'viewer')) return {};
     const sessions = await deps.ota.sessions(parseLimit('limit', request.query.limit, 1000, 100_000));
     const latest = new Map<string, (typeof sessions)[number]>();
     for (const s of sessions) if (!latest.has(s.deviceId)) latest.set(s.deviceId, s);

@@ -22,7 +22,7 @@ import {
   INTERVAL_KEYS,
   type IntervalKey,
 } from '../../../src/model/config';
-import { ApiFailure, api, enc } from '../api';
+import { ApiFailure, api, enc, session } from '../api';
 import { badge, dataTable, fill, h } from '../dom';
 import { dateTime, relative } from '../format';
 
@@ -200,6 +200,8 @@ export function configPanel(id: string): { el: HTMLElement; refresh: () => Promi
     ),
     saved,
   );
+  // A viewer sees the configuration, not the editor.
+  form.hidden = !session.can('operator');
   const showErrors = errorSlots(form, summary);
 
   /** Fleet default (or what the firmware runs) shown where the device has no value of its own. */
@@ -448,6 +450,7 @@ export function commandsPanel(id: string): { el: HTMLElement; refresh: () => Pro
     reason,
     h('button', { type: 'submit' }, 'Send'),
   );
+  form.hidden = !session.can('operator');
   const relabel = () => {
     amountLabel.textContent = type.value === 'set_power' ? 'Watts' : 'Percent';
     amount.step = type.value === 'set_power' ? '100' : '1';
@@ -501,7 +504,7 @@ export function commandsPanel(id: string): { el: HTMLElement; refresh: () => Pro
                     h(
                       'td',
                       null,
-                      c.status === 'pending' || c.status === 'in_flight'
+                      session.can('operator') && (c.status === 'pending' || c.status === 'in_flight')
                         ? h(
                             'button',
                             {

@@ -2,7 +2,7 @@
  * Firmware: the signed catalogue (one image per version and firmware generation), uploading an
  * image, rollouts with per-device progress.
  */
-import { ApiFailure, api, enc, session } from '../api';
+import { ApiFailure, api, authHeaders, enc, session } from '../api';
 import { badge, dataTable, fill, h } from '../dom';
 import { dateTime, relative } from '../format';
 import type { Route } from '../route';
@@ -101,12 +101,12 @@ async function uploadImage(
   });
   const res = await fetch(`/api/firmware?${query}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${session.token ?? ''}`, 'content-type': 'application/octet-stream' },
+    headers: { ...authHeaders('POST'), 'content-type': 'application/octet-stream' },
     body: file,
   });
   if (!res.ok) {
     const err = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
-    if (res.status === 401) session.signOut();
+    if (res.status === 401) session.lost();
     throw new ApiFailure(res.status, err.error ?? 'http_error', err.message ?? res.statusText);
   }
 }
@@ -215,8 +215,8 @@ function mount(main: HTMLElement): () => void {
       h('h2', { id: 'cat-title' }, 'Catalogue'),
       keysNote,
       imagesBox,
-      h('h3', null, 'Upload an image'),
-      upload,
+      // What the role may not do is not shown (the server refuses it anyway).
+      session.can('admin') ? [h('h3', null, 'Upload an image'), upload] : null,
     ),
     h(
       'section',
@@ -229,8 +229,7 @@ function mount(main: HTMLElement): () => void {
       ),
       rolloutsBox,
       sessionsBox,
-      h('h3', null, 'Start a rollout'),
-      create,
+      session.can('admin') ? [h('h3', null, 'Start a rollout'), create] : null,
     ),
   );
 
@@ -324,9 +323,11 @@ function mount(main: HTMLElement): () => void {
                       },
                       label,
                     );
-                  if (r.state === 'active') buttons.push(btn('Pause', 'pause'));
-                  if (r.state === 'paused' || r.state === 'halted') buttons.push(btn('Resume', 'resume'));
-                  if (r.state !== 'aborted') buttons.push(btn('Abort', 'abort'));
+                  if (session.can('operator')) {
+                    if (r.state === 'active') buttons.push(btn('Pause', 'pause'));
+                    if (r.state === 'paused' || r.state === 'halted') buttons.push(btn('Resume', 'resume'));
+                  }
+                  if (session.can('admin') && r.state !== 'aborted') buttons.push(btn('Abort', 'abort'));
                   buttons.push(
                     h(
                       'button',
