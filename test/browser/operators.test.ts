@@ -161,6 +161,28 @@ describe.skipIf(missing !== null && !ci)('sign-in with accounts and roles in hea
     expect(actions).toContain('user:ada apikey.created');
   });
 
+  it('lets an operator change their own password and stay signed in', async () => {
+    // ada is still signed in from the test before.
+    await page.getByRole('link', { name: 'Account' }).click();
+    await page.getByRole('heading', { name: 'Account', level: 1 }).waitFor();
+    await page.getByLabel('Current password', { exact: true }).fill('ada-long-password');
+    await page.getByLabel('New password', { exact: true }).fill('ada-newer-long-password');
+    await page.getByLabel('New password again', { exact: true }).fill('ada-newer-long-password');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByTestId('account-status').filter({ hasText: 'Password changed' }).waitFor();
+    // This browser's new session works (a change needs its new CSRF token too); the old password does not.
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByLabel('Name').fill('after-change');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.locator('[data-testid="api-keys"] tr[data-key="after-change"]').waitFor();
+    const old = await fetch(`${server.url}/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'ada', password: 'ada-long-password' }),
+    });
+    expect(old.status).toBe(401);
+  });
+
   it('had no script errors', () => {
     expect(problems).toEqual([]);
   });

@@ -26,6 +26,7 @@ const EXPECTED: Record<string, Role | 'public'> = {
   'POST /api/session': 'public',
   'DELETE /api/session': 'public',
   'GET /api/session': 'viewer',
+  'PUT /api/session/password': 'viewer',
   'GET /api/users': 'admin',
   'POST /api/users': 'admin',
   'GET /api/users/:name': 'admin',

@@ -4,6 +4,7 @@ import './styles.css';
 import { session } from './api';
 import { fill, h } from './dom';
 import { live } from './live';
+import { accountRoute } from './pages/account';
 import { apiKeysRoute } from './pages/api-keys';
 import { deviceRoute } from './pages/device';
 import { firmwareRoute } from './pages/firmware';
@@ -13,7 +14,15 @@ import { signInPage } from './pages/signin';
 import { usersRoute } from './pages/users';
 import { pageTitle, type Route } from './route';
 
-const ROUTES: Route[] = [fleetRoute, deviceRoute, securityRoute, firmwareRoute, usersRoute, apiKeysRoute];
+const ROUTES: Route[] = [
+  fleetRoute,
+  deviceRoute,
+  securityRoute,
+  firmwareRoute,
+  usersRoute,
+  apiKeysRoute,
+  accountRoute,
+];
 const allowed = (r: Route) => r.role === undefined || session.can(r.role);
 
 const app = document.getElementById('app') as HTMLElement;

@@ -2,14 +2,17 @@
  * Dashboard sign-in under /api: `POST /api/session` `{"name", "password"}` → 204 with the
  * session cookie (httpOnly, SameSite=Strict, Secure over TLS), `GET /api/session` → who is
  * signed in (and the session's CSRF token), `DELETE /api/session` → signed out everywhere the
- * cookie was.
+ * cookie was, `PUT /api/session/password` `{"current_password", "new_password"}` → the signed-in
+ * account's own password changed (every session of it ends; this one gets a new cookie).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type AdminAccess, requireAccess, role } from '../../http/admin/admin-auth.js';
 import { asFields, invalid } from '../../http/admin/params.js';
+import { ApiError } from '../../model/errors.js';
 import { actorOf } from '../../model/operator.js';
 import type { OperatorStore } from '../../ports/operator-store.js';
 import { readCookie, SESSION_COOKIE } from '../operator-access.js';
+import { checkPassword } from '../operator-service.js';
 import { csrfTokenOf, sha256 } from '../secrets.js';
 import type { SignIn } from '../sign-in.js';
 
@@ -17,6 +20,8 @@ export interface SessionRouteDeps {
   access: AdminAccess;
   signIn: SignIn;
   store: OperatorStore;
+  /** Sets an account's password (checked for length, hashed, audited). */
+  setPassword(name: string, password: unknown, actor: string): Promise<unknown>;
 }
 
 function cookie(request: FastifyRequest, value: string, maxAgeSeconds: number): string {
@@ -59,6 +64,30 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRouteDeps
       actor: actorOf(p),
       ...(sessionId ? { csrf_token: csrfTokenOf(sessionId) } : {}),
     };
+  });
+
+  app.put('/session/password', role('viewer'), async (request, reply) => {
+    const p = request.principal;
+    if (p?.kind !== 'user') {
+      // An API key or the admin token has no password of its own to change.
+      throw new ApiError('conflict', 'Only an account signed in with its password can change that password.');
+    }
+    const f = asFields(request.body);
+    if (
+      typeof f.current_password !== 'string' ||
+      f.current_password === '' ||
+      f.current_password.length > 1024
+    )
+      invalid('current_password', 'required: the password in use now');
+    const next = checkPassword(f.new_password, 'new_password');
+    // The current password is checked as a sign-in is: slowed, locked and recorded the same way.
+    await signIn.signIn(p.name, f.current_password, request.ip, request.id);
+    await deps.setPassword(p.name, next, actorOf(p));
+    // The change ended every session of the account, this one too: the browser gets a new one.
+    const session = await signIn.signIn(p.name, next, request.ip, request.id);
+    noStore(reply);
+    reply.header('set-cookie', cookie(request, session.sessionId, Math.floor(signIn.sessions.maxMs / 1000)));
+    reply.code(204).send();
   });
 
   // Public: signing out needs no valid session (an expired one is forgotten just the same).
