@@ -1,6 +1,6 @@
 /**
  * Why here: the reasons an upload is refused by its device's policy are named by the storage
- * port's commit outcome and decided by `ingest/upload-policy.ts`; defined below both so the port
+ * port's commit outcome and decided by `devices/upload-policy.ts`; defined below both so the port
  * does not import the ingest stage that imports it.
  */
 

@@ -1,7 +1,7 @@
 /**
  * Why here: the anti-replay vocabulary (how a device's nonces are checked, what a device row
  * keeps, why a nonce is refused) is shared by the device model, the storage ports, the ingest
- * rule (`ingest/replay-window.ts`), the settings and every adapter. Kept at the bottom of the
+ * rule (`model/replay-window.ts`), the settings and every adapter. Kept at the bottom of the
  * source tree, with no imports, so none of them has to depend on another to name it.
  */
 

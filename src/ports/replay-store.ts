@@ -1,7 +1,7 @@
 /**
  * Where a device's anti-replay state is checked and advanced for the PostgreSQL store. Both
  * implementations (`adapters/postgres/in-transaction-replay.ts`, `adapters/redis/`) apply the
- * rule of `ingest/replay-window.ts`; they differ in what an acknowledged upload is guaranteed:
+ * rule of `model/replay-window.ts`; they differ in what an acknowledged upload is guaranteed:
  *
  * - `database` (default): the state is a column of the device row, decided under that row's lock
  *   and written in the upload's own transaction. A nonce is consumed exactly when its upload is

@@ -130,7 +130,7 @@ async function runSequence(
   together: boolean,
 ): Promise<boolean> {
   replayWindow ??= await fromDist<typeof import('../../src/model/replay-window.js')>(
-    'src/ingest/replay-window.js',
+    'src/model/replay-window.js',
   );
   const { armedAt, UNARMED } = replayWindow;
   await storage.createDevice(

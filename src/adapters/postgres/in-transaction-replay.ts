@@ -1,6 +1,6 @@
 /**
  * The `database` replay store (see `ports/replay-store.ts`): the device row is the only state,
- * decided under its lock in the upload's transaction by the rule of `ingest/replay-window.ts`.
+ * decided under its lock in the upload's transaction by the rule of `model/replay-window.ts`.
  */
 import { checkReplay } from '../../model/replay-window.js';
 import type { ReplayStore } from '../../ports/replay-store.js';

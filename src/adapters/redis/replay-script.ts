@@ -1,5 +1,5 @@
 /**
- * The replay rule of `ingest/replay-window.ts` as one Redis Lua script, so check and advance are
+ * The replay rule of `model/replay-window.ts` as one Redis Lua script, so check and advance are
  * atomic per device across every instance. Lua numbers are doubles, so the 1024-bit `seen` bitmap
  * is kept as 64 limbs of 16 bits (every intermediate value stays far below 2^53) and stored as the
  * same hex text the device row holds (`bigint.toString(16)`).
