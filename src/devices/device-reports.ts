@@ -3,7 +3,7 @@
  * at boot, an energy report every `energy_poll_interval` and fault-recovery reports. Validation of
  * the bodies (every problem names its field) and the shapes the admin API shows.
  */
-import { ApiError } from '../model/errors.js';
+import { invalid } from '../http/admin/params.js';
 import type { ReportRetention, StoredDeviceReport } from '../ports/storage.js';
 
 /** Newest reports kept per device: one registration, ~1 day of 5-min energy reports, 200 faults. */
@@ -33,10 +33,6 @@ const FAULT_DETAILS_MAX = 256;
 const MAX_MS = 2 ** 53 - 1;
 
 type Doc = Record<string, unknown>;
-
-function invalid(field: string, message: string): never {
-  throw new ApiError('invalid_parameter', `${field}: ${message}`, { details: { field } });
-}
 
 /** The device id of a bare report body: checked as an authenticated control document's is. */
 export { documentDeviceId as reportDeviceId } from './device-authenticator.js';

@@ -1,8 +1,14 @@
-/** `Authorization: Bearer <token>` compared in constant time with the one expected. */
+/** Bearer credentials: the token of an `Authorization: Bearer <token>` header, and a constant-time compare. */
 import { timingSafeEqual } from 'node:crypto';
 
-export function bearerMatches(header: string | undefined, expected: Buffer): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice(7).trim());
-  return given.length === expected.length && timingSafeEqual(given, expected);
+/** The token of `Authorization: Bearer <token>`; `null` for any other header, or none. */
+export function bearerToken(header: string | undefined): string | null {
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() : null;
+}
+
+/** Equal strings, compared in constant time (for equal lengths). */
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

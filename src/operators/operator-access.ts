@@ -11,10 +11,11 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AdminAccess } from '../http/admin/admin-auth.js';
+import { bearerToken, sameSecret } from '../http/bearer-token.js';
 import { ApiError } from '../model/errors.js';
 import type { Principal } from '../model/operator.js';
 import type { OperatorStore } from '../ports/operator-store.js';
-import { apiKeyPrefix, csrfTokenOf, sameSecret, sha256 } from './secrets.js';
+import { apiKeyPrefix, csrfTokenOf, sha256 } from './secrets.js';
 import type { SessionPolicy } from './sign-in.js';
 
 export const SESSION_COOKIE = 'ecowatt_session';
@@ -60,8 +61,8 @@ export class OperatorAccess implements AdminAccess {
   }
 
   private async bearer(header: string): Promise<Principal> {
-    if (!header.startsWith('Bearer ')) throw new ApiError('unauthorized');
-    const given = header.slice(7).trim();
+    const given = bearerToken(header);
+    if (given === null) throw new ApiError('unauthorized');
     const prefix = apiKeyPrefix(given);
     if (prefix !== null) {
       const now = this.now();

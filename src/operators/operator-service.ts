@@ -3,6 +3,7 @@
  * change names its actor and is audited in the store's transaction; a secret is handed out once
  * (a new API key) and kept only as a hash.
  */
+import { invalid } from '../http/admin/params.js';
 import { ApiError } from '../model/errors.js';
 import {
   type ApiKey,
@@ -20,10 +21,6 @@ import { newApiKey } from './secrets.js';
 
 const DAY_MS = 86_400_000;
 export const MAX_KEY_DAYS = 3650;
-
-function invalid(field: string, message: string): never {
-  throw new ApiError('invalid_parameter', `${field}: ${message}`, { details: { field } });
-}
 
 export function checkName(v: unknown, field = 'name'): string {
   if (typeof v !== 'string' || v === '') invalid(field, 'required');

@@ -47,13 +47,7 @@ export function createOperators(settings: OperatorSettings, deps: OperatorsDeps)
     service,
     signIn,
     async register(app) {
-      await app.register(sessionRoutes, {
-        prefix: '/api',
-        access,
-        signIn,
-        store,
-        setPassword: (name, password, actor) => service.setPassword(name, password, actor),
-      });
+      await app.register(sessionRoutes, { prefix: '/api', access, signIn, store, operators: service });
       await app.register(operatorRoutes, { prefix: '/api', access, operators: service });
     },
   };

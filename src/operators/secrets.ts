@@ -3,16 +3,9 @@
  * and recognise the key, the whole key only as its SHA-256) and session ids (in the browser's
  * cookie only; stored as their SHA-256). A session's CSRF token is derived from its id.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-/** Equal strings, compared in constant time (for equal lengths). */
-export function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 const API_KEY = /^ew_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{32,64})$/;
 

@@ -93,6 +93,14 @@ export class SignIn {
   }
 
   async signIn(name: string, password: string, source: string, requestId: string): Promise<SignedIn> {
+    return this.openSession(await this.verify(name, password, source, requestId));
+  }
+
+  /**
+   * Checks a name and password as a sign-in does (locks, the failure floor, security events) and
+   * answers the account when they hold; its failure count is cleared and the time recorded.
+   */
+  async verify(name: string, password: string, source: string, requestId: string): Promise<Operator> {
     const started = performance.now();
     const now = this.now();
     const event = (code: string, reason: string, detail: Record<string, unknown>) =>
@@ -122,16 +130,8 @@ export class SignIn {
     if (op?.enabled && good) {
       this.sources.clear(source);
       await this.store.recordSignIn(op.name, now);
-      const sessionId = newSessionId();
-      const expiresAt = now + this.sessions.maxMs;
-      await this.store.createSession({ idHash: sha256(sessionId), name: op.name, createdAt: now, expiresAt });
-      void this.cleanup(now);
       const { passwordHash: _, ...operator } = op;
-      return {
-        sessionId,
-        expiresAt,
-        operator: { ...operator, lastSignInAt: now, failedSignIns: 0, lockedUntil: null },
-      };
+      return { ...operator, lastSignInAt: now, failedSignIns: 0, lockedUntil: null };
     }
     const reason = !op ? 'unknown_account' : !good ? 'wrong_password' : 'account_disabled';
     const bySource = this.sources.fail(source, now);
@@ -147,6 +147,21 @@ export class SignIn {
     }
     await sleep(started + FAILURE_FLOOR_MS - performance.now());
     throw new ApiError('sign_in_failed');
+  }
+
+  /** A new session of an account whose credentials were just checked. */
+  async openSession(operator: Operator): Promise<SignedIn> {
+    const now = this.now();
+    const sessionId = newSessionId();
+    const expiresAt = now + this.sessions.maxMs;
+    await this.store.createSession({
+      idHash: sha256(sessionId),
+      name: operator.name,
+      createdAt: now,
+      expiresAt,
+    });
+    void this.cleanup(now);
+    return { sessionId, expiresAt, operator };
   }
 
   /** Drops expired sessions now and then (each check of a session also refuses an expired one). */

@@ -12,6 +12,7 @@ import { OperatorService } from '../../operators/operator-service.js';
 import { loadSettings } from '../../settings/load-settings.js';
 import { SettingsError } from '../../settings/parsers.js';
 import { addClientOptions, adminRequest, CliError, type ClientOptions, guarded } from '../admin-client.js';
+import { readInput } from '../key-options.js';
 
 type Opts = ClientOptions & {
   role?: string;
@@ -41,16 +42,10 @@ interface KeyRow {
   last_used_at: string | null;
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  let text = '';
-  for await (const chunk of stream) text += chunk.toString();
-  return text;
-}
-
 /** A password from stdin (`--password-stdin`: its first line), or typed twice at a hidden prompt. */
 async function readPassword(o: Opts): Promise<string> {
   if (o.passwordStdin) {
-    const line = (await readAll(process.stdin)).split(/\r?\n/)[0] ?? '';
+    const line = (await readInput(undefined)).toString('utf8').split(/\r?\n/)[0] ?? '';
     if (!line) throw new CliError('--password-stdin: stdin held no password');
     return line;
   }

@@ -3,14 +3,13 @@
  * `ECOWATT_METRICS_TOKEN` is set (deployments where it must not be public).
  */
 import type { FastifyInstance } from 'fastify';
-import { bearerMatches } from '../../http/bearer-token.js';
+import { bearerToken, sameSecret } from '../../http/bearer-token.js';
 import { ApiError } from '../../model/errors.js';
 import type { Metrics } from '../metrics.js';
 
 export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics, token?: string): void {
-  const expected = token === undefined ? undefined : Buffer.from(token);
   app.get('/metrics', async (request, reply) => {
-    if (expected && !bearerMatches(request.headers.authorization, expected)) {
+    if (token !== undefined && !sameSecret(bearerToken(request.headers.authorization) ?? '', token)) {
       throw new ApiError('unauthorized');
     }
     reply.header('content-type', metrics.registry.contentType);

@@ -12,7 +12,7 @@ import { ApiError } from '../../model/errors.js';
 import { actorOf } from '../../model/operator.js';
 import type { OperatorStore } from '../../ports/operator-store.js';
 import { readCookie, SESSION_COOKIE } from '../operator-access.js';
-import { checkPassword } from '../operator-service.js';
+import { checkPassword, type OperatorService } from '../operator-service.js';
 import { csrfTokenOf, sha256 } from '../secrets.js';
 import type { SignIn } from '../sign-in.js';
 
@@ -20,8 +20,7 @@ export interface SessionRouteDeps {
   access: AdminAccess;
   signIn: SignIn;
   store: OperatorStore;
-  /** Sets an account's password (checked for length, hashed, audited). */
-  setPassword(name: string, password: unknown, actor: string): Promise<unknown>;
+  operators: Pick<OperatorService, 'setPassword'>;
 }
 
 function cookie(request: FastifyRequest, value: string, maxAgeSeconds: number): string {
@@ -81,10 +80,10 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRouteDeps
       invalid('current_password', 'required: the password in use now');
     const next = checkPassword(f.new_password, 'new_password');
     // The current password is checked as a sign-in is: slowed, locked and recorded the same way.
-    await signIn.signIn(p.name, f.current_password, request.ip, request.id);
-    await deps.setPassword(p.name, next, actorOf(p));
+    await signIn.verify(p.name, f.current_password, request.ip, request.id);
+    const operator = await deps.operators.setPassword(p.name, next, actorOf(p));
     // The change ended every session of the account, this one too: the browser gets a new one.
-    const session = await signIn.signIn(p.name, next, request.ip, request.id);
+    const session = await signIn.openSession(operator);
     noStore(reply);
     reply.header('set-cookie', cookie(request, session.sessionId, Math.floor(signIn.sessions.maxMs / 1000)));
     reply.code(204).send();
