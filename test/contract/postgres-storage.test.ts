@@ -356,6 +356,21 @@ if (await servicesAvailable('postgres')) {
       await store.close();
     });
 
+    it('lives through the database dropping a connection that is in use, and carries on', async () => {
+      const s = await schema('dropped');
+      const store = await PostgresStorage.open({ url: s.url, poolSize: 2 });
+      const c = await store.pool.connect();
+      const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await s.query('SELECT pg_terminate_backend($1)', [rows[0]?.pid]);
+      // The socket error reaches the client while it is checked out (no query running): an
+      // 'error' event nobody listened to would end the process here.
+      await new Promise((r) => setTimeout(r, 200));
+      await expect(c.query('SELECT 1')).rejects.toThrow();
+      c.release(new Error('connection lost'));
+      expect(await store.commitUpload(upload('after-drop', 10001))).toMatchObject({ ok: true });
+      await store.close();
+    });
+
     it('answers 503-worthy errors, not wrong answers, when the database is gone', async () => {
       const s = await schema('down');
       const store = await PostgresStorage.open({ url: s.url, poolSize: 2 });

@@ -37,6 +37,13 @@ export function createPool(opts: PoolOptions): pg.Pool {
   });
   // An idle client whose server went away: the pool drops it; the next query reconnects.
   pool.on('error', () => undefined);
+  // A client in use whose server goes away (PostgreSQL stopped or restarted mid-transaction)
+  // emits 'error' too, and pg-pool listens only while it is idle: without this listener the
+  // process would crash. Its queries are failed all the same, and the caller releases it with
+  // the error, which destroys it.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return pool;
 }
 
