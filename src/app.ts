@@ -20,6 +20,7 @@ import { resolveFleetKeys } from './fleet-keys.js';
 import { registerSourceLimit } from './http/device/source-limit.js';
 import { createHttpServer } from './http/http-server.js';
 import { registerJsonBody } from './http/json-body.js';
+import { registerApiDocs } from './http/openapi/api-docs.js';
 import { registerV2ResponseSigning } from './http/v2-response-signing.js';
 import { createIngest } from './ingest/ingest-module.js';
 import { loadKeyVault } from './master-key.js';
@@ -77,6 +78,7 @@ export async function createApp(settings: Settings): Promise<App> {
   const metrics = new Metrics(storage);
   metrics.instrument(http);
   registerJsonBody(http);
+  await registerApiDocs(http);
   registerV2ResponseSigning(http);
   // Who sent a device request, for uploads and control requests alike; refusals leave one way.
   const refusals = new Refusals(events, settings.server.mode);

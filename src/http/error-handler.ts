@@ -4,6 +4,7 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ApiError, ERROR_CODES, type ErrorCode } from '../model/errors.js';
+import { invalidField } from './validation-error.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
@@ -28,7 +29,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
       message = ERROR_CODES[code].message;
     } else if (err.validation) {
       code = 'invalid_parameter';
-      message = err.message;
+      const invalid = invalidField(err.validation, err.validationContext);
+      message = invalid.message;
+      details = { field: invalid.field };
     } else if (err instanceof SyntaxError || err.statusCode === 400) {
       code = 'malformed_json';
       message = ERROR_CODES.malformed_json.message;

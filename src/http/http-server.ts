@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import pino from 'pino';
 import type { ServerSettings } from '../settings/sections.js';
+import { addSharedSchemas } from './api-schemas.js';
 import { registerErrorHandling } from './error-handler.js';
 
 const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
@@ -38,6 +39,10 @@ export function createHttpServer(settings: ServerSettings): FastifyInstance {
       disableRequestLogging: settings.logLevel !== 'debug' && settings.logLevel !== 'trace',
     }),
     return503OnClosing: true,
+    // Route schemas (TypeBox, api-schemas.ts) validate admin requests: an unknown body field is
+    // refused, not silently dropped, and a failure carries the schema that failed (its description
+    // words the message, validation-error.ts).
+    ajv: { customOptions: { removeAdditional: false, verbose: true } },
     ...(settings.trustProxy ? { trustProxy: settings.trustProxy } : {}),
     // Node's defaults never cut off a client that trickles its body, and check headers only every
     // 30 s; slow clients must not be able to hold connections (PROTOCOL.md §10, reliability suite).
@@ -49,13 +54,20 @@ export function createHttpServer(settings: ServerSettings): FastifyInstance {
     },
   });
   registerErrorHandling(http);
+  addSharedSchemas(http);
   const table: RouteEntry[] = [];
   tables.set(http, table);
   http.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) {
       if (method === 'HEAD') continue;
-      const role = (route.config as { role?: string } | undefined)?.role;
-      table.push({ method, url: route.url, role });
+      // Read when asked: a plugin's own onRoute hook (the API docs) may declare the role after this one ran.
+      table.push({
+        method,
+        url: route.url,
+        get role() {
+          return (route.config as { role?: string } | undefined)?.role;
+        },
+      });
     }
   });
   return http;

@@ -75,3 +75,8 @@ export class ApiError extends Error {
 export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_CODES, code);
 }
+
+/** `invalid_parameter` naming the field, as schema validation answers (http/validation-error.ts). */
+export function invalidParameter(field: string, message: string): never {
+  throw new ApiError('invalid_parameter', `${field}: ${message}`, { details: { field } });
+}

@@ -82,6 +82,14 @@ const EXPECTED: Record<string, Role | 'public'> = {
   'GET /api/dashboard/fleet': 'viewer',
   'GET /api/devices/:id/uploads': 'viewer',
   'GET /api/devices/:id/series': 'viewer',
+  // The API's own description (http/openapi/api-docs.ts): public, nothing a client could not learn by calling.
+  'GET /api/openapi.json': 'public',
+  'GET /api/docs': 'public',
+  'GET /api/docs/static/index.html': 'public',
+  'GET /api/docs/static/swagger-initializer.js': 'public',
+  'GET /api/docs/json': 'public',
+  'GET /api/docs/yaml': 'public',
+  'GET /api/docs/static/*': 'public',
 };
 
 const PARAMS: Record<string, string> = {

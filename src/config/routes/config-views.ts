@@ -1,8 +1,10 @@
-/** JSON shapes of the configuration admin API. */
+/** JSON shapes of the configuration admin API (their schemas: config-schemas.ts). */
 
+import type { Static } from 'typebox';
 import type { ConfigVersion, ScopeConfig } from '../../ports/config-store.js';
 import type { DeviceConfigStatus } from '../config-service.js';
 import type { KeyStatus, Running } from '../config-state.js';
+import type { ConfigVersionView, DeviceConfigView, FleetConfigView } from './config-schemas.js';
 
 const iso = (t: number | null | undefined) =>
   t === null || t === undefined ? null : new Date(t).toISOString();
@@ -32,7 +34,7 @@ function keyView(k: KeyStatus) {
   };
 }
 
-export function deviceConfigView(s: DeviceConfigStatus) {
+export function deviceConfigView(s: DeviceConfigStatus): Static<typeof DeviceConfigView> {
   return {
     device_id: s.deviceId,
     generation: s.generation,
@@ -49,11 +51,11 @@ export function deviceConfigView(s: DeviceConfigStatus) {
   };
 }
 
-export function fleetConfigView(f: ScopeConfig) {
+export function fleetConfigView(f: ScopeConfig): Static<typeof FleetConfigView> {
   return { version: f.version, config: f.values, updated_at: iso(f.updatedAt) };
 }
 
-export function versionView(v: ConfigVersion) {
+export function versionView(v: ConfigVersion): Static<typeof ConfigVersionView> {
   return {
     version: v.version,
     scope: v.scope === null ? 'fleet' : 'device',
