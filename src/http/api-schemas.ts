@@ -71,7 +71,8 @@ export const Limit = (dflt: number, max: number) =>
 /** A time in a query: ISO 8601, or epoch seconds (≤ 11 digits) or milliseconds. */
 export const QueryTime = Type.Optional(
   Type.String({
-    pattern: '^(\\d{1,16}|\\d{4}-\\d{2}-\\d{2}.*)$',
+    // Empty is absent, as a form with a blank field sends it.
+    pattern: '^(|\\d{1,16}|\\d{4}-\\d{2}-\\d{2}.*)$',
     description: 'an ISO 8601 time, or epoch seconds (up to 11 digits) or milliseconds',
   }),
 );

@@ -5,6 +5,7 @@ import pino from 'pino';
 import type { ServerSettings } from '../settings/sections.js';
 import { addSharedSchemas } from './api-schemas.js';
 import { registerErrorHandling } from './error-handler.js';
+import { registerRequestValidation } from './request-validation.js';
 
 const LOG_BUFFER_BYTES = 16 * 1024 * 1024;
 
@@ -39,10 +40,6 @@ export function createHttpServer(settings: ServerSettings): FastifyInstance {
       disableRequestLogging: settings.logLevel !== 'debug' && settings.logLevel !== 'trace',
     }),
     return503OnClosing: true,
-    // Route schemas (TypeBox, api-schemas.ts) validate admin requests: an unknown body field is
-    // refused, not silently dropped, and a failure carries the schema that failed (its description
-    // words the message, validation-error.ts).
-    ajv: { customOptions: { removeAdditional: false, verbose: true } },
     ...(settings.trustProxy ? { trustProxy: settings.trustProxy } : {}),
     // Node's defaults never cut off a client that trickles its body, and check headers only every
     // 30 s; slow clients must not be able to hold connections (PROTOCOL.md §10, reliability suite).
@@ -55,6 +52,7 @@ export function createHttpServer(settings: ServerSettings): FastifyInstance {
   });
   registerErrorHandling(http);
   addSharedSchemas(http);
+  registerRequestValidation(http);
   const table: RouteEntry[] = [];
   tables.set(http, table);
   http.addHook('onRoute', (route) => {
