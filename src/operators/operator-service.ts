@@ -3,8 +3,7 @@
  * change names its actor and is audited in the store's transaction; a secret is handed out once
  * (a new API key) and kept only as a hash.
  */
-import { invalid } from '../http/admin/params.js';
-import { ApiError } from '../model/errors.js';
+import { ApiError, invalidParameter } from '../model/errors.js';
 import {
   type ApiKey,
   isRole,
@@ -23,21 +22,21 @@ const DAY_MS = 86_400_000;
 export const MAX_KEY_DAYS = 3650;
 
 export function checkName(v: unknown, field = 'name'): string {
-  if (typeof v !== 'string' || v === '') invalid(field, 'required');
+  if (typeof v !== 'string' || v === '') invalidParameter(field, 'required');
   if (!NAME_PATTERN.test(v))
-    invalid(field, 'at most 64 letters, digits, ".", "_" or "-", starting with a letter or digit');
+    invalidParameter(field, 'at most 64 letters, digits, ".", "_" or "-", starting with a letter or digit');
   return v;
 }
 
 export function checkRole(v: unknown, field = 'role'): Role {
-  if (!isRole(v)) invalid(field, `expected one of ${ROLES.join(', ')}`);
+  if (!isRole(v)) invalidParameter(field, `expected one of ${ROLES.join(', ')}`);
   return v;
 }
 
 export function checkPassword(v: unknown, field = 'password'): string {
-  if (typeof v !== 'string' || v === '') invalid(field, 'required');
+  if (typeof v !== 'string' || v === '') invalidParameter(field, 'required');
   if (v.length < PASSWORD_MIN || v.length > PASSWORD_MAX)
-    invalid(field, `expected ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
+    invalidParameter(field, `expected ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
   return v;
 }
 
@@ -126,7 +125,7 @@ export class OperatorService {
     if (input.expiresDays !== undefined && input.expiresDays !== null) {
       const d = input.expiresDays;
       if (typeof d !== 'number' || !Number.isInteger(d) || d < 1 || d > MAX_KEY_DAYS)
-        invalid('expires_days', `expected an integer from 1 to ${MAX_KEY_DAYS}`);
+        invalidParameter('expires_days', `expected an integer from 1 to ${MAX_KEY_DAYS}`);
       expiresAt = this.now() + d * DAY_MS;
     }
     // A prefix collision is as unlikely as guessing 48 random bits; draw again rather than fail.

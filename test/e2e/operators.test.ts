@@ -113,7 +113,7 @@ describe('operators: CLI, sign-in and secrets', () => {
       env,
       input: 'x\n',
     });
-    expect(badRole.stderr).toContain('role: expected one of viewer, operator, admin');
+    expect(badRole.stderr).toContain('role: expected "viewer" or "operator" or "admin"');
 
     const created = await ecowatt(
       ['apikey', 'create', 'ci', '--role', 'viewer', '--expires-days', '30', '--json'],

@@ -1,9 +1,17 @@
 /** Control commands under /api: queue, list, show, cancel. */
 import type { FastifyInstance } from 'fastify';
-import { type AdminAccess, actor, requireAccess, role } from '../../http/admin/admin-auth.js';
-import { asFields, invalid, optString, parseLimit } from '../../http/admin/params.js';
-import type { CommandStatus } from '../../ports/command-store.js';
-import { COMMAND_STATUSES, type CommandService } from '../command-service.js';
+import { adminApi } from '../../http/admin/admin-api.js';
+import { type AdminAccess, actor, role } from '../../http/admin/admin-auth.js';
+import { IdParams, ReasonBody } from '../../http/api-schemas.js';
+import type { CommandService } from '../command-service.js';
+import {
+  CommandBody,
+  CommandList,
+  CommandListQuery,
+  CommandParams,
+  CommandView,
+  roleRouteErrors,
+} from './command-api-schemas.js';
 import { commandView } from './command-views.js';
 
 export interface CommandRouteDeps {
@@ -11,46 +19,84 @@ export interface CommandRouteDeps {
   access: AdminAccess;
 }
 
-type IdParams = { id: string };
-type CommandParams = IdParams & { cid: string };
-
-function parseStatus(v: string | undefined): CommandStatus | undefined {
-  if (v === undefined || v === '') return undefined;
-  if (!(COMMAND_STATUSES as readonly string[]).includes(v))
-    invalid('status', `expected one of ${COMMAND_STATUSES.join(', ')}`);
-  return v as CommandStatus;
-}
-
 export async function commandRoutes(app: FastifyInstance, deps: CommandRouteDeps): Promise<void> {
-  requireAccess(app, deps.access);
+  const api = adminApi(app, deps.access);
   const { commands } = deps;
 
-  app.post<{ Params: IdParams }>('/devices/:id/commands', role('operator'), async (request, reply) => {
-    const command = await commands.send(request.params.id, asFields(request.body), actor(request));
-    reply.code(201);
-    return commandView(command);
-  });
-
-  app.get<{ Params: IdParams; Querystring: Record<string, string> }>(
+  api.post(
     '/devices/:id/commands',
-    role('viewer'),
+    {
+      ...role('operator'),
+      schema: {
+        summary: 'Queue a command for a device',
+        description:
+          'The device fetches it when it polls for commands (`/commands/<id>/poll`), one at a time, oldest first; an invalid command queues nothing.',
+        params: IdParams,
+        body: CommandBody,
+        response: { 201: CommandView, ...roleRouteErrors('operator', true, 'not_found') },
+      },
+    },
+    async (request, reply) => {
+      const command = await commands.send(request.params.id, request.body, actor(request));
+      reply.code(201);
+      return commandView(command);
+    },
+  );
+
+  api.get(
+    '/devices/:id/commands',
+    {
+      ...role('viewer'),
+      schema: {
+        summary: "A device's commands, newest first",
+        params: IdParams,
+        querystring: CommandListQuery,
+        response: { 200: CommandList, ...roleRouteErrors('viewer', false, 'not_found') },
+      },
+    },
     async (request) => {
-      const q = request.query;
-      const status = parseStatus(q.status);
+      const { status, limit } = request.query;
       const list = await commands.list(request.params.id, {
-        limit: parseLimit('limit', q.limit, 100, 1000),
+        limit: limit ?? 100,
         ...(status ? { status } : {}),
       });
       return { commands: list.map(commandView) };
     },
   );
 
-  app.get<{ Params: CommandParams }>('/devices/:id/commands/:cid', role('viewer'), async (request) =>
-    commandView(await commands.get(request.params.id, request.params.cid)),
+  api.get(
+    '/devices/:id/commands/:cid',
+    {
+      ...role('viewer'),
+      schema: {
+        summary: 'A command',
+        params: CommandParams,
+        response: { 200: CommandView, ...roleRouteErrors('viewer', false, 'not_found') },
+      },
+    },
+    async (request) => commandView(await commands.get(request.params.id, request.params.cid)),
   );
 
-  app.delete<{ Params: CommandParams }>('/devices/:id/commands/:cid', role('operator'), async (request) => {
-    const reason = optString(asFields(request.body), 'reason') ?? null;
-    return commandView(await commands.cancel(request.params.id, request.params.cid, actor(request), reason));
-  });
+  api.delete(
+    '/devices/:id/commands/:cid',
+    {
+      ...role('operator'),
+      schema: {
+        summary: 'Cancel a pending command',
+        description: 'Refused (409) once the command is in flight or finished.',
+        params: CommandParams,
+        body: ReasonBody,
+        response: { 200: CommandView, ...roleRouteErrors('operator', true, 'not_found', 'conflict') },
+      },
+    },
+    async (request) =>
+      commandView(
+        await commands.cancel(
+          request.params.id,
+          request.params.cid,
+          actor(request),
+          request.body.reason ?? null,
+        ),
+      ),
+  );
 }

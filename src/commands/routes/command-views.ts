@@ -1,9 +1,12 @@
-/** JSON shape of a command in the admin API. */
+/** JSON shape of a command in the admin API (its schema: command-api-schemas.ts). */
 
+import type { Static } from 'typebox';
 import type { StoredCommand } from '../../ports/command-store.js';
 import { firmwareCommand } from '../command-answer.js';
+import type { CommandView } from './command-api-schemas.js';
 
-const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+const iso = (t: number) => new Date(t).toISOString();
+const isoOrNull = (t: number | null) => (t === null ? null : iso(t));
 
 function deviceCommand(c: StoredCommand) {
   try {
@@ -13,7 +16,7 @@ function deviceCommand(c: StoredCommand) {
   }
 }
 
-export function commandView(c: StoredCommand) {
+export function commandView(c: StoredCommand): Static<typeof CommandView> {
   return {
     id: c.id,
     device_id: c.deviceId,
@@ -26,12 +29,12 @@ export function commandView(c: StoredCommand) {
     attempts: c.attempts,
     max_attempts: c.maxAttempts,
     lease_seconds: c.leaseMs / 1000,
-    lease_expires_at: iso(c.leaseUntil),
+    lease_expires_at: isoOrNull(c.leaseUntil),
     created_at: iso(c.createdAt),
     created_by: c.createdBy,
     reason: c.reason,
-    delivered_at: iso(c.deliveredAt),
-    completed_at: iso(c.completedAt),
+    delivered_at: isoOrNull(c.deliveredAt),
+    completed_at: isoOrNull(c.completedAt),
     detail: c.detail,
     cancelled_by: c.cancelledBy,
   };

@@ -9,8 +9,19 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
 import { authenticate13, closeAfterReply } from '../../devices/routes/device-reply.js';
+import { deviceProtocol } from '../../http/api-schemas.js';
 import { buildCommandPollAnswer } from '../command-answer.js';
 import type { CommandService } from '../command-service.js';
+import {
+  DevicePathParams,
+  getPollErrors,
+  PollAnswer,
+  PollBody,
+  postPollErrors,
+  ResultAnswer,
+  ResultBody,
+  resultErrors,
+} from './command-channel-schemas.js';
 
 export interface CommandDeviceRouteDeps {
   guard: ControlRequestGuard;
@@ -29,23 +40,59 @@ export async function commandDeviceRoutes(app: FastifyInstance, deps: CommandDev
     return buildCommandPollAnswer(await commands.poll(caller.device.id));
   };
 
-  app.get<{ Params: IdParams }>('/commands/:id/poll', async (request) =>
-    poll(request.params.id, undefined, request),
+  const pollSummary = 'Fetch the next command (generation 1.3)';
+  app.get<{ Params: IdParams }>(
+    '/commands/:id/poll',
+    {
+      ...deviceProtocol,
+      schema: {
+        summary: pollSummary,
+        description: 'As the 1.3 firmware polls, unsigned (PROTOCOL-1.3.md §7).',
+        params: DevicePathParams,
+        response: { 200: PollAnswer, ...getPollErrors },
+      },
+    },
+    async (request) => poll(request.params.id, undefined, request),
   );
-  app.post<{ Params: IdParams }>('/commands/:id/poll', async (request) =>
-    poll(request.params.id, request.body, request),
+  app.post<{ Params: IdParams }>(
+    '/commands/:id/poll',
+    {
+      ...deviceProtocol,
+      schema: {
+        summary: pollSummary,
+        description: 'The same with a body: sealed, or bare where allowed (PROTOCOL-1.3.md §7).',
+        params: DevicePathParams,
+        body: PollBody,
+        response: { 200: PollAnswer, ...postPollErrors },
+      },
+    },
+    async (request) => poll(request.params.id, request.body, request),
   );
 
-  app.post<{ Params: IdParams }>('/commands/:id/result', async (request) => {
-    const id = request.params.id;
-    const caller = await authenticate13(guard, request, id, request.body);
-    const { command, duplicate } = await commands.report(caller.device.id, caller.document);
-    return {
-      success: true,
-      device_id: caller.device.id,
-      command_id: command.id,
-      status: command.status,
-      duplicate,
-    };
-  });
+  app.post<{ Params: IdParams }>(
+    '/commands/:id/result',
+    {
+      ...deviceProtocol,
+      schema: {
+        summary: "Report a command's outcome (generation 1.3)",
+        description:
+          'A second result for the same command is acknowledged as a duplicate; the first one stands (PROTOCOL-1.3.md §7).',
+        params: DevicePathParams,
+        body: ResultBody,
+        response: { 200: ResultAnswer, ...resultErrors },
+      },
+    },
+    async (request) => {
+      const id = request.params.id;
+      const caller = await authenticate13(guard, request, id, request.body);
+      const { command, duplicate } = await commands.report(caller.device.id, caller.document);
+      return {
+        success: true,
+        device_id: caller.device.id,
+        command_id: command.id,
+        status: command.status,
+        duplicate,
+      };
+    },
+  );
 }

@@ -11,7 +11,9 @@ import { SqlOperatorStore } from '../../../src/adapters/sql/operator-store.js';
 import { SqliteStorage } from '../../../src/adapters/sqlite/sqlite-storage.js';
 import { LiveHub } from '../../../src/dashboard/live-hub.js';
 import { requireAccess, role } from '../../../src/http/admin/admin-auth.js';
+import { addSharedSchemas } from '../../../src/http/api-schemas.js';
 import { registerErrorHandling } from '../../../src/http/error-handler.js';
+import { registerRequestValidation } from '../../../src/http/request-validation.js';
 import { ApiError } from '../../../src/model/errors.js';
 import { lockedUntil, roleAllows } from '../../../src/model/operator.js';
 import { OperatorAccess, readCookie } from '../../../src/operators/operator-access.js';
@@ -357,6 +359,9 @@ describe('the session cookie', () => {
     const storage = await SqliteStorage.open({ dataDir: ':memory:', synchronous: 'FULL', maxBatch: 64 });
     const app = Fastify({ trustProxy: true });
     registerErrorHandling(app);
+    // As http-server.ts sets up every app: the routes' schemas name the shared error answer.
+    addSharedSchemas(app);
+    registerRequestValidation(app);
     const operators = createOperators(
       { sessionIdleMinutes: 30, sessionMaxHours: 12, signInMaxFailures: 5, signInLockSeconds: 60 },
       {
