@@ -3,7 +3,7 @@
  * at boot, an energy report every `energy_poll_interval` and fault-recovery reports. Validation of
  * the bodies (every problem names its field) and the shapes the admin API shows.
  */
-import { invalid } from '../http/admin/params.js';
+import { invalidParameter } from '../model/errors.js';
 import type { ReportRetention, StoredDeviceReport } from '../ports/storage.js';
 
 /** Newest reports kept per device: one registration, ~1 day of 5-min energy reports, 200 faults. */
@@ -45,27 +45,27 @@ const CONTROL_BUT_SPACE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 function text(doc: Doc, field: string, max: number, opts: { multiline?: boolean; required?: boolean } = {}) {
   const v = doc[field];
   if (v === undefined || v === null) {
-    if (opts.required) invalid(field, 'required');
+    if (opts.required) invalidParameter(field, 'required');
     return null;
   }
-  if (typeof v !== 'string') invalid(field, 'expected a string');
-  if (opts.required && v.length === 0) invalid(field, 'must not be empty');
-  if (v.length > max) invalid(field, `at most ${max} characters`);
+  if (typeof v !== 'string') invalidParameter(field, 'expected a string');
+  if (opts.required && v.length === 0) invalidParameter(field, 'must not be empty');
+  if (v.length > max) invalidParameter(field, `at most ${max} characters`);
   if ((opts.multiline ? CONTROL_BUT_SPACE : CONTROL).test(v))
-    invalid(field, 'control characters are not allowed');
+    invalidParameter(field, 'control characters are not allowed');
   return v;
 }
 
 function bool(doc: Doc, field: string, prefix = ''): boolean {
   const v = doc[field];
-  if (typeof v !== 'boolean') invalid(`${prefix}${field}`, 'expected true or false');
+  if (typeof v !== 'boolean') invalidParameter(`${prefix}${field}`, 'expected true or false');
   return v;
 }
 
 function count(doc: Doc, field: string, max: number, prefix = ''): number {
   const v = doc[field];
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
-    invalid(`${prefix}${field}`, `expected an integer from 0 to ${max}`);
+    invalidParameter(`${prefix}${field}`, `expected an integer from 0 to ${max}`);
   }
   return v;
 }
@@ -73,7 +73,7 @@ function count(doc: Doc, field: string, max: number, prefix = ''): number {
 function amount(doc: Doc, field: string, prefix = ''): number {
   const v = doc[field];
   if (typeof v !== 'number' || !Number.isFinite(v) || Math.abs(v) > 1e12) {
-    invalid(`${prefix}${field}`, 'expected a number');
+    invalidParameter(`${prefix}${field}`, 'expected a number');
   }
   return v;
 }
@@ -114,14 +114,14 @@ export function parseEnergyReport(doc: Doc): EnergyReport {
   const timestamp = count(doc, 'timestamp', MAX_MS);
   const pm = doc.power_management;
   if (typeof pm !== 'object' || pm === null || Array.isArray(pm)) {
-    invalid('power_management', 'expected an object');
+    invalidParameter('power_management', 'expected an object');
   }
   const f = pm as Doc;
   const at = 'power_management.';
   const techniques = f.techniques;
   // A string ("0x0F"), as the firmware prints it: a bare number is not what it sends.
   if (typeof techniques !== 'string' || !/^0x[0-9a-fA-F]{1,8}$/.test(techniques)) {
-    invalid(`${at}techniques`, 'expected a hexadecimal string such as "0x0F"');
+    invalidParameter(`${at}techniques`, 'expected a hexadecimal string such as "0x0F"');
   }
   return {
     timestamp,

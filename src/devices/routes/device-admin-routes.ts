@@ -1,23 +1,38 @@
 /** The admin API under /api: device registry, readings, events, audit, uploads (roles: admin-auth.ts). */
 import type { FastifyInstance } from 'fastify';
-import { type AdminAccess, actor, requireAccess, role } from '../../http/admin/admin-auth.js';
-import {
-  asFields,
-  invalid,
-  optBool,
-  optNonce,
-  optReplay,
-  optString,
-  parseLimit,
-  parseRegisters,
-  parseTime,
-} from '../../http/admin/params.js';
-import { ApiError } from '../../model/errors.js';
+import { Type } from 'typebox';
+import { adminApi } from '../../http/admin/admin-api.js';
+import { type AdminAccess, actor, role } from '../../http/admin/admin-auth.js';
+import { errorAnswers, IdParams } from '../../http/api-schemas.js';
+import { registersFromQuery, timeFromQuery } from '../../http/query-values.js';
+import type { DevicePolicy } from '../../model/device.js';
+import { ApiError, invalidParameter } from '../../model/errors.js';
+import { REPLAY_MODE_EXPECTED, readReplayMode } from '../../model/replay.js';
 import { decodeCursor } from '../../ports/cursor.js';
 import type { Storage } from '../../ports/storage.js';
 import { registrationView } from '../device-reports.js';
 import type { DeviceService } from '../device-service.js';
-import { deviceView, eventView, readingView } from './device-views.js';
+import {
+  AddDeviceBody,
+  AddedDevice,
+  AuditReasonBody,
+  DeviceDetailView,
+  DeviceView,
+  DeviceWithKey,
+  KeyParams,
+  PolicyBody,
+  ReplayResetBody,
+} from './device-schemas.js';
+import { alertView, auditEntryView, deviceView, eventView, readingView, uploadView } from './device-views.js';
+import {
+  Alerts,
+  AlertsQuery,
+  AuditLog,
+  AuditQuery,
+  SecurityEvents,
+  SecurityEventsQuery,
+} from './event-schemas.js';
+import { LatestReadings, ReadingsPage, ReadingsQuery, UploadView } from './reading-schemas.js';
 
 export interface AdminDeps {
   storage: Storage;
@@ -25,133 +40,226 @@ export interface AdminDeps {
   access: AdminAccess;
 }
 
-type IdParams = { id: string };
-
-function optKeyKind(f: Record<string, unknown>, key: string): 'v1' | 'v2' {
-  const v = f[key];
-  if (v === undefined) return 'v1';
-  if (v !== 'v1' && v !== 'v2') invalid(key, 'expected "v1" or "v2"');
-  return v;
+/** The policy fields a body sets, as the device model names them; absent ones stay as they are. */
+function policyPatch(body: {
+  replay?: string;
+  allow_unsecured?: boolean;
+  require_encryption?: boolean;
+  allow_unsecured_config?: boolean;
+  require_v2?: boolean;
+}): Partial<DevicePolicy> {
+  // Its spellings (`window=N`, any case) are the settings' too, so the domain reads it.
+  const replay =
+    body.replay === undefined
+      ? undefined
+      : (readReplayMode(body.replay) ?? invalidParameter('replay', REPLAY_MODE_EXPECTED));
+  return {
+    ...(replay ? { replay } : {}),
+    ...(body.allow_unsecured !== undefined ? { allowUnsecured: body.allow_unsecured } : {}),
+    ...(body.require_encryption !== undefined ? { requireEncryption: body.require_encryption } : {}),
+    ...(body.allow_unsecured_config !== undefined
+      ? { allowUnsecuredConfig: body.allow_unsecured_config }
+      : {}),
+    ...(body.require_v2 !== undefined ? { requireV2: body.require_v2 } : {}),
+  };
 }
 
 export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  requireAccess(app, deps.access);
+  const api = adminApi(app, deps.access);
   const { devices, storage } = deps;
+  const device = errorAnswers('not_found');
 
-  app.get('/devices', role('viewer'), async () => ({ devices: (await devices.list()).map(deviceView) }));
-
-  app.post('/devices', role('admin'), async (request, reply) => {
-    const f = asFields(request.body);
-    const id = optString(f, 'id') ?? invalid('id', 'required');
-    const replay = optReplay(f, 'replay');
-    const allowUnsecured = optBool(f, 'allow_unsecured');
-    const requireEncryption = optBool(f, 'require_encryption');
-    const allowUnsecuredConfig = optBool(f, 'allow_unsecured_config');
-    const requireV2 = optBool(f, 'require_v2');
-    const { device, key } = await devices.add(
-      {
-        id,
-        policy: {
-          ...(replay ? { replay } : {}),
-          ...(allowUnsecured !== undefined ? { allowUnsecured } : {}),
-          ...(requireEncryption !== undefined ? { requireEncryption } : {}),
-          ...(allowUnsecuredConfig !== undefined ? { allowUnsecuredConfig } : {}),
-          ...(requireV2 !== undefined ? { requireV2 } : {}),
-          ...(requireV2 !== undefined ? { requireV2 } : {}),
-        },
-        withKey: optBool(f, 'with_key') ?? false,
-        keyKind: optKeyKind(f, 'key_kind'),
-        ...(optNonce(f, 'initial_nonce') !== undefined ? { initialNonce: optNonce(f, 'initial_nonce') } : {}),
+  api.get(
+    '/devices',
+    {
+      ...role('viewer'),
+      schema: {
+        summary: 'Every registered device',
+        response: { 200: Type.Object({ devices: Type.Array(DeviceView) }), ...errorAnswers() },
       },
-      actor(request),
-    );
-    reply.code(201);
-    return { device: deviceView(device), ...(key ? { key } : {}) };
-  });
+    },
+    async () => ({ devices: (await devices.list()).map(deviceView) }),
+  );
 
-  app.get<{ Params: IdParams }>('/devices/:id', role('viewer'), async (request) => {
-    const d = await devices.require(request.params.id);
-    // What the device reported at boot (POST /devices), pending ones included.
-    const [registration] = await storage.listReports(d.id, 'registration', 1);
-    return {
-      ...deviceView(d),
-      registration: registration ? registrationView(registration, d.lastAuthSource) : null,
-    };
-  });
+  api.post(
+    '/devices',
+    {
+      ...role('admin'),
+      schema: {
+        summary: 'Register a device',
+        description:
+          'On the fleet key, or with a key of its own (`with_key`, or `key_kind: "v2"`): its material is in this answer only.',
+        body: AddDeviceBody,
+        response: { 201: AddedDevice, ...errorAnswers('conflict') },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body;
+      const { device, key } = await devices.add(
+        {
+          id: b.id,
+          policy: policyPatch(b),
+          withKey: b.with_key ?? false,
+          keyKind: b.key_kind ?? 'v1',
+          ...(b.initial_nonce !== undefined ? { initialNonce: b.initial_nonce } : {}),
+        },
+        actor(request),
+      );
+      reply.code(201);
+      return { device: deviceView(device), ...(key ? { key } : {}) };
+    },
+  );
 
-  app.patch<{ Params: IdParams }>('/devices/:id/policy', role('admin'), async (request) => {
-    const f = asFields(request.body);
-    const replay = optReplay(f, 'replay');
-    const allowUnsecured = optBool(f, 'allow_unsecured');
-    const requireEncryption = optBool(f, 'require_encryption');
-    const allowUnsecuredConfig = optBool(f, 'allow_unsecured_config');
-    const requireV2 = optBool(f, 'require_v2');
-    const patch = {
-      ...(replay ? { replay } : {}),
-      ...(allowUnsecured !== undefined ? { allowUnsecured } : {}),
-      ...(requireEncryption !== undefined ? { requireEncryption } : {}),
-      ...(allowUnsecuredConfig !== undefined ? { allowUnsecuredConfig } : {}),
-      ...(requireV2 !== undefined ? { requireV2 } : {}),
-    };
-    return deviceView(await devices.setPolicy(request.params.id, patch, actor(request)));
-  });
+  api.get(
+    '/devices/:id',
+    {
+      ...role('viewer'),
+      schema: {
+        summary: 'A device, with what it reported at boot',
+        params: IdParams,
+        response: { 200: DeviceDetailView, ...device },
+      },
+    },
+    async (request) => {
+      const d = await devices.require(request.params.id);
+      const [registration] = await storage.listReports(d.id, 'registration', 1);
+      return {
+        ...deviceView(d),
+        registration: registration ? registrationView(registration, d.lastAuthSource) : null,
+      };
+    },
+  );
+
+  api.patch(
+    '/devices/:id/policy',
+    {
+      ...role('admin'),
+      schema: {
+        summary: "Change a device's policy",
+        description: 'Fields left out keep their value.',
+        params: IdParams,
+        body: PolicyBody,
+        response: { 200: DeviceView, ...device },
+      },
+    },
+    async (request) =>
+      deviceView(await devices.setPolicy(request.params.id, policyPatch(request.body), actor(request))),
+  );
 
   for (const [action, status] of [
     ['disable', 'disabled'],
     ['enable', 'active'],
   ] as const) {
-    app.post<{ Params: IdParams }>(`/devices/:id/${action}`, role('operator'), async (request) => {
-      const f = asFields(request.body);
-      return deviceView(
-        await devices.setStatus(request.params.id, status, actor(request), optString(f, 'reason') ?? null),
-      );
-    });
+    api.post(
+      `/devices/:id/${action}`,
+      {
+        ...role('operator'),
+        schema: {
+          summary: action === 'disable' ? 'Disable a device: its requests are refused' : 'Enable a device',
+          params: IdParams,
+          body: AuditReasonBody,
+          response: { 200: DeviceView, ...device },
+        },
+      },
+      async (request) =>
+        deviceView(
+          await devices.setStatus(request.params.id, status, actor(request), request.body.reason ?? null),
+        ),
+    );
   }
 
-  app.post<{ Params: IdParams }>('/devices/:id/keys', role('admin'), async (request, reply) => {
-    const f = asFields(request.body);
-    const { device, key } = await devices.rotateKey(
-      request.params.id,
-      actor(request),
-      optString(f, 'reason') ?? null,
-    );
-    reply.code(201);
-    return { device: deviceView(device), key };
-  });
-
-  app.delete<{ Params: IdParams & { kid: string } }>(
-    '/devices/:id/keys/:kid',
-    role('admin'),
-    async (request) => {
-      const f = asFields(request.body);
-      const reason = optString(f, 'reason') ?? null;
-      return deviceView(
-        await devices.retireKey(request.params.id, request.params.kid, actor(request), reason),
+  api.post(
+    '/devices/:id/keys',
+    {
+      ...role('admin'),
+      schema: {
+        summary: 'Add a key to a device (a key rotation)',
+        description:
+          'The old key stays valid until the device uses the new one. The material is in this answer only.',
+        params: IdParams,
+        body: AuditReasonBody,
+        response: { 201: DeviceWithKey, ...errorAnswers('not_found', 'conflict') },
+      },
+    },
+    async (request, reply) => {
+      const { device, key } = await devices.rotateKey(
+        request.params.id,
+        actor(request),
+        request.body.reason ?? null,
       );
+      reply.code(201);
+      return { device: deviceView(device), key };
     },
   );
 
-  app.post<{ Params: IdParams }>('/devices/:id/replay-reset', role('admin'), async (request) => {
-    const f = asFields(request.body);
-    const reason = optString(f, 'reason') ?? invalid('reason', 'required: say why the counter is re-armed');
-    const to = optNonce(f, 'to') ?? null;
-    return deviceView(await devices.resetReplay(request.params.id, reason, actor(request), to));
-  });
+  api.delete(
+    '/devices/:id/keys/:kid',
+    {
+      ...role('admin'),
+      schema: {
+        summary: "Retire a device's key at once (e.g. compromised)",
+        params: KeyParams,
+        body: AuditReasonBody,
+        response: { 200: DeviceView, ...errorAnswers('not_found', 'conflict') },
+      },
+    },
+    async (request) =>
+      deviceView(
+        await devices.retireKey(
+          request.params.id,
+          request.params.kid,
+          actor(request),
+          request.body.reason ?? null,
+        ),
+      ),
+  );
 
-  app.get<{ Params: IdParams; Querystring: Record<string, string> }>(
+  api.post(
+    '/devices/:id/replay-reset',
+    {
+      ...role('admin'),
+      schema: {
+        summary: "Re-arm a device's replay counter (its nonce was wiped)",
+        params: IdParams,
+        body: ReplayResetBody,
+        response: { 200: DeviceView, ...device },
+      },
+    },
+    async (request) =>
+      deviceView(
+        await devices.resetReplay(
+          request.params.id,
+          request.body.reason,
+          actor(request),
+          request.body.to ?? null,
+        ),
+      ),
+  );
+
+  api.get(
     '/devices/:id/readings',
-    role('viewer'),
+    {
+      ...role('viewer'),
+      schema: {
+        summary: "A device's readings, oldest first, a page at a time",
+        params: IdParams,
+        querystring: ReadingsQuery,
+        response: { 200: ReadingsPage, ...device },
+      },
+    },
     async (request) => {
       const q = request.query;
       await devices.require(request.params.id);
       const cursor = q.cursor || undefined;
-      if (cursor !== undefined && !decodeCursor(cursor)) invalid('cursor', 'not a cursor this API returned');
-      const from = parseTime('from', q.from);
-      const to = parseTime('to', q.to);
-      if (from !== undefined && to !== undefined && from > to) invalid('from', 'must not be after to');
-      const registers = parseRegisters('register', q.register);
+      if (cursor !== undefined && !decodeCursor(cursor))
+        invalidParameter('cursor', 'not a cursor this API returned');
+      const from = timeFromQuery('from', q.from);
+      const to = timeFromQuery('to', q.to);
+      if (from !== undefined && to !== undefined && from > to)
+        invalidParameter('from', 'must not be after to');
+      const registers = registersFromQuery('register', q.register);
       const page = await storage.queryReadings(request.params.id, {
-        limit: parseLimit('limit', q.limit, 1000, 10_000),
+        limit: q.limit ?? 1000,
         ...(from !== undefined ? { from } : {}),
         ...(to !== undefined ? { to } : {}),
         ...(registers ? { registers } : {}),
@@ -161,96 +269,106 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
     },
   );
 
-  app.get<{ Params: IdParams }>('/devices/:id/latest', role('viewer'), async (request) => {
-    const d = await devices.require(request.params.id);
-    const readings = await storage.latestReadings(d.id);
-    return {
-      device_id: d.id,
-      last_seen: d.lastSeen === null ? null : new Date(d.lastSeen).toISOString(),
-      readings: readings.map(readingView),
-    };
-  });
+  api.get(
+    '/devices/:id/latest',
+    {
+      ...role('viewer'),
+      schema: {
+        summary: "A device's latest reading of each register",
+        params: IdParams,
+        response: { 200: LatestReadings, ...device },
+      },
+    },
+    async (request) => {
+      const d = await devices.require(request.params.id);
+      const readings = await storage.latestReadings(d.id);
+      return {
+        device_id: d.id,
+        last_seen: d.lastSeen === null ? null : new Date(d.lastSeen).toISOString(),
+        readings: readings.map(readingView),
+      };
+    },
+  );
 
-  app.get<{ Querystring: Record<string, string> }>('/security-events', role('viewer'), async (request) => {
-    const q = request.query;
-    const before = q.before ? parseLimit('before', q.before, 0, Number.MAX_SAFE_INTEGER) : undefined;
-    const since = parseTime('since', q.since);
-    const events = await storage.listSecurityEvents({
-      limit: parseLimit('limit', q.limit, 100, 1000),
-      ...(q.device ? { deviceId: q.device } : {}),
-      ...(q.code ? { code: q.code } : {}),
-      ...(since !== undefined ? { since } : {}),
-      ...(before !== undefined ? { before } : {}),
-    });
-    return { events: events.map(eventView) };
-  });
+  api.get(
+    '/security-events',
+    {
+      ...role('viewer'),
+      schema: {
+        summary: 'Security events, newest first',
+        querystring: SecurityEventsQuery,
+        response: { 200: SecurityEvents, ...errorAnswers() },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const since = timeFromQuery('since', q.since);
+      const events = await storage.listSecurityEvents({
+        limit: q.limit ?? 100,
+        ...(q.device ? { deviceId: q.device } : {}),
+        ...(q.code ? { code: q.code } : {}),
+        ...(since !== undefined ? { since } : {}),
+        ...(q.before !== undefined ? { before: q.before } : {}),
+      });
+      return { events: events.map(eventView) };
+    },
+  );
 
-  app.get<{ Querystring: Record<string, string> }>('/alerts', role('viewer'), async (request) => {
-    const q = request.query;
-    const events = await storage.listSecurityEvents({
-      code: 'alert',
-      limit: parseLimit('limit', q.limit, 100, 1000),
-      ...(q.device ? { deviceId: q.device } : {}),
-    });
-    return {
-      alerts: events.map((e) => ({
-        id: e.id,
-        time: new Date(e.time).toISOString(),
-        rule: e.reason,
-        device_id: e.deviceId,
-        ...(e.detail ? { message: e.detail.message, detail: e.detail } : {}),
-      })),
-    };
-  });
+  api.get(
+    '/alerts',
+    {
+      ...role('viewer'),
+      schema: {
+        summary: 'Alerts, newest first',
+        querystring: AlertsQuery,
+        response: { 200: Alerts, ...errorAnswers() },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const events = await storage.listSecurityEvents({
+        code: 'alert',
+        limit: q.limit ?? 100,
+        ...(q.device ? { deviceId: q.device } : {}),
+      });
+      return { alerts: events.map(alertView) };
+    },
+  );
 
-  app.get<{ Querystring: Record<string, string> }>('/audit', role('viewer'), async (request) => {
-    const q = request.query;
-    const entries = await storage.listAudit({
-      limit: parseLimit('limit', q.limit, 100, 1000),
-      ...(q.device ? { deviceId: q.device } : {}),
-    });
-    return {
-      entries: entries.map((e) => ({
-        id: e.id,
-        time: new Date(e.time).toISOString(),
-        actor: e.actor,
-        action: e.action,
-        device_id: e.deviceId,
-        reason: e.reason,
-        ...(e.detail ? { detail: e.detail } : {}),
-      })),
-    };
-  });
+  api.get(
+    '/audit',
+    {
+      ...role('viewer'),
+      schema: {
+        summary: 'The audit log of administrative actions, newest first',
+        querystring: AuditQuery,
+        response: { 200: AuditLog, ...errorAnswers() },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const entries = await storage.listAudit({
+        limit: q.limit ?? 100,
+        ...(q.device ? { deviceId: q.device } : {}),
+      });
+      return { entries: entries.map(auditEntryView) };
+    },
+  );
 
-  app.get<{ Params: IdParams }>('/uploads/:id', role('viewer'), async (request) => {
-    const u = await storage.getUpload(request.params.id);
-    if (!u) throw new ApiError('not_found', `No upload "${request.params.id}".`);
-    return {
-      id: u.id,
-      device_id: u.deviceId,
-      nonce: u.nonce,
-      protocol: u.protocol,
-      encrypted: u.encrypted,
-      key: u.keyKid,
-      received_at: new Date(u.receivedAt).toISOString(),
-      source: u.source,
-      request_id: u.requestId,
-      device_timestamp: u.deviceTimestamp,
-      nonce_gap: Math.max(0, u.gap),
-      packets: u.packets.map((p) => ({
-        index: p.index,
-        status: p.duplicate ? 'duplicate' : p.status,
-        method: p.method,
-        label: p.label,
-        device_timestamp: p.deviceTimestamp,
-        samples: p.sampleCount,
-        bytes: p.bytes,
-        ...(p.reason ? { reason: p.reason } : {}),
-        notes: p.notes,
-      })),
-      quarantined: u.packets
-        .filter((p) => p.status === 'quarantined')
-        .map((p) => ({ index: p.index, reason: p.reason })),
-    };
-  });
+  api.get(
+    '/uploads/:id',
+    {
+      ...role('viewer'),
+      schema: {
+        summary: 'A stored upload and its packets',
+        params: IdParams,
+        response: { 200: UploadView, ...errorAnswers('not_found') },
+      },
+    },
+    async (request) => {
+      const u = await storage.getUpload(request.params.id);
+      if (!u) throw new ApiError('not_found', `No upload "${request.params.id}".`);
+      return uploadView(u);
+    },
+  );
 }

@@ -14,6 +14,8 @@
  * any other bare control request, so a stranger learns nothing about which ids exist.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Static } from 'typebox';
+import { deviceProtocol, IdParams } from '../../http/api-schemas.js';
 import { storageCall } from '../../http/storage-call.js';
 import { ApiError } from '../../model/errors.js';
 import type { DeviceReportKind, Storage } from '../../ports/storage.js';
@@ -26,7 +28,15 @@ import {
   REPORT_RETENTION,
   reportDeviceId,
 } from '../device-reports.js';
+import { ControlBody, controlRequestErrors } from './control-request-schemas.js';
 import { controlRequest, isBareDocument, namingDevice } from './device-reply.js';
+import {
+  EnergyDocument,
+  FaultDocument,
+  RegistrationAnswers,
+  RegistrationDocument,
+  ReportStored,
+} from './report-schemas.js';
 
 export interface ReportRouteDeps {
   guard: ControlRequestGuard;
@@ -34,8 +44,6 @@ export interface ReportRouteDeps {
   /** `ECOWATT_UNSECURED_CONTROL` as in force: whether a pending registration may be kept. */
   unsecuredControl: UnsecuredControl;
 }
-
-type IdParams = { id: string };
 
 /** A bare body names its device by the path when it does not say; a report must have a body. */
 const withDevice = (body: unknown, id: string): unknown =>
@@ -70,62 +78,98 @@ export async function reportRoutes(app: FastifyInstance, deps: ReportRouteDeps):
       { device: deviceId },
     );
 
-  app.post('/devices', async (request, reply) => {
-    const now = Date.now();
-    const body = request.body;
-    if (isBareDocument(body)) {
-      const id = reportDeviceId(body);
-      const registration = parseRegistration(body);
-      const known = await storageCall(request.log, 'device read', () => storage.getDevice(id));
-      if (!known) {
-        if (!coversGeneration(deps.unsecuredControl, '1.3')) {
-          // The same refusal as the guard's for a bare request of any id it will not serve.
-          throw new ApiError(
-            'unsecured_not_allowed',
-            'This device must seal its control requests in an envelope, or its policy must allow unsecured configuration.',
+  app.post(
+    '/devices',
+    {
+      ...deviceProtocol,
+      schema: {
+        summary: 'Registration at boot (generation 1.3)',
+        description:
+          "A known device's registration (through the control-request guard) replaces its name, firmware version, location and description: 200. A bare one for an id no device has is kept as pending, where unsecured 1.3 control requests are allowed: 201. It never creates a device or changes a policy or key.",
+        body: ControlBody(RegistrationDocument),
+        response: { ...RegistrationAnswers, ...controlRequestErrors },
+      },
+    },
+    async (request, reply) => {
+      const now = Date.now();
+      const body = request.body;
+      if (isBareDocument(body)) {
+        const id = reportDeviceId(body);
+        const registration = parseRegistration(body);
+        const known = await storageCall(request.log, 'device read', () => storage.getDevice(id));
+        if (!known) {
+          if (!coversGeneration(deps.unsecuredControl, '1.3')) {
+            // The same refusal as the guard's for a bare request of any id it will not serve.
+            throw new ApiError(
+              'unsecured_not_allowed',
+              'This device must seal its control requests in an envelope, or its policy must allow unsecured configuration.',
+            );
+          }
+          await store(request, 'registration', id, now, false, registration);
+          request.log.info(
+            { event: 'registration_pending', device: id, source: request.ip },
+            'registration kept as pending: no such device yet',
           );
+          reply.code(201);
+          return {
+            status: 'pending',
+            device_id: id,
+            message: 'Registration noted; the device is registered by its first authenticated upload.',
+          };
         }
-        await store(request, 'registration', id, now, false, registration);
-        request.log.info(
-          { event: 'registration_pending', device: id, source: request.ip },
-          'registration kept as pending: no such device yet',
-        );
-        reply.code(201);
-        return {
-          status: 'pending',
-          device_id: id,
-          message: 'Registration noted; the device is registered by its first authenticated upload.',
-        };
       }
-    }
-    const caller = await guard.authenticate(controlRequest(request, now, { generation: '1.3' }));
-    const registration = parseRegistration(caller.document);
-    await store(request, 'registration', caller.device.id, now, true, registration);
-    return { status: 'registered', device_id: caller.device.id };
-  });
+      const caller = await guard.authenticate(controlRequest(request, now, { generation: '1.3' }));
+      const registration = parseRegistration(caller.document);
+      await store(request, 'registration', caller.device.id, now, true, registration);
+      return { status: 'registered', device_id: caller.device.id };
+    },
+  );
 
-  app.post<{ Params: IdParams }>('/power/energy/:id', async (request, reply) => {
-    const now = Date.now();
-    const id = request.params.id;
-    const caller = await guard.authenticate(
-      controlRequest(request, now, {
-        body: withDevice(request.body, id),
-        pathDeviceId: id,
-        generation: '1.3',
-      }),
-    );
-    const report = parseEnergyReport(caller.document);
-    const stored = await store(request, 'energy', caller.device.id, now, true, report);
-    reply.code(201);
-    return { status: 'success', device_id: caller.device.id, report_id: stored.id };
-  });
+  app.post<{ Params: Static<typeof IdParams> }>(
+    '/power/energy/:id',
+    {
+      ...deviceProtocol,
+      schema: {
+        summary: 'Energy report (generation 1.3, every `energy_poll_interval`)',
+        params: IdParams,
+        body: ControlBody(EnergyDocument),
+        response: { 201: ReportStored, ...controlRequestErrors },
+      },
+    },
+    async (request, reply) => {
+      const now = Date.now();
+      const id = request.params.id;
+      const caller = await guard.authenticate(
+        controlRequest(request, now, {
+          body: withDevice(request.body, id),
+          pathDeviceId: id,
+          generation: '1.3',
+        }),
+      );
+      const report = parseEnergyReport(caller.document);
+      const stored = await store(request, 'energy', caller.device.id, now, true, report);
+      reply.code(201);
+      return { status: 'success', device_id: caller.device.id, report_id: stored.id };
+    },
+  );
 
-  app.post('/fault/recovery', async (request, reply) => {
-    const now = Date.now();
-    const caller = await guard.authenticate(controlRequest(request, now, { generation: '1.3' }));
-    const report = parseFaultReport(caller.document);
-    const stored = await store(request, 'fault', caller.device.id, now, true, report);
-    reply.code(201);
-    return { status: 'success', device_id: caller.device.id, report_id: stored.id };
-  });
+  app.post(
+    '/fault/recovery',
+    {
+      ...deviceProtocol,
+      schema: {
+        summary: 'Fault-recovery report (generation 1.3)',
+        body: ControlBody(FaultDocument),
+        response: { 201: ReportStored, ...controlRequestErrors },
+      },
+    },
+    async (request, reply) => {
+      const now = Date.now();
+      const caller = await guard.authenticate(controlRequest(request, now, { generation: '1.3' }));
+      const report = parseFaultReport(caller.document);
+      const stored = await store(request, 'fault', caller.device.id, now, true, report);
+      reply.code(201);
+      return { status: 'success', device_id: caller.device.id, report_id: stored.id };
+    },
+  );
 }
