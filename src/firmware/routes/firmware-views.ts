@@ -1,5 +1,6 @@
-/** JSON shapes of the firmware admin API. No key material: only key-set fingerprints. */
+/** JSON shapes of the firmware admin API (schemas: firmware-schemas.ts). No key material: only key-set fingerprints. */
 
+import type { Static } from 'typebox';
 import {
   clientGeneration,
   type FirmwareImage,
@@ -11,10 +12,12 @@ import {
 } from '../../model/firmware.js';
 import { progressPercentage } from '../../protocol/firmware/field-responses.js';
 import { currentPercent, unauthenticatedHold } from '../rollout-rules.js';
+import type { ImageView, RolloutView, SessionView, TargetView } from './firmware-schemas.js';
 
-const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+const iso = (t: number) => new Date(t).toISOString();
+const isoOrNull = (t: number | null) => (t === null ? null : iso(t));
 
-export function imageView(image: FirmwareImage, servable: boolean) {
+export function imageView(image: FirmwareImage, servable: boolean): Static<typeof ImageView> {
   return {
     version: image.version,
     generation: image.generation,
@@ -34,7 +37,7 @@ export function imageView(image: FirmwareImage, servable: boolean) {
   };
 }
 
-export function targetView(t: RolloutTarget) {
+export function targetView(t: RolloutTarget): Static<typeof TargetView> {
   switch (t.kind) {
     case 'all':
       return { kind: t.kind };
@@ -50,14 +53,21 @@ export function targetView(t: RolloutTarget) {
 const rate = (failed: number, succeeded: number) =>
   failed + succeeded === 0 ? null : Number((failed / (failed + succeeded)).toFixed(4));
 
-/** `generations`: those with a servable image of the version (`undefined`: not known here). */
-export function rolloutView(r: Rollout, c: RolloutCounts, generations?: readonly Generation[]) {
+/**
+ * `generations`: those with a servable image of the version. Always given, so the field is required
+ * and keeps its place after `version` (the serialiser writes optional fields last).
+ */
+export function rolloutView(
+  r: Rollout,
+  c: RolloutCounts,
+  generations: readonly Generation[],
+): Static<typeof RolloutView> {
   const failed = c.recentFailed + c.recentUnauthenticatedFailed;
   const succeeded = c.recentSucceeded + c.recentUnauthenticatedSucceeded;
   return {
     id: r.id,
     version: r.version,
-    ...(generations ? { generations: [...generations] } : {}),
+    generations: [...generations],
     state: r.state,
     state_reason: r.stateReason,
     target: targetView(r.target),
@@ -99,7 +109,7 @@ export function rolloutView(r: Rollout, c: RolloutCounts, generations?: readonly
   };
 }
 
-export function sessionView(s: OtaSession) {
+export function sessionView(s: OtaSession): Static<typeof SessionView> {
   return {
     id: s.id,
     device_id: s.deviceId,
@@ -120,8 +130,8 @@ export function sessionView(s: OtaSession) {
     /** `false`: reported by a bare request (shown, never counted toward a halt); `null`: no outcome. */
     outcome_authenticated: s.outcomeAuthenticated,
     started_at: iso(s.startedAt),
-    last_chunk_at: iso(s.lastChunkAt),
+    last_chunk_at: isoOrNull(s.lastChunkAt),
     updated_at: iso(s.updatedAt),
-    finished_at: iso(s.finishedAt),
+    finished_at: isoOrNull(s.finishedAt),
   };
 }
