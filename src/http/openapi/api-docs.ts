@@ -9,6 +9,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { Type } from 'typebox';
 import { VERSION } from '../../runtime/version.js';
+import { errorAnswers } from '../api-schemas.js';
 
 /** Admin credentials, as `Authorization: Bearer …` or the dashboard's session cookie. */
 const SECURITY_SCHEMES = {
@@ -87,6 +88,11 @@ function describeAccess(route: RouteOptions): void {
     return;
   }
   schema.security = [{ bearer: [] }, { session: [] }];
+  // Every admin route can refuse the caller (admin-auth.ts); a route that lists these itself keeps its own.
+  schema.response ??= {};
+  const response = schema.response as Record<string, unknown>;
+  response[401] ??= errorAnswers('unauthorized')[401];
+  response[403] ??= errorAnswers('forbidden', 'csrf_failed')[403];
   const need = `Needs the **${role}** role or higher.`;
   const said = typeof schema.description === 'string' ? schema.description : '';
   // The HEAD route Fastify adds for a GET shares its schema: say it once.
