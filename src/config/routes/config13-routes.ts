@@ -7,17 +7,33 @@
  * where allowed and from the address of the device's latest authenticated upload.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Static } from 'typebox';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
 import { authenticate13, closeAfterReply } from '../../devices/routes/device-reply.js';
+import { deviceProtocol, errorAnswers } from '../../http/api-schemas.js';
+import { Gen13Envelope, sealedOrBare, V2Envelope } from '../../ingest/routes/envelope-schemas.js';
 import { ApiError } from '../../model/errors.js';
 import type { ConfigService } from '../config-service.js';
+import {
+  Acknowledged13Answer,
+  Acknowledgement13,
+  BARE_CONTROL_REFUSALS,
+  CONTROL_REFUSALS,
+  Config13Answer,
+  DevicePathParams,
+  Reported13Answer,
+  RunningConfig13,
+} from './device-config-schemas.js';
 
 export interface Config13RouteDeps {
   guard: ControlRequestGuard;
   config: ConfigService;
 }
 
-type IdParams = { id: string };
+type IdParams = Static<typeof DevicePathParams>;
+
+const UNSIGNED =
+  'Unsigned by the 1.3 firmware: allowed by the device policy or `ECOWATT_UNSECURED_CONTROL`, and then only from the address of its latest authenticated upload. Every answer, errors too, closes the connection and carries `Content-Length`.';
 
 export async function config13Routes(app: FastifyInstance, deps: Config13RouteDeps): Promise<void> {
   closeAfterReply(app);
@@ -35,27 +51,66 @@ export async function config13Routes(app: FastifyInstance, deps: Config13RouteDe
   };
 
   // The firmware sends `Content-Type: application/json` on this GET, without a body.
-  app.get<{ Params: IdParams }>('/config/:id', async (request) => {
-    const caller = await authenticate(request, undefined);
-    return config.answerConfig13(caller.device.id);
-  });
+  app.get<{ Params: IdParams }>(
+    '/config/:id',
+    {
+      ...deviceProtocol,
+      schema: {
+        summary: 'Pending configuration for the calling device (1.3 firmware)',
+        description: `Asked every \`config_poll_interval\` (5 s by default); whatever it carries is recorded as delivered. ${UNSIGNED}`,
+        params: DevicePathParams,
+        response: { 200: Config13Answer, ...errorAnswers(...BARE_CONTROL_REFUSALS) },
+      },
+    },
+    async (request) => {
+      const caller = await authenticate(request, undefined);
+      return config.answerConfig13(caller.device.id);
+    },
+  );
 
-  app.post<{ Params: IdParams }>('/config/:id/acknowledge', async (request) => {
-    requireObject(request.body);
-    const caller = await authenticate(request, request.body);
-    const ack = await config.acknowledge13(caller.device.id, caller.document);
-    return { success: true, device_id: caller.device.id, status: ack.status, keys: ack.keys };
-  });
+  app.post<{ Params: IdParams }>(
+    '/config/:id/acknowledge',
+    {
+      ...deviceProtocol,
+      schema: {
+        summary:
+          'The device applied (or failed to apply) the configuration it was last answered (1.3 firmware)',
+        description: `Sent only when something changed; covers the keys of the latest answer that carried any. ${UNSIGNED}`,
+        params: DevicePathParams,
+        body: sealedOrBare(Acknowledgement13, [Gen13Envelope, V2Envelope]),
+        response: { 200: Acknowledged13Answer, ...errorAnswers(...CONTROL_REFUSALS, 'conflict') },
+      },
+    },
+    async (request): Promise<Static<typeof Acknowledged13Answer>> => {
+      requireObject(request.body);
+      const caller = await authenticate(request, request.body);
+      const ack = await config.acknowledge13(caller.device.id, caller.document);
+      return { success: true, device_id: caller.device.id, status: ack.status, keys: ack.keys };
+    },
+  );
 
-  app.post<{ Params: IdParams }>('/config/:id/current', async (request) => {
-    requireObject(request.body);
-    const caller = await authenticate(request, request.body);
-    const reported = await config.reportCurrent13(caller.device.id, caller.document);
-    return {
-      success: true,
-      device_id: caller.device.id,
-      recorded: reported.keys,
-      ...(reported.unknownRegisters.length > 0 ? { unknown_registers: reported.unknownRegisters } : {}),
-    };
-  });
+  app.post<{ Params: IdParams }>(
+    '/config/:id/current',
+    {
+      ...deviceProtocol,
+      schema: {
+        summary: 'The configuration the device runs, reported at boot (1.3 firmware)',
+        description: UNSIGNED,
+        params: DevicePathParams,
+        body: sealedOrBare(RunningConfig13, [Gen13Envelope, V2Envelope]),
+        response: { 200: Reported13Answer, ...errorAnswers(...CONTROL_REFUSALS) },
+      },
+    },
+    async (request): Promise<Static<typeof Reported13Answer>> => {
+      requireObject(request.body);
+      const caller = await authenticate(request, request.body);
+      const reported = await config.reportCurrent13(caller.device.id, caller.document);
+      return {
+        success: true,
+        device_id: caller.device.id,
+        recorded: reported.keys,
+        ...(reported.unknownRegisters.length > 0 ? { unknown_registers: reported.unknownRegisters } : {}),
+      };
+    },
+  );
 }

@@ -3,18 +3,35 @@
  * summary, a device's uploads, bucketed history for charts, and the live event stream
  * (`GET /api/live`, Server-Sent Events fed by the ingest pipeline).
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Static } from 'typebox';
 import type { DeviceService } from '../../devices/device-service.js';
-import { type AdminAccess, authorize, requireAccess, role } from '../../http/admin/admin-auth.js';
-import { invalid, parseLimit, parseRegisters, parseTime } from '../../http/admin/params.js';
+import { adminApi } from '../../http/admin/admin-api.js';
+import { type AdminAccess, authorize, role } from '../../http/admin/admin-auth.js';
+import { errorAnswers, IdParams } from '../../http/api-schemas.js';
+import { registersFromQuery, timeFromQuery } from '../../http/query-values.js';
 import type { Device } from '../../model/device.js';
-import { ApiError } from '../../model/errors.js';
+import { ApiError, invalidParameter } from '../../model/errors.js';
 import type { Reading, Storage, StoredUpload } from '../../ports/storage.js';
 import { REGISTERS, registerById, scaleRaw } from '../../protocol/registers.js';
-import { expectedInterval, type LinkStatus, linkStatus } from '../cadence.js';
+import { expectedInterval, linkStatus } from '../cadence.js';
 import { type FleetTracker, type LatestValue, PAC } from '../fleet-tracker.js';
 import type { LiveHub } from '../live-hub.js';
 import type { LiveTickets } from '../live-ticket.js';
+import {
+  type FleetRowView,
+  FleetView,
+  type LatestView,
+  LiveQuery,
+  LiveStream,
+  LiveTicketView,
+  SeriesQuery,
+  SeriesView,
+  type UploadSummaryView,
+  UploadsQuery,
+  UploadsView,
+} from './dashboard-schemas.js';
 
 export interface DashboardDeps {
   storage: Storage;
@@ -30,9 +47,6 @@ export interface LiveHolder {
   stillAllowed(): Promise<boolean>;
 }
 
-type IdParams = { id: string };
-type Query = Record<string, string | undefined>;
-
 const DAY_MS = 86_400_000;
 /** Longest history one chart request may cover. */
 export const MAX_SERIES_SPAN_MS = 35 * DAY_MS;
@@ -40,7 +54,7 @@ const SERIES_PAGE = 10_000;
 
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 
-export function latestView(v: LatestValue) {
+export function latestView(v: LatestValue): Static<typeof LatestView> {
   const reg = registerById(v.register);
   return {
     register: reg?.name ?? `reg${v.register}`,
@@ -53,7 +67,7 @@ export function latestView(v: LatestValue) {
   };
 }
 
-export function uploadSummaryView(u: StoredUpload) {
+export function uploadSummaryView(u: StoredUpload): Static<typeof UploadSummaryView> {
   const methods: Record<string, number> = {};
   for (const p of u.packets) {
     const m = p.method ?? 'none';
@@ -78,27 +92,7 @@ export function uploadSummaryView(u: StoredUpload) {
   };
 }
 
-export interface FleetRow {
-  id: string;
-  status: Device['status'];
-  link: LinkStatus;
-  interval_ms: number;
-  last_seen: string | null;
-  last_source: string | null;
-  generation: Device['generation'];
-  power: ReturnType<typeof latestView> | null;
-  energy_today_wh: number;
-  uploads: number;
-  readings: number;
-  quality: {
-    quarantined_packets: number;
-    duplicate_packets: number;
-    nonce_gaps: number;
-    approximate_latest: number;
-    ambiguous_latest: number;
-  };
-  security: { rejects: number; events_24h: number };
-}
+export type FleetRow = Static<typeof FleetRowView>;
 
 interface SeriesOut {
   time: number[];
@@ -165,57 +159,92 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
     const credentials = { headers: { ...request.headers }, method: 'GET' };
     return async () => (await access.identify(credentials, { keepAlive: false }).catch(() => null)) !== null;
   };
+  const device = errorAnswers('not_found');
 
   // The live stream: a session cookie, a bearer credential, or (EventSource cannot send headers)
   // a ticket from POST /api/live/ticket; it closes once those credentials no longer hold.
-  app.get<{ Querystring: Query }>('/live', role('viewer'), async (request, reply) => {
-    const holder = request.query.ticket !== undefined ? tickets.redeem(request.query.ticket) : null;
-    if (!holder) await authorize(access, request);
-    if (hub.full) throw new ApiError('rate_limited', 'Too many live streams are open.');
-    reply.hijack();
-    hub.attach(
-      reply.raw,
-      { server_time: new Date().toISOString() },
-      holder?.stillAllowed ?? stillAllowed(request),
-    );
-  });
-
-  await app.register(async (api) => {
-    requireAccess(api, access);
-
-    api.post('/live/ticket', role('viewer'), async (request) => {
-      const { ticket, expiresAt } = tickets.issue(Date.now(), { stillAllowed: stillAllowed(request) });
-      return { ticket, expires_at: new Date(expiresAt).toISOString() };
-    });
-
-    api.get('/dashboard/fleet', role('viewer'), async () => {
-      const now = Date.now();
-      const list = await devices.list();
-      const since = now - DAY_MS;
-      const events = await storage.listSecurityEvents({ since, limit: 1000 });
-      const eventsByDevice = new Map<string, number>();
-      for (const e of events) {
-        if (e.deviceId !== null) eventsByDevice.set(e.deviceId, (eventsByDevice.get(e.deviceId) ?? 0) + 1);
-      }
-      const rows: FleetRow[] = [];
-      for (const d of list) rows.push(await fleetRow(d, now, eventsByDevice.get(d.id) ?? 0));
-      const count = (link: string) => rows.filter((r) => r.status === 'active' && r.link === link).length;
-      return {
-        server_time: new Date(now).toISOString(),
-        devices: rows,
-        totals: {
-          devices: rows.length,
-          online: count('online'),
-          late: count('late'),
-          offline: count('offline'),
-          never: count('never'),
-          disabled: rows.filter((r) => r.status === 'disabled').length,
-          power_w: rows.reduce((w, r) => w + (r.link === 'online' && r.power ? r.power.value : 0), 0),
-          energy_today_wh: Number(rows.reduce((wh, r) => wh + r.energy_today_wh, 0).toFixed(1)),
-          security_events_24h: events.length,
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
+    '/live',
+    {
+      ...role('viewer'),
+      schema: {
+        summary: 'The live stream of uploads and security events',
+        querystring: LiveQuery,
+        response: {
+          200: LiveStream,
+          ...errorAnswers('unauthorized', 'forbidden', 'rate_limited'),
         },
-      };
-    });
+      },
+    },
+    async (request, reply) => {
+      const holder = request.query.ticket !== undefined ? tickets.redeem(request.query.ticket) : null;
+      if (!holder) await authorize(access, request);
+      if (hub.full) throw new ApiError('rate_limited', 'Too many live streams are open.');
+      reply.hijack();
+      hub.attach(
+        reply.raw,
+        { server_time: new Date().toISOString() },
+        holder?.stillAllowed ?? stillAllowed(request),
+      );
+    },
+  );
+
+  await app.register(async (plugin) => {
+    const api = adminApi(plugin, access);
+
+    api.post(
+      '/live/ticket',
+      {
+        ...role('viewer'),
+        schema: {
+          summary: 'A short-lived ticket for the live stream',
+          response: { 200: LiveTicketView, ...errorAnswers() },
+        },
+      },
+      async (request) => {
+        const { ticket, expiresAt } = tickets.issue(Date.now(), { stillAllowed: stillAllowed(request) });
+        return { ticket, expires_at: new Date(expiresAt).toISOString() };
+      },
+    );
+
+    api.get(
+      '/dashboard/fleet',
+      {
+        ...role('viewer'),
+        schema: {
+          summary: 'The fleet at a glance: link status, power, energy and badges of every device',
+          response: { 200: FleetView, ...errorAnswers() },
+        },
+      },
+      async () => {
+        const now = Date.now();
+        const list = await devices.list();
+        const since = now - DAY_MS;
+        const events = await storage.listSecurityEvents({ since, limit: 1000 });
+        const eventsByDevice = new Map<string, number>();
+        for (const e of events) {
+          if (e.deviceId !== null) eventsByDevice.set(e.deviceId, (eventsByDevice.get(e.deviceId) ?? 0) + 1);
+        }
+        const rows: FleetRow[] = [];
+        for (const d of list) rows.push(await fleetRow(d, now, eventsByDevice.get(d.id) ?? 0));
+        const count = (link: string) => rows.filter((r) => r.status === 'active' && r.link === link).length;
+        return {
+          server_time: new Date(now).toISOString(),
+          devices: rows,
+          totals: {
+            devices: rows.length,
+            online: count('online'),
+            late: count('late'),
+            offline: count('offline'),
+            never: count('never'),
+            disabled: rows.filter((r) => r.status === 'disabled').length,
+            power_w: rows.reduce((w, r) => w + (r.link === 'online' && r.power ? r.power.value : 0), 0),
+            energy_today_wh: Number(rows.reduce((wh, r) => wh + r.energy_today_wh, 0).toFixed(1)),
+            security_events_24h: events.length,
+          },
+        };
+      },
+    );
 
     async function fleetRow(d: Device, now: number, events24h: number): Promise<FleetRow> {
       const interval = expectedInterval(tracker.recentIntervals(d.id), {
@@ -249,14 +278,21 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
       };
     }
 
-    api.get<{ Params: IdParams; Querystring: Query }>(
+    api.get(
       '/devices/:id/uploads',
-      role('viewer'),
+      {
+        ...role('viewer'),
+        schema: {
+          summary: "A device's uploads, newest first",
+          params: IdParams,
+          querystring: UploadsQuery,
+          response: { 200: UploadsView, ...device },
+        },
+      },
       async (request) => {
         const d = await devices.require(request.params.id);
-        const limit = parseLimit('limit', request.query.limit, 20, 200);
+        const limit = request.query.limit ?? 20;
         const before = request.query.before || undefined;
-        if (before !== undefined && !/^\d{1,15}$/.test(before)) invalid('before', 'expected an upload id');
         const uploads = await storage.listUploads(d.id, { limit, ...(before ? { before } : {}) });
         return {
           uploads: uploads.map(uploadSummaryView),
@@ -265,18 +301,27 @@ export async function dashboardRoutes(app: FastifyInstance, deps: DashboardDeps)
       },
     );
 
-    api.get<{ Params: IdParams; Querystring: Query }>(
+    api.get(
       '/devices/:id/series',
-      role('viewer'),
+      {
+        ...role('viewer'),
+        schema: {
+          summary: "A device's readings averaged into buckets, for charts",
+          description: 'From `from` (default: an hour before `to`) to `to` (default: now), at most 35 days.',
+          params: IdParams,
+          querystring: SeriesQuery,
+          response: { 200: SeriesView, ...device },
+        },
+      },
       async (request) => {
         const d = await devices.require(request.params.id);
         const q = request.query;
-        const to = parseTime('to', q.to) ?? Date.now();
-        const from = parseTime('from', q.from) ?? to - 3_600_000;
-        if (from >= to) invalid('from', 'must be before to');
-        if (to - from > MAX_SERIES_SPAN_MS) invalid('from', 'at most 35 days before to');
-        const points = parseLimit('points', q.points, 720, 5000);
-        const registers = parseRegisters('register', q.register) ?? REGISTERS.map((r) => r.id);
+        const to = timeFromQuery('to', q.to) ?? Date.now();
+        const from = timeFromQuery('from', q.from) ?? to - 3_600_000;
+        if (from >= to) invalidParameter('from', 'must be before to');
+        if (to - from > MAX_SERIES_SPAN_MS) invalidParameter('from', 'at most 35 days before to');
+        const points = q.points ?? 720;
+        const registers = registersFromQuery('register', q.register) ?? REGISTERS.map((r) => r.id);
         const bucketMs = Math.max(1000, Math.ceil((to - from) / points));
         const buckets = Math.ceil((to - from) / bucketMs) + 1;
         const pages = async function* (): AsyncGenerator<Reading> {

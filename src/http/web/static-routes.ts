@@ -7,6 +7,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { type Static, Type } from 'typebox';
+import { errorAnswers } from '../api-schemas.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -68,36 +70,98 @@ function pageHeaders(reply: FastifyReply): FastifyReply {
     .header('x-frame-options', 'DENY');
 }
 
+/** Media types that are text; the others are documented as binary. */
+const TEXT = /^(text\/|application\/json|image\/svg)/;
+
+/** A 200 answer of these files, documented by media type (the bytes are sent as they are). */
+function fileAnswer(description: string, files: Iterable<StaticFile>) {
+  const types = new Set([...files].map((f) => f.type.split(';')[0]));
+  if (types.size === 0) for (const t of Object.values(TYPES)) types.add(t.split(';')[0]);
+  const content = Object.fromEntries(
+    [...types].map((t) => [t, { schema: TEXT.test(t) ? Type.String() : Type.String({ format: 'binary' }) }]),
+  );
+  return { description, content };
+}
+
+const ERRORS = errorAnswers('not_found');
+/** The error answers a file route can give: it takes no parameter and reads no storage. */
+const errorsOf = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ERRORS[s]]));
+
+const AssetParams = Type.Object({
+  file: Type.String({ description: 'A file name the build made (content-hashed).' }),
+});
+
 export function registerStaticRoutes(app: FastifyInstance, webDir = defaultWebDir()): void {
   const top = readFiles(webDir);
   const assets = readFiles(path.join(webDir, 'assets'));
   const index = top.get('index.html');
 
-  app.get('/', async (_request, reply) => {
-    pageHeaders(reply).header('cache-control', 'no-cache');
-    if (!index) {
-      return reply
-        .code(503)
-        .type('text/plain; charset=utf-8')
-        .send('The dashboard is not built: run `npm run build` (or `npm run build:web`).\n');
-    }
-    return reply.type(index.type).send(index.body);
-  });
+  // No type provider here: it would hold these Buffer answers to the schemas' strings.
+  app.get(
+    '/',
+    {
+      schema: {
+        summary: 'The web dashboard',
+        response: {
+          200: fileAnswer('The dashboard page (never cached).', index ? [index] : []),
+          503: {
+            description: 'The dashboard is not built.',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
+          ...errorsOf(500),
+        },
+      },
+    },
+    async (_request, reply) => {
+      pageHeaders(reply).header('cache-control', 'no-cache');
+      if (!index) {
+        return reply
+          .code(503)
+          .type('text/plain; charset=utf-8')
+          .send('The dashboard is not built: run `npm run build` (or `npm run build:web`).\n');
+      }
+      return reply.type(index.type).send(index.body);
+    },
+  );
 
-  app.get<{ Params: { file: string } }>('/assets/:file', async (request, reply) => {
-    const file = assets.get(request.params.file);
-    if (!file) {
-      return reply.code(404).send({ error: 'not_found', message: 'No such asset.', request_id: request.id });
-    }
-    pageHeaders(reply).header('cache-control', 'public, max-age=31536000, immutable');
-    return reply.type(file.type).send(file.body);
-  });
+  app.get<{ Params: Static<typeof AssetParams> }>(
+    '/assets/:file',
+    {
+      schema: {
+        summary: "A file of the dashboard's build (cached for a year)",
+        params: AssetParams,
+        response: {
+          200: fileAnswer('The file, as the build made it.', assets.values()),
+          ...errorsOf(404, 500),
+        },
+      },
+    },
+    async (request, reply) => {
+      const file = assets.get(request.params.file);
+      if (!file) {
+        return reply
+          .code(404)
+          .send({ error: 'not_found', message: 'No such asset.', request_id: request.id });
+      }
+      pageHeaders(reply).header('cache-control', 'public, max-age=31536000, immutable');
+      return reply.type(file.type).send(file.body);
+    },
+  );
 
   for (const [name, file] of top) {
     if (name === 'index.html') continue;
-    app.get(`/${name}`, async (_request, reply) => {
-      pageHeaders(reply).header('cache-control', 'public, max-age=3600');
-      return reply.type(file.type).send(file.body);
-    });
+    app.get(
+      `/${name}`,
+      {
+        schema: {
+          summary: `The dashboard's ${name}`,
+          response: { 200: fileAnswer('The file, as the build made it.', [file]), ...errorsOf(500) },
+        },
+      },
+      async (_request, reply) => {
+        pageHeaders(reply).header('cache-control', 'public, max-age=3600');
+        return reply.type(file.type).send(file.body);
+      },
+    );
   }
 }
