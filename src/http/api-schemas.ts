@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { type TSchema, Type } from 'typebox';
 import { ERROR_CODES, type ErrorCode } from '../model/errors.js';
+import type { Role } from '../model/operator.js';
 
 /** `{"error", "message", "request_id", "details"?}`: what every failure answers (model/errors.ts). */
 export const ErrorAnswer = Type.Object(
@@ -47,6 +48,17 @@ export function errorAnswers(...codes: ErrorCode[]): Record<number, TSchema> {
       Type.Unsafe({ ...ERROR_REF, description: [...set].map((c) => `\`${c}\``).join(', ') }),
     ]),
   );
+}
+
+/**
+ * An admin route's error answers with those of its role check (admin-auth.ts): no credentials;
+ * a role too low (not for viewer routes); a change by cookie without its CSRF token.
+ */
+export function roleRouteErrors(need: Role, change: boolean, ...codes: ErrorCode[]): Record<number, TSchema> {
+  const access: ErrorCode[] = ['unauthorized'];
+  if (need !== 'viewer') access.push('forbidden');
+  if (change) access.push('csrf_failed');
+  return errorAnswers(...access, ...codes);
 }
 
 /** `null` or the schema's value (the API writes absent values as `null`). */

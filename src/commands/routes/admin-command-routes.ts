@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { adminApi } from '../../http/admin/admin-api.js';
 import { type AdminAccess, actor, role } from '../../http/admin/admin-auth.js';
-import { IdParams, ReasonBody } from '../../http/api-schemas.js';
+import { IdParams, ReasonBody, roleRouteErrors } from '../../http/api-schemas.js';
 import type { CommandService } from '../command-service.js';
 import {
   CommandBody,
@@ -10,7 +10,6 @@ import {
   CommandListQuery,
   CommandParams,
   CommandView,
-  roleRouteErrors,
 } from './command-api-schemas.js';
 import { commandView } from './command-views.js';
 

@@ -1,9 +1,7 @@
 /** Schemas of the command admin API (what command-views.ts writes, what the routes take). */
 import { Type } from 'typebox';
-import { errorAnswers, IsoTime, Limit, Nullable } from '../../http/api-schemas.js';
+import { IsoTime, Limit, Nullable } from '../../http/api-schemas.js';
 import { COMMAND_TYPES } from '../../model/command.js';
-import type { ErrorCode } from '../../model/errors.js';
-import type { Role } from '../../model/operator.js';
 import type { FirmwareCommand as FirmwareCommandShape } from '../command-answer.js';
 import { ASSUMED_CAPACITY_W, ATTEMPTS_RANGE, LEASE_RANGE } from '../command-schema.js';
 import { COMMAND_STATUSES } from '../command-service.js';
@@ -13,13 +11,6 @@ import { COMMAND_STATUSES } from '../command-service.js';
  * a role too low (none is below viewer), and a change made with the session cookie but without
  * its CSRF token. Nothing here is command-specific: a candidate for http/api-schemas.ts.
  */
-export function roleRouteErrors(need: Role, change: boolean, ...codes: ErrorCode[]) {
-  const access: ErrorCode[] = ['unauthorized'];
-  if (need !== 'viewer') access.push('forbidden');
-  if (change) access.push('csrf_failed');
-  return errorAnswers(...access, ...codes);
-}
-
 export const CommandParams = Type.Object({
   id: Type.String({ minLength: 1 }),
   cid: Type.String({ minLength: 1, description: 'The command id.' }),

@@ -5,6 +5,7 @@
  */
 import { type TSchema, Type } from 'typebox';
 import { errorAnswers } from '../../http/api-schemas.js';
+import { controlErrors, V1Envelope, V2Envelope } from '../../http/device-envelope-schemas.js';
 import { COMMAND_STATUSES } from '../command-service.js';
 import { FirmwareCommand } from './command-api-schemas.js';
 
@@ -12,34 +13,8 @@ export const DevicePathParams = Type.Object({
   id: Type.String({ minLength: 1, description: 'The device id; a signed request must be that device.' }),
 });
 
-/** `{"nonce", "payload", "mac", "encrypted"?}` (PROTOCOL.md §2). */
-const EnvelopeV1 = Type.Object(
-  {
-    nonce: Type.Integer({ minimum: 0, maximum: 4294967295 }),
-    payload: Type.String({ description: 'The document, base64 (AES-128-CBC when `encrypted`).' }),
-    mac: Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'HMAC-SHA256, hex.' }),
-    encrypted: Type.Optional(Type.Boolean()),
-    device_id: Type.Optional(Type.String({ description: 'Selects a per-device key.' })),
-  },
-  { title: 'Envelope v1' },
-);
-
-/** `{"v": 2, "device_id", "kid", "nonce", "iv"?, "payload", "mac"}` (PROTOCOL.md §11). */
-const EnvelopeV2 = Type.Object(
-  {
-    v: Type.Literal(2),
-    device_id: Type.String(),
-    kid: Type.String(),
-    nonce: Type.Integer({ minimum: 0 }),
-    iv: Type.Optional(Type.String({ description: 'Base64, 16 bytes; only when encrypted.' })),
-    payload: Type.String(),
-    mac: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }),
-  },
-  { title: 'Envelope v2' },
-);
-
 const Sealed = (bare: TSchema, what: string) =>
-  Type.Union([EnvelopeV1, EnvelopeV2, bare], {
+  Type.Union([V1Envelope, V2Envelope, bare], {
     description: `${what}, sealed in an envelope; or bare, as the 1.3 firmware sends it, where the device's policy or \`ECOWATT_UNSECURED_CONTROL\` allows unsigned control requests (and only from the address of its latest authenticated upload, unless its own policy allows them).`,
   });
 
@@ -104,23 +79,10 @@ const BARE_ERRORS = [
   'rate_limited',
 ] as const;
 
-/** What it refuses a request with a body for: an envelope's faults too, and a device it does not know. */
-const BODY_ERRORS = [
-  ...BARE_ERRORS,
-  'malformed_json',
-  'malformed_envelope',
-  'malformed_payload',
-  'missing_security_fields',
-  'authentication_failed',
-  'replayed_nonce',
-  'encryption_required',
-  'not_found',
-  'payload_too_large',
-  'unsupported_media_type',
-] as const;
+/** A request with a body can meet every refusal of a control request (device-envelope-schemas.ts). */
 
 /** A GET carries no body: it is always bare. */
 export const getPollErrors = errorAnswers(...BARE_ERRORS);
-export const postPollErrors = errorAnswers(...BODY_ERRORS);
+export const postPollErrors = controlErrors();
 /** And a result for a command the device was never handed (409), or does not have (404). */
-export const resultErrors = errorAnswers(...BODY_ERRORS, 'conflict');
+export const resultErrors = controlErrors('conflict');

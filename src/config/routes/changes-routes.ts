@@ -8,12 +8,7 @@ import type { ControlRequestGuard } from '../../devices/control-request-guard.js
 import type { KeyDelivery } from '../../devices/key-delivery.js';
 import { closeAfterReply, controlRequest } from '../../devices/routes/device-reply.js';
 import { deviceProtocol, errorAnswers } from '../../http/api-schemas.js';
-import {
-  DeviceIdHeader,
-  sealedOrBare,
-  V1Envelope,
-  V2Envelope,
-} from '../../ingest/routes/envelope-schemas.js';
+import { DeviceIdHeader, sealedOrBare, V1Envelope, V2Envelope } from '../../http/device-envelope-schemas.js';
 import { ApiError } from '../../model/errors.js';
 import type { ConfigService } from '../config-service.js';
 import { ChangesAnswer, ChangesRequest, CONTROL_REFUSALS } from './device-config-schemas.js';

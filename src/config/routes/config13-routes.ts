@@ -11,7 +11,7 @@ import type { Static } from 'typebox';
 import type { ControlRequestGuard } from '../../devices/control-request-guard.js';
 import { authenticate13, closeAfterReply } from '../../devices/routes/device-reply.js';
 import { deviceProtocol, errorAnswers } from '../../http/api-schemas.js';
-import { Gen13Envelope, sealedOrBare, V2Envelope } from '../../ingest/routes/envelope-schemas.js';
+import { Gen13Envelope, sealedOrBare, V2Envelope } from '../../http/device-envelope-schemas.js';
 import { ApiError } from '../../model/errors.js';
 import type { ConfigService } from '../config-service.js';
 import {

@@ -6,7 +6,7 @@
  */
 import { Type } from 'typebox';
 import { IdParams } from '../../http/api-schemas.js';
-import { DEVICE_REFUSALS } from '../../ingest/routes/envelope-schemas.js';
+import { DEVICE_REFUSALS } from '../../http/device-envelope-schemas.js';
 import type { ErrorCode } from '../../model/errors.js';
 
 /** The refusals of a control request, beyond an upload's: a bare one from elsewhere, an unknown device. */

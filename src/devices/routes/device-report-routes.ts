@@ -16,6 +16,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
 import { deviceProtocol, IdParams } from '../../http/api-schemas.js';
+import { controlErrors, sealedOrBare, V1Envelope, V2Envelope } from '../../http/device-envelope-schemas.js';
 import { storageCall } from '../../http/storage-call.js';
 import { ApiError } from '../../model/errors.js';
 import type { DeviceReportKind, Storage } from '../../ports/storage.js';
@@ -28,7 +29,6 @@ import {
   REPORT_RETENTION,
   reportDeviceId,
 } from '../device-reports.js';
-import { ControlBody, controlRequestErrors } from './control-request-schemas.js';
 import { controlRequest, isBareDocument, namingDevice } from './device-reply.js';
 import {
   EnergyDocument,
@@ -86,8 +86,8 @@ export async function reportRoutes(app: FastifyInstance, deps: ReportRouteDeps):
         summary: 'Registration at boot (generation 1.3)',
         description:
           "A known device's registration (through the control-request guard) replaces its name, firmware version, location and description: 200. A bare one for an id no device has is kept as pending, where unsecured 1.3 control requests are allowed: 201. It never creates a device or changes a policy or key.",
-        body: ControlBody(RegistrationDocument),
-        response: { ...RegistrationAnswers, ...controlRequestErrors },
+        body: sealedOrBare(RegistrationDocument, [V1Envelope, V2Envelope]),
+        response: { ...RegistrationAnswers, ...controlErrors() },
       },
     },
     async (request, reply) => {
@@ -132,8 +132,8 @@ export async function reportRoutes(app: FastifyInstance, deps: ReportRouteDeps):
       schema: {
         summary: 'Energy report (generation 1.3, every `energy_poll_interval`)',
         params: IdParams,
-        body: ControlBody(EnergyDocument),
-        response: { 201: ReportStored, ...controlRequestErrors },
+        body: sealedOrBare(EnergyDocument, [V1Envelope, V2Envelope]),
+        response: { 201: ReportStored, ...controlErrors() },
       },
     },
     async (request, reply) => {
@@ -159,8 +159,8 @@ export async function reportRoutes(app: FastifyInstance, deps: ReportRouteDeps):
       ...deviceProtocol,
       schema: {
         summary: 'Fault-recovery report (generation 1.3)',
-        body: ControlBody(FaultDocument),
-        response: { 201: ReportStored, ...controlRequestErrors },
+        body: sealedOrBare(FaultDocument, [V1Envelope, V2Envelope]),
+        response: { 201: ReportStored, ...controlErrors() },
       },
     },
     async (request, reply) => {

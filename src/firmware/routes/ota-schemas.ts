@@ -5,30 +5,11 @@
  * each may also arrive in a v1/v2 security envelope.
  */
 import { type TProperties, Type } from 'typebox';
-import { errorAnswers } from '../../http/api-schemas.js';
+import { controlErrors } from '../../http/device-envelope-schemas.js';
 import type { ErrorCode } from '../../model/errors.js';
 
-/** How a control request can be refused: its body, its authentication, the device's policy, the source limit. */
-const CONTROL_REFUSALS: ErrorCode[] = [
-  'malformed_json',
-  'malformed_envelope',
-  'malformed_payload',
-  'missing_security_fields',
-  'authentication_failed',
-  'replayed_nonce',
-  'unsecured_not_allowed',
-  'encryption_required',
-  'v2_required',
-  'device_disabled',
-  'control_source_mismatch',
-  'not_found',
-  'payload_too_large',
-  'unsupported_media_type',
-  'rate_limited',
-];
-
 /** A FOTA request's error answers; `no_update_session` where the route needs an open session. */
-export const otaErrors = (...codes: ErrorCode[]) => errorAnswers(...CONTROL_REFUSALS, ...codes);
+export const otaErrors = (...codes: ErrorCode[]) => controlErrors(...codes);
 
 /** Extra fields a device sends are ignored, so the documents stay open. */
 const document = <P extends TProperties>(properties: P, description: string) =>

@@ -6,10 +6,15 @@
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { deviceProtocol, errorAnswers } from '../../http/api-schemas.js';
+import {
+  DEVICE_REFUSALS,
+  Gen13Envelope,
+  sealedOrBare,
+  V2Envelope,
+} from '../../http/device-envelope-schemas.js';
 import { DEVICE_ID_PATTERN } from '../../model/device.js';
 import { ApiError } from '../../model/errors.js';
 import type { IngestService } from '../ingest-service.js';
-import { DEVICE_REFUSALS, Gen13Envelope, sealedOrBare, V2Envelope } from './envelope-schemas.js';
 import { Gen13UploadDocument, UploadAnswer } from './upload-schemas.js';
 
 const AggregatedParams = Type.Object({

@@ -2,9 +2,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
 import { deviceProtocol, errorAnswers } from '../../http/api-schemas.js';
-import { rememberResponseKey } from '../../http/v2-response-signing.js';
-import { ApiError } from '../../model/errors.js';
-import type { IngestService } from '../ingest-service.js';
 import {
   DEVICE_REFUSALS,
   DeviceIdHeader,
@@ -12,7 +9,10 @@ import {
   sealedOrBare,
   V1Envelope,
   V2Envelope,
-} from './envelope-schemas.js';
+} from '../../http/device-envelope-schemas.js';
+import { rememberResponseKey } from '../../http/v2-response-signing.js';
+import { ApiError } from '../../model/errors.js';
+import type { IngestService } from '../ingest-service.js';
 import { UploadAnswer, UploadDocument } from './upload-schemas.js';
 
 export function registerProcessRoute(app: FastifyInstance, ingest: IngestService): void {

@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { adminApi } from '../../http/admin/admin-api.js';
 import { type AdminAccess, actor, role } from '../../http/admin/admin-auth.js';
+import { roleRouteErrors } from '../../http/api-schemas.js';
 import type { OperatorService } from '../operator-service.js';
 import {
   ApiKeyAnswer,
@@ -17,7 +18,6 @@ import {
   NewUserBody,
   PasswordBody,
   RoleBody,
-  roleRouteErrors,
   UserAnswer,
   UserList,
 } from './operator-schemas.js';

@@ -4,9 +4,8 @@
  * key hash; a new key's secret appears in one answer only, `NewApiKeyAnswer`.
  */
 import { Type } from 'typebox';
-import { errorAnswers, IsoTime, Nullable } from '../../http/api-schemas.js';
-import type { ErrorCode } from '../../model/errors.js';
-import { NAME_PATTERN, PASSWORD_MAX, PASSWORD_MIN, ROLES, type Role } from '../../model/operator.js';
+import { IsoTime, Nullable } from '../../http/api-schemas.js';
+import { NAME_PATTERN, PASSWORD_MAX, PASSWORD_MIN, ROLES } from '../../model/operator.js';
 import { MAX_KEY_DAYS } from '../operator-service.js';
 
 /**
@@ -14,13 +13,6 @@ import { MAX_KEY_DAYS } from '../operator-service.js';
  * a role too low (none is below viewer), and a change made with the session cookie but without
  * its CSRF token. Nothing here is specific to accounts: a candidate for http/api-schemas.ts.
  */
-export function roleRouteErrors(need: Role, change: boolean, ...codes: ErrorCode[]) {
-  const access: ErrorCode[] = ['unauthorized'];
-  if (need !== 'viewer') access.push('forbidden');
-  if (change) access.push('csrf_failed');
-  return errorAnswers(...access, ...codes);
-}
-
 export const RoleName = Type.Enum(ROLES, {
   description: 'Viewers read; operators also change configuration and send commands; admins do everything.',
 });

@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { adminApi } from '../../http/admin/admin-api.js';
 import { type AdminAccess, role } from '../../http/admin/admin-auth.js';
-import { errorAnswers } from '../../http/api-schemas.js';
+import { errorAnswers, roleRouteErrors } from '../../http/api-schemas.js';
 import { ApiError } from '../../model/errors.js';
 import { actorOf } from '../../model/operator.js';
 import type { OperatorStore } from '../../ports/operator-store.js';
@@ -16,7 +16,6 @@ import { readCookie, SESSION_COOKIE } from '../operator-access.js';
 import type { OperatorService } from '../operator-service.js';
 import { csrfTokenOf, sha256 } from '../secrets.js';
 import type { SignIn } from '../sign-in.js';
-import { roleRouteErrors } from './operator-schemas.js';
 import { NoContent, PasswordChangeBody, SessionView, SignInBody } from './session-schemas.js';
 
 export interface SessionRouteDeps {

@@ -3,12 +3,11 @@
  * PROTOCOL-1.3.md §2), as schemas that document device-facing routes. The protocol code
  * (protocol/envelope-v1.ts, envelope-v2.ts, gen13/envelope.ts) checks them: these schemas never
  * validate (api-schemas.ts `deviceProtocol`), so every answer keeps the precedence of §10.
- *
- * Uploads and control requests (`/changes`, `/config/<id>/…`) share them; a candidate for
- * http/api-schemas.ts once other device routes document their bodies too.
+ * Uploads and every control request (configuration, commands, reports, FOTA) share them.
  */
 import { type TSchema, Type } from 'typebox';
-import type { ErrorCode } from '../../model/errors.js';
+import type { ErrorCode } from '../model/errors.js';
+import { errorAnswers } from './api-schemas.js';
 
 const MAC = Type.String({
   pattern: '^[0-9a-fA-F]{64}$',
@@ -133,3 +132,17 @@ export const DEVICE_REFUSALS: readonly ErrorCode[] = [
   'payload_too_large',
   'unsupported_media_type',
 ];
+
+/**
+ * What the control-request guard (devices/control-request-guard.ts) can refuse besides: a bare
+ * request from another address than the device's last upload, an unknown device, the source limit.
+ */
+export const CONTROL_REFUSALS: readonly ErrorCode[] = [
+  ...DEVICE_REFUSALS,
+  'control_source_mismatch',
+  'not_found',
+  'rate_limited',
+];
+
+/** A control request's error answers, and those its route adds. */
+export const controlErrors = (...codes: ErrorCode[]) => errorAnswers(...CONTROL_REFUSALS, ...codes);
