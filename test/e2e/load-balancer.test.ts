@@ -137,14 +137,17 @@ if (runNginxTests() && (await servicesAvailable('postgres', 'redis'))) {
       expect(summary.acknowledged.length).toBe(valid.outcomes['200']);
 
       // The replays were refused with the device's own address, not nginx's.
-      // One event per replay the instances refused (a replay lost with the killed instance has none).
+      // One event per refused replay, stored behind the answer: a replay the killed instance
+      // answered in its last moment may have lost its event with it (kill -9), never more than
+      // the few requests in flight then, and no event is ever made up.
       const replays = summary.byIntent.replay?.outcomes['401 replayed_nonce'] ?? 0;
       expect(replays).toBeGreaterThan(0);
       let events: EventView[] = [];
       await eventually(async () => {
         const { json } = await b.admin('GET', '/api/security-events?code=replayed_nonce&limit=1000');
         events = (json.events as EventView[]).filter((e) => e.device_id?.startsWith('lb-'));
-        expect(events.length).toBe(replays);
+        expect(events.length).toBeLessThanOrEqual(replays);
+        expect(replays - events.length, 'refused replays without an event').toBeLessThanOrEqual(2);
       });
       for (const e of events) {
         const index = Number(e.device_id?.slice(3)) - 1;
