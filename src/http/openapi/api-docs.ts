@@ -10,6 +10,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import { Type } from 'typebox';
 import { VERSION } from '../../runtime/version.js';
 import { errorAnswers } from '../api-schemas.js';
+import { CONTENT_SECURITY_POLICY } from '../web/static-routes.js';
 
 /** Admin credentials, as `Authorization: Bearer …` or the dashboard's session cookie. */
 const SECURITY_SCHEMES = {
@@ -42,20 +43,11 @@ const TAGS = [
   { name: 'docs', description: 'This document.' },
 ];
 
-/** Swagger UI sets styles inline (React); everything else only from this server. */
-const DOCS_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "script-src-attr 'none'",
+/** The dashboard's policy, but Swagger UI sets styles inline (React) and may embed fonts. */
+const DOCS_CSP = CONTENT_SECURITY_POLICY.replace(
+  "style-src 'self'",
   "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "object-src 'none'",
-].join('; ');
+).concat("; font-src 'self' data:; script-src-attr 'none'");
 
 const OPS = new Set(['/health', '/ready', '/status', '/metrics']);
 const EVENTS = new Set(['security-events', 'alerts', 'audit', 'uploads']);

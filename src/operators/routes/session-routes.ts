@@ -37,6 +37,12 @@ function noStore(reply: FastifyReply): void {
 export async function sessionRoutes(app: FastifyInstance, deps: SessionRouteDeps): Promise<void> {
   const api = adminApi(app, deps.access);
   const { signIn, store } = deps;
+  /** 204 with a new session's cookie (sign-in, and a changed password's fresh session). */
+  const answerWithSession = (request: FastifyRequest, reply: FastifyReply, sessionId: string) => {
+    noStore(reply);
+    reply.header('set-cookie', cookie(request, sessionId, Math.floor(signIn.sessions.maxMs / 1000)));
+    reply.code(204).send(null);
+  };
 
   api.post(
     '/session',
@@ -57,12 +63,7 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRouteDeps
       const { name, password } = request.body;
       const session = await signIn.signIn(name, password, request.ip, request.id);
       request.log.info({ event: 'sign_in', user: session.operator.name, source: request.ip }, 'signed in');
-      noStore(reply);
-      reply.header(
-        'set-cookie',
-        cookie(request, session.sessionId, Math.floor(signIn.sessions.maxMs / 1000)),
-      );
-      reply.code(204).send(null);
+      answerWithSession(request, reply, session.sessionId);
     },
   );
 
@@ -125,12 +126,7 @@ export async function sessionRoutes(app: FastifyInstance, deps: SessionRouteDeps
       const operator = await deps.operators.setPassword(p.name, new_password, actorOf(p));
       // The change ended every session of the account, this one too: the browser gets a new one.
       const session = await signIn.openSession(operator);
-      noStore(reply);
-      reply.header(
-        'set-cookie',
-        cookie(request, session.sessionId, Math.floor(signIn.sessions.maxMs / 1000)),
-      );
-      reply.code(204).send(null);
+      answerWithSession(request, reply, session.sessionId);
     },
   );
 
